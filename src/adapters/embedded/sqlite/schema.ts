@@ -1,0 +1,138 @@
+import type { Db } from './open.js';
+
+/**
+ * Schema migrations, applied in order and recorded in `user_version`. Append; never edit a
+ * released step.
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE tenants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE kbs (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    embedder TEXT NOT NULL,
+    embed_dim INTEGER NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+  );
+  CREATE TABLE documents (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    kb_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    blob_key TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL,
+    stage TEXT,
+    error TEXT,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    task_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX documents_content ON documents (tenant_id, kb_id, content_hash);
+  CREATE INDEX documents_by_kb ON documents (tenant_id, kb_id, seq);
+  CREATE INDEX documents_by_status ON documents (tenant_id, kb_id, status);
+
+  CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    kb_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT,
+    progress_done INTEGER NOT NULL DEFAULT 0,
+    progress_total INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    document_id TEXT,
+    result TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    expires_at TEXT
+  );
+  CREATE INDEX tasks_expiry ON tasks (expires_at) WHERE expires_at IS NOT NULL;
+
+  -- Live pipeline jobs only: a finished job is deleted in the transaction that enqueues the next.
+  CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    kb_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,          -- queued | running | dead
+    priority INTEGER NOT NULL DEFAULT 100,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_token TEXT,
+    lease_expires_at INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX jobs_runnable ON jobs (stage, status, priority, run_at);
+  CREATE INDEX jobs_by_document ON jobs (document_id);
+  CREATE INDEX jobs_by_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+
+  CREATE TABLE chunks (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    kb_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    heading_path TEXT NOT NULL DEFAULT '[]',
+    page INTEGER,
+    token_count INTEGER NOT NULL
+  );
+  CREATE INDEX chunks_by_document ON chunks (document_id);
+  CREATE INDEX chunks_by_kb ON chunks (tenant_id, kb_id);
+
+  -- BM25 over document title, heading path and chunk body. Contentless: the text lives in
+  -- chunks; contentless_delete lets a document's rows be removed by rowid.
+  CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+    title, heading, body,
+    content = '', contentless_delete = 1,
+    tokenize = 'porter unicode61 remove_diacritics 2'
+  );
+  `,
+];
+
+export function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+/** Vectors live in one sqlite-vec table per dimension, partitioned by KB for fast filtered KNN. */
+export function vectorTable(dim: number): string {
+  if (!Number.isInteger(dim) || dim < 1 || dim > 8192) throw new Error(`invalid vector dimension ${dim}`);
+  return `vec_d${dim}`;
+}
+
+export function ensureVectorTable(db: Db, dim: number): string {
+  const table = vectorTable(dim);
+  db.exec(
+    `CREATE VIRTUAL TABLE IF NOT EXISTS ${table} USING vec0 (kb_key TEXT PARTITION KEY, embedding float[${dim}] distance_metric=cosine)`,
+  );
+  return table;
+}
+
+export const kbKey = (tenantId: string, kbId: string) => `${tenantId}/${kbId}`;

@@ -1,0 +1,181 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DocumentStatus, Scope, TaskView } from '../../../domain/types.js';
+import type {
+  ChunkHit,
+  DocumentRecord,
+  DocumentTransition,
+  IndexCommit,
+  KbRecord,
+  ListDocumentsQuery,
+  NewDocument,
+  SearchFilter,
+  Store,
+} from '../../../ports/store.js';
+import { openDatabase, type Db } from './open.js';
+import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
+import { searchLexical, searchVector } from './search-ops.js';
+import { SqliteWriter } from './writer.js';
+
+export interface SqliteStoreOptions {
+  dataDir: string;
+  /** The embedder id and dimension new KBs (and `default`) are created with. */
+  defaultEmbedder: string;
+  embedDim: number;
+  maxAttempts: number;
+}
+
+const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
+function decodeCursor(cursor: string): number {
+  const n = Number(Buffer.from(cursor, 'base64url').toString());
+  return Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
+/**
+ * The embedded store: one SQLite file in the data directory. Writes go to the writer thread;
+ * reads use this thread's own connection, which WAL never blocks.
+ */
+export class SqliteStore implements Store {
+  readonly writer: SqliteWriter;
+  private reader: Db | null = null;
+  readonly dbPath: string;
+
+  constructor(private readonly opts: SqliteStoreOptions) {
+    mkdirSync(opts.dataDir, { recursive: true });
+    this.dbPath = join(opts.dataDir, 'ragd.db');
+    this.writer = new SqliteWriter(this.dbPath);
+  }
+
+  private get db(): Db {
+    if (!this.reader) throw new Error('store not initialised: call init() first');
+    return this.reader;
+  }
+
+  async init(): Promise<void> {
+    await this.writer.call('ensureTenantAndKb', {
+      tenantId: 'default',
+      kbId: 'default',
+      name: 'default',
+      embedder: this.opts.defaultEmbedder,
+      embedDim: this.opts.embedDim,
+    });
+    this.reader = openDatabase(this.dbPath, { readonly: true });
+  }
+
+  async close(): Promise<void> {
+    this.reader?.close();
+    this.reader = null;
+    await this.writer.close();
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+    await this.writer.call('ping');
+  }
+
+  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord> {
+    const created = await this.writer.call('createKb', { tenantId, ...kb });
+    if (!created) throw Object.assign(new Error('kb exists'), { code: 'kb_exists' });
+    return created;
+  }
+
+  async getKb(scope: Scope): Promise<KbRecord | null> {
+    const row = this.db.prepare('SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(scope.tenantId, scope.kbId) as KbRow | undefined;
+    return row ? toKb(row) : null;
+  }
+
+  async listKbs(tenantId: string): Promise<KbRecord[]> {
+    return (this.db.prepare('SELECT * FROM kbs WHERE tenant_id = ? ORDER BY id').all(tenantId) as KbRow[]).map(toKb);
+  }
+
+  async deleteKb(scope: Scope) {
+    return this.writer.call('deleteKb', scope);
+  }
+
+  async createDocument(doc: NewDocument) {
+    return this.writer.call('createDocument', { doc, maxAttempts: this.opts.maxAttempts });
+  }
+
+  async getDocument(scope: Scope, id: string): Promise<DocumentRecord | null> {
+    const row = this.db
+      .prepare(`${DOCUMENT_SELECT} WHERE d.tenant_id = ? AND d.kb_id = ? AND d.id = ?`)
+      .get(scope.tenantId, scope.kbId, id) as DocumentRow | undefined;
+    return row ? toDocument(row) : null;
+  }
+
+  async listDocuments(scope: Scope, q: ListDocumentsQuery) {
+    const params: unknown[] = [scope.tenantId, scope.kbId, q.cursor ? decodeCursor(q.cursor) : 0];
+    let where = 'd.tenant_id = ? AND d.kb_id = ? AND d.seq > ?';
+    if (q.status) {
+      where += ' AND d.status = ?';
+      params.push(q.status);
+    }
+    params.push(q.limit + 1);
+    const rows = this.db.prepare(`${DOCUMENT_SELECT} WHERE ${where} ORDER BY d.seq LIMIT ?`).all(...params) as DocumentRow[];
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      documents: page.map(toDocument),
+      nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null,
+    };
+  }
+
+  async deleteDocument(scope: Scope, id: string) {
+    return this.writer.call('deleteDocument', { tenantId: scope.tenantId, kbId: scope.kbId, id });
+  }
+
+  async countPending(scope: Scope): Promise<number> {
+    return this.db
+      .prepare(`SELECT count(*) FROM documents WHERE tenant_id = ? AND kb_id = ? AND status NOT IN ('ready', 'failed')`)
+      .pluck()
+      .get(scope.tenantId, scope.kbId) as number;
+  }
+
+  async transition(t: DocumentTransition) {
+    return this.writer.call('transition', t);
+  }
+
+  async commitIndex(c: IndexCommit) {
+    return this.writer.call('commitIndex', c);
+  }
+
+  async createTask(t: { id: string; tenantId: string; kbId: string; kind: 'ingest' | 'retrieve'; expiresAt?: string }) {
+    return this.writer.call('createTask', t);
+  }
+
+  async getTask(tenantId: string, id: string): Promise<TaskView | null> {
+    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ? AND tenant_id = ?').get(id, tenantId) as TaskRow | undefined;
+    return row ? toTask(row) : null;
+  }
+
+  async updateTask(tenantId: string, id: string, patch: Parameters<Store['updateTask']>[2]) {
+    return this.writer.call('updateTask', { tenantId, id, patch });
+  }
+
+  async purgeExpiredTasks(now: Date): Promise<number> {
+    return this.writer.call('purgeExpiredTasks', { nowIso: now.toISOString() });
+  }
+
+  async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+    return searchLexical(this.db, { ...scope, query, k, filter });
+  }
+
+  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+    const kb = await this.getKb(scope);
+    if (!kb) return [];
+    return searchVector(this.db, { ...scope, vector, dim: kb.embedDim, k, filter });
+  }
+
+  async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {
+    const counts: Record<DocumentStatus, number> = {
+      queued: 0, parsing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
+    };
+    const rows = (
+      tenantId === undefined
+        ? this.db.prepare('SELECT status, count(*) n FROM documents GROUP BY status').all()
+        : this.db.prepare('SELECT status, count(*) n FROM documents WHERE tenant_id = ? GROUP BY status').all(tenantId)
+    ) as { status: DocumentStatus; n: number }[];
+    for (const r of rows) counts[r.status] = r.n;
+    return counts;
+  }
+}

@@ -1,0 +1,234 @@
+import { readFileSync } from 'node:fs';
+import type { ChunkDraft } from '../../../domain/types.js';
+import type { DocumentRecord, DocumentTransition, IndexCommit, KbRecord, NewDocument } from '../../../ports/store.js';
+import type { TaskView } from '../../../domain/types.js';
+import type { Db } from './open.js';
+import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
+import { ensureVectorTable, kbKey, vectorTable } from './schema.js';
+
+/**
+ * Every write the store makes. These run on the writer thread (see writer-thread.ts), the only
+ * connection that writes, so the event loop never waits for a lock or a large transaction.
+ */
+
+const nowIso = () => new Date().toISOString();
+
+export function ensureTenantAndKb(db: Db, a: { tenantId: string; kbId: string; name: string; embedder: string; embedDim: number }): KbRecord {
+  const now = nowIso();
+  db.prepare('INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?, ?, ?)').run(a.tenantId, a.tenantId, now);
+  db.prepare(
+    'INSERT OR IGNORE INTO kbs (tenant_id, id, name, embedder, embed_dim, version, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)',
+  ).run(a.tenantId, a.kbId, a.name, a.embedder, a.embedDim, now);
+  ensureVectorTable(db, a.embedDim);
+  return toKb(db.prepare('SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.kbId) as KbRow);
+}
+
+export function createKb(db: Db, a: { tenantId: string; id: string; name: string; embedder: string; embedDim: number }): KbRecord | null {
+  return db.transaction(() => {
+    const exists = db.prepare('SELECT 1 FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.id);
+    if (exists) return null;
+    return ensureTenantAndKb(db, { tenantId: a.tenantId, kbId: a.id, name: a.name, embedder: a.embedder, embedDim: a.embedDim });
+  }).immediate();
+}
+
+function removeChunks(db: Db, documentId: string, embedDim: number): number {
+  const rowids = db.prepare('SELECT rowid FROM chunks WHERE document_id = ?').pluck().all(documentId) as number[];
+  if (rowids.length === 0) return 0;
+  const delFts = db.prepare('DELETE FROM chunks_fts WHERE rowid = ?');
+  const delVec = db.prepare(`DELETE FROM ${vectorTable(embedDim)} WHERE rowid = ?`);
+  for (const rowid of rowids) {
+    delFts.run(rowid);
+    delVec.run(BigInt(rowid));
+  }
+  db.prepare('DELETE FROM chunks WHERE document_id = ?').run(documentId);
+  return rowids.length;
+}
+
+function bumpKbVersion(db: Db, tenantId: string, kbId: string): void {
+  db.prepare('UPDATE kbs SET version = version + 1 WHERE tenant_id = ? AND id = ?').run(tenantId, kbId);
+}
+
+function kbDim(db: Db, tenantId: string, kbId: string): number | null {
+  return (db.prepare('SELECT embed_dim FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | undefined) ?? null;
+}
+
+export function deleteKb(db: Db, a: { tenantId: string; kbId: string }): { blobKeys: string[]; documentIds: string[] } | null {
+  return db.transaction(() => {
+    const dim = kbDim(db, a.tenantId, a.kbId);
+    if (dim === null) return null;
+    const docs = db
+      .prepare('SELECT id, blob_key FROM documents WHERE tenant_id = ? AND kb_id = ?')
+      .all(a.tenantId, a.kbId) as { id: string; blob_key: string }[];
+    for (const d of docs) removeChunks(db, d.id, dim);
+    db.prepare('DELETE FROM jobs WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
+    db.prepare('DELETE FROM documents WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
+    db.prepare('DELETE FROM tasks WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
+    db.prepare('DELETE FROM kbs WHERE tenant_id = ? AND id = ?').run(a.tenantId, a.kbId);
+    return { blobKeys: docs.map((d) => d.blob_key), documentIds: docs.map((d) => d.id) };
+  }).immediate();
+}
+
+function getDocumentRow(db: Db, where: string, ...params: unknown[]): DocumentRecord | null {
+  const row = db.prepare(`${DOCUMENT_SELECT} WHERE ${where}`).get(...params) as DocumentRow | undefined;
+  return row ? toDocument(row) : null;
+}
+
+function getTaskRow(db: Db, id: string): TaskView | null {
+  const row = db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRow | undefined;
+  return row ? toTask(row) : null;
+}
+
+/** Inserts document + ingest task + its first (parse) job in one transaction, deduplicating by content. */
+export function createDocument(
+  db: Db,
+  a: { doc: NewDocument; maxAttempts: number },
+): { document: DocumentRecord; duplicate: boolean } {
+  const { doc } = a;
+  return db.transaction(() => {
+    const existing = getDocumentRow(
+      db,
+      'd.tenant_id = ? AND d.kb_id = ? AND d.content_hash = ?',
+      doc.scope.tenantId,
+      doc.scope.kbId,
+      doc.contentHash,
+    );
+    if (existing) return { document: existing, duplicate: true };
+    const now = nowIso();
+    db.prepare(
+      `INSERT INTO tasks (id, tenant_id, kb_id, kind, status, stage, progress_done, progress_total, document_id, created_at, updated_at)
+       VALUES (?, ?, ?, 'ingest', 'queued', NULL, 0, 4, ?, ?, ?)`,
+    ).run(doc.taskId, doc.scope.tenantId, doc.scope.kbId, doc.id, now, now);
+    db.prepare(
+      `INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, metadata, status, stage, task_id, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, ?, ?, ?)`,
+    ).run(
+      doc.id, doc.scope.tenantId, doc.scope.kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey,
+      JSON.stringify(doc.metadata), doc.taskId, now, now,
+    );
+    db.prepare(
+      `INSERT INTO jobs (tenant_id, kb_id, document_id, task_id, stage, status, priority, attempts, max_attempts, run_at, created_at)
+       VALUES (?, ?, ?, ?, 'parse', 'queued', 100, 0, ?, ?, ?)`,
+    ).run(doc.scope.tenantId, doc.scope.kbId, doc.id, doc.taskId, a.maxAttempts, Date.now(), Date.now());
+    return { document: getDocumentRow(db, 'd.id = ?', doc.id)!, duplicate: false };
+  }).immediate();
+}
+
+export function deleteDocument(db: Db, a: { tenantId: string; kbId: string; id: string }): DocumentRecord | null {
+  return db.transaction(() => {
+    const doc = getDocumentRow(db, 'd.tenant_id = ? AND d.kb_id = ? AND d.id = ?', a.tenantId, a.kbId, a.id);
+    if (!doc) return null;
+    const dim = kbDim(db, a.tenantId, a.kbId);
+    const removed = dim === null ? 0 : removeChunks(db, a.id, dim);
+    db.prepare('DELETE FROM jobs WHERE document_id = ?').run(a.id);
+    db.prepare('DELETE FROM documents WHERE id = ?').run(a.id);
+    // The task stays readable so anyone following it learns what happened.
+    db.prepare(
+      `UPDATE tasks SET status = CASE WHEN status = 'succeeded' THEN status ELSE 'failed' END,
+         error = CASE WHEN status = 'succeeded' THEN error ELSE 'cancelled: the document was deleted' END,
+         version = version + 1, updated_at = ? WHERE id = ?`,
+    ).run(nowIso(), doc.task_id);
+    if (removed > 0 || doc.status === 'ready') bumpKbVersion(db, a.tenantId, a.kbId);
+    return doc;
+  }).immediate();
+}
+
+export function transition(db: Db, t: DocumentTransition): TaskView | null {
+  return db.transaction(() => {
+    const now = nowIso();
+    const changed = db
+      .prepare('UPDATE documents SET status = ?, stage = ?, error = ?, updated_at = ? WHERE id = ? AND tenant_id = ?')
+      .run(t.status, t.stage, t.error ?? null, now, t.documentId, t.scope.tenantId).changes;
+    if (changed === 0) return null;
+    db.prepare(
+      `UPDATE tasks SET status = ?, stage = ?, progress_done = ?, progress_total = ?, error = ?,
+         version = version + 1, updated_at = ? WHERE id = ?`,
+    ).run(t.taskStatus, t.stage, t.progress.done, t.progress.total, t.error ?? null, now, t.taskId);
+    return getTaskRow(db, t.taskId);
+  }).immediate();
+}
+
+/**
+ * The one transaction that makes a document searchable: old chunks out, new chunks, full-text
+ * rows and vectors in, document ready, KB version bumped. A crash before COMMIT leaves nothing;
+ * a rerun after COMMIT replaces the same rows, so there is never a duplicate or a half.
+ */
+export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: number } | null {
+  const drafts = JSON.parse(readFileSync(c.chunksPath, 'utf8')) as ChunkDraft[];
+  const raw = readFileSync(c.vectorsPath);
+  const vectors = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+  if (vectors.length !== drafts.length * c.embedDim) {
+    throw new Error(`vector file holds ${vectors.length / c.embedDim} vectors for ${drafts.length} chunks`);
+  }
+  return db.transaction(() => {
+    const doc = getDocumentRow(db, 'd.id = ? AND d.tenant_id = ? AND d.kb_id = ?', c.documentId, c.scope.tenantId, c.scope.kbId);
+    if (!doc) return null;
+    const dim = kbDim(db, c.scope.tenantId, c.scope.kbId);
+    if (dim !== c.embedDim) throw new Error(`KB expects ${dim}-dimensional vectors, got ${c.embedDim}`);
+    removeChunks(db, c.documentId, dim);
+    const table = ensureVectorTable(db, dim);
+    const insChunk = db.prepare(
+      `INSERT INTO chunks (id, tenant_id, kb_id, document_id, ordinal, text, heading_path, page, token_count)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insFts = db.prepare('INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)');
+    const insVec = db.prepare(`INSERT INTO ${table} (rowid, kb_key, embedding) VALUES (?, ?, ?)`);
+    const key = kbKey(c.scope.tenantId, c.scope.kbId);
+    drafts.forEach((d, i) => {
+      const rowid = insChunk.run(
+        `${c.documentId}-${d.ordinal}`, c.scope.tenantId, c.scope.kbId, c.documentId, d.ordinal, d.text,
+        JSON.stringify(d.headingPath), d.page, d.tokenCount,
+      ).lastInsertRowid;
+      insFts.run(rowid, doc.name, d.headingPath.join(' > '), d.text);
+      insVec.run(BigInt(rowid), key, vectors.subarray(i * dim, (i + 1) * dim));
+    });
+    const now = nowIso();
+    db.prepare(`UPDATE documents SET status = 'ready', stage = NULL, error = NULL, chunks = ?, updated_at = ? WHERE id = ?`).run(
+      drafts.length, now, c.documentId,
+    );
+    db.prepare(
+      `UPDATE tasks SET status = 'succeeded', stage = NULL, progress_done = progress_total, error = NULL,
+         version = version + 1, updated_at = ? WHERE id = ?`,
+    ).run(now, c.taskId);
+    bumpKbVersion(db, c.scope.tenantId, c.scope.kbId);
+    return { task: getTaskRow(db, c.taskId)!, chunks: drafts.length };
+  }).immediate();
+}
+
+export function createTask(
+  db: Db,
+  t: { id: string; tenantId: string; kbId: string; kind: string; expiresAt?: string },
+): TaskView {
+  const now = nowIso();
+  db.prepare(
+    `INSERT INTO tasks (id, tenant_id, kb_id, kind, status, progress_done, progress_total, created_at, updated_at, expires_at)
+     VALUES (?, ?, ?, ?, 'queued', 0, 1, ?, ?, ?)`,
+  ).run(t.id, t.tenantId, t.kbId, t.kind, now, now, t.expiresAt ?? null);
+  return getTaskRow(db, t.id)!;
+}
+
+export function updateTask(
+  db: Db,
+  a: { tenantId: string; id: string; patch: Partial<Pick<TaskView, 'status' | 'stage' | 'progress' | 'error' | 'result'>> },
+): TaskView | null {
+  const sets: string[] = [];
+  const params: unknown[] = [];
+  const { patch } = a;
+  if (patch.status !== undefined) (sets.push('status = ?'), params.push(patch.status));
+  if (patch.stage !== undefined) (sets.push('stage = ?'), params.push(patch.stage));
+  if (patch.error !== undefined) (sets.push('error = ?'), params.push(patch.error));
+  if (patch.progress !== undefined) {
+    sets.push('progress_done = ?', 'progress_total = ?');
+    params.push(patch.progress.done, patch.progress.total);
+  }
+  if (patch.result !== undefined) (sets.push('result = ?'), params.push(JSON.stringify(patch.result)));
+  sets.push('version = version + 1', 'updated_at = ?');
+  params.push(nowIso(), a.id, a.tenantId);
+  const changed = db.prepare(`UPDATE tasks SET ${sets.join(', ')} WHERE id = ? AND tenant_id = ?`).run(...params).changes;
+  return changed === 0 ? null : getTaskRow(db, a.id);
+}
+
+export function purgeExpiredTasks(db: Db, a: { nowIso: string }): number {
+  return db
+    .prepare(`DELETE FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? AND status IN ('succeeded', 'failed')`)
+    .run(a.nowIso).changes;
+}

@@ -1,0 +1,28 @@
+import { workerData } from 'piscina';
+import { openDatabase } from './open.js';
+import * as queueOps from './queue-ops.js';
+import { migrate } from './schema.js';
+import * as writeOps from './write-ops.js';
+
+/**
+ * The SQLite writer thread: the only connection that writes. Running every write here keeps
+ * lock waits and large index transactions off the event loop; WAL lets the event-loop thread
+ * keep reading meanwhile. Loaded by a single-thread piscina pool (see writer.ts).
+ */
+
+const db = openDatabase((workerData as { dbPath: string }).dbPath);
+migrate(db);
+
+const ops = {
+  ...writeOps,
+  ...queueOps,
+  ping: () => true,
+  checkpoint: () => db.pragma('wal_checkpoint(TRUNCATE)'),
+};
+
+export type WriterOps = typeof ops;
+
+export default function run(msg: { op: keyof WriterOps; args: unknown }): unknown {
+  const fn = ops[msg.op] as (d: typeof db, a: unknown) => unknown;
+  return fn(db, msg.args);
+}

@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { buildHttpApp } from '../http/app.js';
+import { createRuntime, type Runtime } from './runtime.js';
+
+export interface RunningServer {
+  runtime: Runtime;
+  app: FastifyInstance;
+  url: string;
+  /** Stops accepting, lets in-flight requests and stages finish up to the deadline, closes pools. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const runtime = await createRuntime(config, logger);
+  const app = await buildHttpApp({
+    config,
+    logger,
+    services: {
+      kbs: runtime.kbs,
+      documents: runtime.documents,
+      tasks: runtime.tasks,
+      health: [
+        { name: 'store', check: () => runtime.store.ping() },
+        { name: 'queue', check: async () => void (await runtime.queue.counts()) },
+      ],
+    },
+  });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  let closing: Promise<void> | null = null;
+  return {
+    runtime,
+    app,
+    url,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await runtime.close();
+      })();
+      return closing;
+    },
+  };
+}

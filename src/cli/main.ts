@@ -1,0 +1,52 @@
+import { flagsToEnv, loadConfig } from '../config/config.js';
+
+const USAGE = `ragd — a RAG knowledge-base server
+
+Usage:
+  ragd serve [--port 8080] [--host 127.0.0.1] [--data-dir ./data]
+  ragd ingest <files|dirs…> [--kb default] [--url http://127.0.0.1:8080] [--embedded]
+  ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid] [--stream] [--embedded]
+
+Every flag mirrors a RAGD_* environment variable (--data-dir is RAGD_DATA_DIR).`;
+
+/** Flags that take no value (everything else is --name value). */
+const SWITCHES = ['embedded', 'stream', 'help', 'json', 'only-context'];
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { env, positional, switches } = flagsToEnv(rest, SWITCHES);
+  const config = loadConfig({ ...process.env, ...env });
+  switch (command) {
+    case 'serve': {
+      const { serve } = await import('./serve.js');
+      await serve(config);
+      return -1;
+    }
+    case 'ingest': {
+      const { ingest } = await import('./ingest.js');
+      return ingest(config, positional, { ...env }, switches);
+    }
+    case 'query': {
+      const { query } = await import('./query.js');
+      return query(config, positional, { ...env }, switches);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,153 @@
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+
+/**
+ * Configuration comes from `RAGD_*` environment variables; CLI flags mirror them
+ * (`--data-dir x` is `RAGD_DATA_DIR=x`). Everything has a default that needs nothing external.
+ */
+export interface ProviderConfig {
+  baseUrl: string | null;
+  model: string;
+  apiKey: string;
+  concurrency: number;
+  requestsPerMinute: number;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  logLevel: string;
+  /** Largest accepted upload per file (413 beyond it). */
+  maxUploadBytes: number;
+  /** Largest JSON request body (413 beyond it). */
+  maxJsonBytes: number;
+  maxFilesPerRequest: number;
+  /** Worker threads for parsing, chunking and embedding. */
+  workers: number;
+  /** Jobs of one stage that may run at once in this process. */
+  stageConcurrency: { parse: number; chunk: number; embed: number; index: number };
+  leaseMs: number;
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** A parse/chunk/embed task running longer than this is cut off and fails its document. */
+  taskTimeoutMs: number;
+  chunkTokens: number;
+  chunkOverlap: number;
+  embedDim: number;
+  parse: { maxUnzippedBytes: number; maxZipRatio: number; maxPdfPages: number; maxTextChars: number };
+  embed: ProviderConfig;
+  llm: ProviderConfig;
+  rerank: ProviderConfig;
+  redisUrl: string | null;
+  databaseUrl: string | null;
+  adminKey: string | null;
+  /** How long a query job's result is kept. */
+  resultTtlMs: number;
+  shutdownTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const v = env[`RAGD_${name}`];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+function optional(env: Env, name: string): string | null {
+  const v = env[`RAGD_${name}`];
+  return v === undefined || v === '' ? null : v;
+}
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[`RAGD_${name}`];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    throw new Error(`RAGD_${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return n;
+}
+
+function provider(env: Env, prefix: string, defaults: { model: string; concurrency: number }): ProviderConfig {
+  return {
+    baseUrl: optional(env, `${prefix}_BASE_URL`),
+    model: str(env, `${prefix}_MODEL`, defaults.model),
+    apiKey: str(env, `${prefix}_API_KEY`, 'none'),
+    concurrency: int(env, `${prefix}_CONCURRENCY`, defaults.concurrency, 1),
+    requestsPerMinute: int(env, `${prefix}_RPM`, 6000, 1),
+    timeoutMs: int(env, `${prefix}_TIMEOUT_MS`, 60_000, 1),
+    maxRetries: int(env, `${prefix}_MAX_RETRIES`, 3, 0),
+  };
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const cores = Math.max(1, cpus().length);
+  const stage = int(env, 'STAGE_CONCURRENCY', 4, 1);
+  return {
+    port: int(env, 'PORT', 8080),
+    host: str(env, 'HOST', '127.0.0.1'),
+    dataDir: resolve(str(env, 'DATA_DIR', './data')),
+    logLevel: str(env, 'LOG_LEVEL', 'info'),
+    maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 512 * 1024 * 1024, 1),
+    maxJsonBytes: int(env, 'MAX_JSON_BYTES', 16 * 1024 * 1024, 1024),
+    maxFilesPerRequest: int(env, 'MAX_FILES_PER_REQUEST', 100, 1),
+    // One core stays free for the event loop and the SQLite writer, so queries keep their latency.
+    workers: int(env, 'WORKERS', Math.max(1, cores - 1), 1),
+    stageConcurrency: {
+      parse: int(env, 'PARSE_CONCURRENCY', stage, 1),
+      chunk: int(env, 'CHUNK_CONCURRENCY', stage, 1),
+      embed: int(env, 'EMBED_CONCURRENCY', stage, 1),
+      index: int(env, 'INDEX_CONCURRENCY', 2, 1),
+    },
+    leaseMs: int(env, 'LEASE_MS', 30_000, 100),
+    maxAttempts: int(env, 'MAX_ATTEMPTS', 5, 1),
+    backoffBaseMs: int(env, 'BACKOFF_BASE_MS', 500, 1),
+    backoffMaxMs: int(env, 'BACKOFF_MAX_MS', 60_000, 1),
+    taskTimeoutMs: int(env, 'TASK_TIMEOUT_MS', 120_000, 100),
+    chunkTokens: int(env, 'CHUNK_TOKENS', 400, 16),
+    chunkOverlap: int(env, 'CHUNK_OVERLAP', 40, 0),
+    embedDim: int(env, 'EMBED_DIM', 512, 8),
+    parse: {
+      maxUnzippedBytes: int(env, 'MAX_UNZIPPED_BYTES', 256 * 1024 * 1024, 1),
+      maxZipRatio: int(env, 'MAX_ZIP_RATIO', 100, 1),
+      maxPdfPages: int(env, 'MAX_PDF_PAGES', 2000, 1),
+      maxTextChars: int(env, 'MAX_TEXT_CHARS', 50_000_000, 1),
+    },
+    embed: provider(env, 'EMBED', { model: 'text-embedding-3-small', concurrency: 4 }),
+    llm: provider(env, 'LLM', { model: 'gpt-4o-mini', concurrency: 8 }),
+    rerank: provider(env, 'RERANK', { model: 'rerank', concurrency: 4 }),
+    redisUrl: optional(env, 'REDIS_URL'),
+    databaseUrl: optional(env, 'DATABASE_URL'),
+    adminKey: optional(env, 'ADMIN_KEY'),
+    resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
+  };
+}
+
+/** `--data-dir ./x --port=9000` → `{ RAGD_DATA_DIR: './x', RAGD_PORT: '9000' }`; the rest stays positional. */
+export function flagsToEnv(argv: string[], switchNames: readonly string[] = []): { env: Env; positional: string[]; switches: Set<string> } {
+  const env: Env = {};
+  const positional: string[] = [];
+  const switches = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const [rawName, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    if (inline === undefined && switchNames.includes(rawName)) {
+      switches.add(rawName);
+      continue;
+    }
+    const next = argv[i + 1];
+    const value = inline ?? (next !== undefined && !next.startsWith('--') ? (i++, next) : undefined);
+    if (value === undefined) switches.add(rawName);
+    else env[`RAGD_${rawName.toUpperCase().replace(/-/g, '_')}`] = value;
+  }
+  return { env, positional, switches };
+}

@@ -1,0 +1,32 @@
+/**
+ * One error type for everything a client can be told about. The HTTP layer turns it into
+ * `{ error: { code, message } }` with `status`; anything else is a 500 and gets logged.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+export const notFound = (what: string) => new AppError(404, 'not_found', `${what} not found`);
+export const badRequest = (message: string, code = 'invalid_request') => new AppError(400, code, message);
+export const conflict = (message: string, code = 'conflict') => new AppError(409, code, message);
+
+/** A stage failure that retrying cannot fix (a corrupt file, a zip bomb): fail the document at once. */
+export class PermanentError extends Error {
+  readonly permanent = true;
+  constructor(message: string, readonly code = 'unprocessable') {
+    super(message);
+    this.name = 'PermanentError';
+  }
+}
+
+export function isPermanent(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
+}

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type pino from 'pino';
+import type { Config } from '../config/config.js';
+import type { DocumentService } from '../services/document-service.js';
+import type { HealthCheck } from '../services/health.js';
+import type { KbService } from '../services/kb-service.js';
+import type { TaskService } from '../services/task-service.js';
+import { errorsPlugin } from './plugins/errors.js';
+import { tenantPlugin } from './plugins/tenant.js';
+import { utf8JsonPlugin } from './plugins/utf8-json.js';
+import { documentRoutes } from './routes/documents.js';
+import { eventsWsRoutes } from './routes/events-ws.js';
+import { healthRoutes } from './routes/health.js';
+import { kbRoutes } from './routes/kbs.js';
+import { taskRoutes } from './routes/tasks.js';
+import { closeAllSse } from './sse.js';
+
+/** What the HTTP layer needs from the rest of the server. */
+export interface HttpServices {
+  kbs: KbService;
+  documents: DocumentService;
+  tasks: TaskService;
+  health: HealthCheck[];
+}
+
+/** Intervals of the long-lived responses; tests shorten them. */
+export interface HttpTiming {
+  /** `: ping` comment on SSE streams, so proxies do not cut idle streams. */
+  ssePingMs: number;
+  /** WebSocket ping frame interval. */
+  wsPingMs: number;
+  /** Budget of each /readyz dependency check. */
+  readyTimeoutMs: number;
+}
+
+export const DEFAULT_TIMING: HttpTiming = { ssePingMs: 15_000, wsPingMs: 15_000, readyTimeoutMs: 2_000 };
+
+/** Handed to every route plugin as its options. */
+export interface RouteContext {
+  config: Config;
+  services: HttpServices;
+  timing: HttpTiming;
+}
+
+/**
+ * A route plugin. Each is registered in its own encapsulated context with the RouteContext as
+ * options. A plugin that needs more than HttpServices (query, admin, metrics) can be a closure:
+ * `const queryRoutes = (svc: QueryService): RoutePlugin => async (app) => { … }`.
+ */
+export type RoutePlugin = FastifyPluginAsync<RouteContext>;
+
+/** The v1 ingestion routes, in registration order. */
+export const routes: readonly RoutePlugin[] = [healthRoutes, kbRoutes, documentRoutes, taskRoutes, eventsWsRoutes];
+
+export interface BuildHttpAppOptions {
+  config: Config;
+  services: HttpServices;
+  /** A pino logger to use, `true` for Fastify's default one, `false` for none. */
+  logger: pino.Logger | boolean;
+  /** More route plugins (query, admin, metrics …), registered after `routes`. */
+  extraRoutes?: readonly RoutePlugin[];
+  timing?: Partial<HttpTiming>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * The request id: the caller's `X-Request-Id` when it is a sane token (so a request can be
+ * followed across a proxy and our logs), otherwise a fresh UUID. A hostile value (huge, or with
+ * characters that could forge log lines or headers) is replaced, not echoed.
+ */
+export function requestIdFor(req: IncomingMessage): string {
+  const header = req.headers['x-request-id'];
+  const value = Array.isArray(header) ? header[0] : header;
+  return value !== undefined && REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyInstance> {
+  const { config, services } = opts;
+  const timing: HttpTiming = { ...DEFAULT_TIMING, ...opts.timing };
+
+  const app = Fastify({
+    ...(typeof opts.logger === 'boolean' ? { logger: opts.logger } : { loggerInstance: opts.logger }),
+    bodyLimit: config.maxJsonBytes,
+    // Fastify would take a present header verbatim, without calling genReqId; validating it
+    // needs genReqId to read the header itself.
+    requestIdHeader: false,
+    genReqId: requestIdFor,
+    ajv: {
+      customOptions: {
+        // Unknown JSON fields are rejected by `additionalProperties: false`, not silently dropped.
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false,
+      },
+    },
+  }) as unknown as FastifyInstance;
+
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+
+  await app.register(errorsPlugin, {
+    limits: {
+      maxJsonBytes: config.maxJsonBytes,
+      maxUploadBytes: config.maxUploadBytes,
+      maxFilesPerRequest: config.maxFilesPerRequest,
+    },
+  });
+  await app.register(utf8JsonPlugin);
+  await app.register(tenantPlugin);
+  // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
+  // installed twice when later route plugins add WebSocket routes of their own.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+
+  // Long-lived SSE responses would keep close() waiting forever; end them when shutdown begins.
+  app.addHook('preClose', (done) => {
+    closeAllSse(app.server);
+    done();
+  });
+
+  const context: RouteContext = { config, services, timing };
+  for (const plugin of [...routes, ...(opts.extraRoutes ?? [])]) {
+    await app.register(plugin, context);
+  }
+  return app;
+}

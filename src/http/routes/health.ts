@@ -1,0 +1,48 @@
+import type { HealthCheck } from '../../services/health.js';
+import type { RoutePlugin } from '../app.js';
+
+type CheckOutcome = 'ok' | 'failed' | 'timeout';
+
+async function runCheck(check: HealthCheck, timeoutMs: number): Promise<{ outcome: CheckOutcome; err?: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    // `Promise.resolve().then` also turns a synchronous throw inside check() into a rejection.
+    const result = await Promise.race([Promise.resolve().then(() => check.check()).then(() => 'ok' as const), timeout]);
+    return { outcome: result };
+  } catch (err) {
+    return { outcome: 'failed', err };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `/healthz`: the process is up (no dependency is touched, so a slow database never gets the
+ * process restarted). `/readyz`: every dependency answers within its budget, run in parallel.
+ * The body names what failed but not why: the reason (hosts, driver messages) goes to the log.
+ * Both are logged at warn only, so probes do not flood the log.
+ */
+export const healthRoutes: RoutePlugin = async (app, { services, timing }) => {
+  app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { logLevel: 'warn' }, async (request, reply) => {
+    const results = await Promise.all(
+      services.health.map(async (c) => ({ name: c.name, ...(await runCheck(c, timing.readyTimeoutMs)) })),
+    );
+    const checks: Record<string, CheckOutcome> = {};
+    for (const r of results) checks[r.name] = r.outcome;
+    const failing = results.filter((r) => r.outcome !== 'ok');
+    if (failing.length === 0) return { status: 'ready', checks };
+
+    for (const f of failing) {
+      request.log.warn({ check: f.name, outcome: f.outcome, err: f.err }, 'readiness check failed');
+    }
+    const what = failing
+      .map((f) => (f.outcome === 'timeout' ? `${f.name} (no answer within ${timing.readyTimeoutMs} ms)` : `${f.name} (unreachable)`))
+      .join(', ');
+    return reply.code(503).send({ error: { code: 'not_ready', message: `not ready: ${what}` }, checks });
+  });
+};

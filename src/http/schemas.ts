@@ -1,0 +1,163 @@
+import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { STAGES, SUPPORTED_TYPES } from '../domain/types.js';
+
+/**
+ * The JSON Schemas of the v1 HTTP surface (PRODUCT.md). Request schemas validate input with
+ * `additionalProperties: false` so that a misspelt field is a 400, not silently ignored.
+ * Response schemas double as an allow-list: fast-json-stringify only writes the declared
+ * properties, so internal fields a service might leave on a record (tenantId, blobKey …)
+ * can never reach a client.
+ */
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/**
+ * A string enum as a plain JSON Schema `enum` (TypeBox's literal unions compile to `anyOf`,
+ * whose Ajv errors are unreadable: "must be equal to constant" once per branch).
+ */
+const StringEnum = <const T extends readonly string[]>(values: T): TUnsafe<T[number]> =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values] });
+
+// ---------------------------------------------------------------------------------------------
+// Identifiers
+
+export const KB_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+export const RESOURCE_ID_PATTERN = '^[A-Za-z0-9_-]{8,64}$';
+
+export const KbId = Type.String({ pattern: KB_ID_PATTERN, description: 'knowledge base id' });
+export const ResourceId = Type.String({ pattern: RESOURCE_ID_PATTERN });
+
+export const KbParams = Type.Object({ kb: KbId }, { additionalProperties: false });
+export type KbParams = Static<typeof KbParams>;
+
+export const DocumentParams = Type.Object({ kb: KbId, id: ResourceId }, { additionalProperties: false });
+export type DocumentParams = Static<typeof DocumentParams>;
+
+export const TaskParams = Type.Object({ id: ResourceId }, { additionalProperties: false });
+export type TaskParams = Static<typeof TaskParams>;
+
+// ---------------------------------------------------------------------------------------------
+// Vocabulary (mirrors src/domain/types.ts)
+
+export const DocumentStatusSchema = StringEnum(['queued', 'parsing', 'chunking', 'embedding', 'indexing', 'ready', 'failed'] as const);
+
+export const TaskStatusSchema = StringEnum(['queued', 'running', 'succeeded', 'failed'] as const);
+
+export const StageSchema = StringEnum(STAGES);
+
+export const DocTypeSchema = StringEnum(SUPPORTED_TYPES);
+
+const Progress = Type.Object({ done: Type.Integer(), total: Type.Integer() });
+
+/** Free-form user metadata: any JSON object. */
+export const Metadata = Type.Object({}, { additionalProperties: true });
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+export const DocumentViewSchema = Type.Object({
+  id: Type.String(),
+  kb: Type.String(),
+  name: Type.String(),
+  type: DocTypeSchema,
+  status: DocumentStatusSchema,
+  stage: Nullable(StageSchema),
+  progress: Progress,
+  error: Nullable(Type.String()),
+  chunks: Type.Integer(),
+  bytes: Type.Integer(),
+  content_hash: Type.String(),
+  metadata: Metadata,
+  task_id: Type.String(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+
+export const TaskViewSchema = Type.Object({
+  id: Type.String(),
+  kind: StringEnum(['ingest', 'retrieve'] as const),
+  kb: Type.String(),
+  status: TaskStatusSchema,
+  stage: Nullable(StageSchema),
+  progress: Progress,
+  error: Nullable(Type.String()),
+  document_id: Nullable(Type.String()),
+  result: Type.Unknown(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  version: Type.Integer(),
+});
+
+export const KbViewSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  embedder: Type.String(),
+  embed_dim: Type.Integer(),
+  version: Type.Integer(),
+  created_at: Type.String(),
+});
+export type KbView = Static<typeof KbViewSchema>;
+
+export const UploadedDocumentSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  status: DocumentStatusSchema,
+  task_id: Type.String(),
+  duplicate: Type.Boolean(),
+});
+export type UploadedDocumentView = Static<typeof UploadedDocumentSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+export const CreateKbBody = Type.Object(
+  {
+    id: KbId,
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+export type CreateKbBody = Static<typeof CreateKbBody>;
+
+export const UploadTextBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 512 }),
+    text: Type.String({ minLength: 1 }),
+    metadata: Type.Optional(Metadata),
+  },
+  { additionalProperties: false },
+);
+export type UploadTextBody = Static<typeof UploadTextBody>;
+
+export const DEFAULT_LIST_LIMIT = 100;
+
+export const ListDocumentsQuery = Type.Object(
+  {
+    status: Type.Optional(DocumentStatusSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: DEFAULT_LIST_LIMIT })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+// Ajv's `useDefaults` fills `limit` in; handlers still fall back to DEFAULT_LIST_LIMIT.
+export type ListDocumentsQuery = Static<typeof ListDocumentsQuery>;
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+export const ErrorBody = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    /** Only on a multipart upload that failed part-way: the files accepted before the failure. */
+    accepted: Type.Optional(Type.Array(UploadedDocumentSchema)),
+  }),
+});
+export type ErrorBody = Static<typeof ErrorBody>;
+
+export const UploadResponse = Type.Object({ documents: Type.Array(UploadedDocumentSchema) });
+export const DocumentListResponse = Type.Object({
+  documents: Type.Array(DocumentViewSchema),
+  next_cursor: Nullable(Type.String()),
+});
+export const KbListResponse = Type.Object({ kbs: Type.Array(KbViewSchema) });

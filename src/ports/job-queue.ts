@@ -1,0 +1,60 @@
+import type { PipelineStage, Scope } from '../domain/types.js';
+
+/**
+ * The durable pipeline queue. Embedded: a job table in SQLite. Cluster: BullMQ on Redis.
+ * Shaped after BullMQ's split: producers `enqueue`, consumers `lease` and then settle the job.
+ * Every settle call is fenced by the lease token, so a worker whose lease was taken over cannot
+ * complete or fail a job it no longer owns.
+ */
+
+export interface NewJob {
+  scope: Scope;
+  documentId: string;
+  taskId: string;
+  stage: PipelineStage;
+  /** Lower runs first. */
+  priority?: number;
+}
+
+export interface LeasedJob extends NewJob {
+  id: string;
+  attempts: number;
+  maxAttempts: number;
+  leaseToken: string;
+  leaseExpiresAt: number;
+  /** The previous attempt's error, if any. */
+  lastError: string | null;
+}
+
+export interface StageCounts {
+  waiting: number;
+  active: number;
+  failed: number;
+}
+
+export interface JobQueue {
+  enqueue(job: NewJob): Promise<string>;
+  /** Takes the next runnable job of one of `stages` (queued and due, or running with an expired lease). */
+  lease(stages: readonly PipelineStage[], owner: string, leaseMs: number): Promise<LeasedJob | null>;
+  /** Extends the lease; false means it was lost (taken over or cancelled): stop working on it. */
+  heartbeat(job: LeasedJob, leaseMs: number): Promise<boolean>;
+  /** Marks the job done and, in the same atomic step, enqueues the next stage. False if the lease was lost. */
+  complete(job: LeasedJob, next: NewJob | null): Promise<boolean>;
+  /** Schedules a retry at `retryAt` (epoch ms), or buries the job when `retryAt` is null. */
+  fail(job: LeasedJob, error: string, retryAt: number | null): Promise<boolean>;
+  /** Cancels every job of a document (it was deleted). Returns how many were cancelled. */
+  cancelDocument(documentId: string): Promise<number>;
+  /** Hands back the leases `owner` holds, so another worker can take them at once (graceful shutdown). */
+  release(owner: string): Promise<number>;
+  /** Expires leases held by owners known to be dead (e.g. a crashed process on this host). */
+  reclaimDead(isAlive: (owner: string) => boolean): Promise<number>;
+  counts(): Promise<Record<PipelineStage, StageCounts>>;
+  /**
+   * Tells local consumers that work was added outside `enqueue` (the embedded store inserts a
+   * document's first job in the same transaction as the document).
+   */
+  notifyRunnable(): void;
+  /** Called whenever a job becomes runnable in this process, so idle consumers wake without polling. */
+  onRunnable(listener: () => void): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,94 @@
+import { AppError } from '../domain/errors.js';
+
+/**
+ * The ports through which services reach remote models (embeddings, chat, rerank).
+ * Implementations live in src/providers; services depend only on this file.
+ */
+
+/**
+ * Who is waiting for a model call. Interactive work (a user's question) goes ahead of bulk work
+ * (ingestion) queued in the same provider lane, so an upload never starves queries.
+ */
+export type Priority = 'interactive' | 'bulk';
+
+export interface Embedder {
+  /** Identifies the vector space, e.g. 'hash:384' or 'openai:text-embedding-3-small'. Vectors with different ids are not comparable. */
+  readonly id: string;
+  readonly dim: number;
+  /** One vector per input, in input order. */
+  embed(texts: string[], opts: { priority: Priority; signal?: AbortSignal }): Promise<Float32Array[]>;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface GenerateInput {
+  messages: ChatMessage[];
+  /** Aborting cancels the upstream request at once (queued or in flight). */
+  signal?: AbortSignal;
+  /** When given, the answer is streamed and each token is passed here as it arrives. */
+  onToken?: (token: string) => void;
+}
+
+export interface GenerateResult {
+  text: string;
+  model: string;
+  usage?: { prompt_tokens: number; completion_tokens: number };
+}
+
+export interface AnswerGenerator {
+  readonly kind: 'llm' | 'extractive';
+  generate(input: GenerateInput): Promise<GenerateResult>;
+}
+
+export interface Reranker {
+  /** The topN best documents, best first; `index` points into `documents`. */
+  rerank(query: string, documents: string[], opts: { topN: number; signal?: AbortSignal }): Promise<{ index: number; score: number }[]>;
+}
+
+function retryAfterHeader(retryAfterMs: number | undefined): Record<string, string> {
+  return retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
+}
+
+/**
+ * The provider cannot serve us right now: its circuit breaker is open, or retries on
+ * 429/5xx/network errors ran out. Clients may retry later (Retry-After is set when known).
+ */
+export class ProviderUnavailableError extends AppError {
+  constructor(
+    readonly provider: string,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(503, 'provider_unavailable', `${provider}: ${message}`, retryAfterHeader(retryAfterMs));
+    this.name = 'ProviderUnavailableError';
+  }
+}
+
+/** The provider did not answer within the lane's timeout (or answered 408/504 every time). */
+export class ProviderTimeoutError extends AppError {
+  constructor(
+    readonly provider: string,
+    message: string,
+  ) {
+    super(504, 'provider_timeout', `${provider}: ${message}`);
+    this.name = 'ProviderTimeoutError';
+  }
+}
+
+/**
+ * The provider refused the request in a way retrying cannot fix (400, 401, 404, 422 …): usually a
+ * configuration problem (wrong key, unknown model) or an input the model rejects. A 502 for our client.
+ */
+export class ProviderRequestError extends AppError {
+  constructor(
+    readonly provider: string,
+    readonly upstreamStatus: number,
+    message: string,
+  ) {
+    super(502, 'provider_error', `${provider}: upstream answered ${upstreamStatus}: ${message}`);
+    this.name = 'ProviderRequestError';
+  }
+}

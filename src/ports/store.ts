@@ -1,0 +1,140 @@
+import type {
+  DocType,
+  DocumentStatus,
+  DocumentView,
+  PipelineStage,
+  Scope,
+  TaskKind,
+  TaskStatus,
+  TaskView,
+} from '../domain/types.js';
+
+/**
+ * The metadata and index store. The embedded adapter is SQLite (FTS5 + sqlite-vec); the cluster
+ * adapter is Postgres. Every method is async so that no adapter is forced to block the event loop.
+ */
+
+export interface KbRecord {
+  tenantId: string;
+  id: string;
+  name: string;
+  /** Embedder id recorded at creation (e.g. `hash:512`); queries and ingestion must match it. */
+  embedder: string;
+  embedDim: number;
+  /** Content version: bumped whenever the KB's searchable content changes (cache keys use it). */
+  version: number;
+  createdAt: string;
+}
+
+export interface NewDocument {
+  scope: Scope;
+  id: string;
+  taskId: string;
+  name: string;
+  type: DocType;
+  contentHash: string;
+  bytes: number;
+  blobKey: string;
+  metadata: Record<string, unknown>;
+}
+
+export interface DocumentRecord extends DocumentView {
+  tenantId: string;
+  blobKey: string;
+}
+
+export interface ListDocumentsQuery {
+  status?: DocumentStatus;
+  limit: number;
+  cursor?: string;
+}
+
+/** One state transition of an ingest document and its task, applied together. */
+export interface DocumentTransition {
+  scope: Scope;
+  documentId: string;
+  taskId: string;
+  status: DocumentStatus;
+  stage: PipelineStage | null;
+  taskStatus: TaskStatus;
+  progress: { done: number; total: number };
+  error?: string | null;
+}
+
+/** The inputs of the single transaction that makes a document searchable. */
+export interface IndexCommit {
+  scope: Scope;
+  documentId: string;
+  taskId: string;
+  /** Path of the chunker's JSON output (ChunkDraft[]). */
+  chunksPath: string;
+  /** Path of the embedder's raw little-endian Float32 output (chunks × dim). */
+  vectorsPath: string;
+  embedDim: number;
+}
+
+export interface ChunkHit {
+  chunkId: string;
+  documentId: string;
+  documentName: string;
+  ordinal: number;
+  text: string;
+  headingPath: string[];
+  page: number | null;
+  score: number;
+}
+
+export interface SearchFilter {
+  documentIds?: string[];
+  /** Exact-match metadata values: every key must match. */
+  metadata?: Record<string, string | number | boolean>;
+}
+
+export interface Store {
+  /** Creates schema and the `default` tenant/KB. Idempotent. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap round trip used by /readyz. */
+  ping(): Promise<void>;
+
+  createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord>;
+  getKb(scope: Scope): Promise<KbRecord | null>;
+  listKbs(tenantId: string): Promise<KbRecord[]>;
+  /** Removes the KB and everything in it; returns the blob keys to delete. */
+  deleteKb(scope: Scope): Promise<{ blobKeys: string[]; documentIds: string[] } | null>;
+
+  /**
+   * Inserts the document and its ingest task, unless the same content is already in the KB:
+   * then returns the existing document with `duplicate: true` and inserts nothing.
+   */
+  createDocument(doc: NewDocument): Promise<{ document: DocumentRecord; duplicate: boolean }>;
+  getDocument(scope: Scope, id: string): Promise<DocumentRecord | null>;
+  listDocuments(scope: Scope, q: ListDocumentsQuery): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }>;
+  /** Deletes the document, its chunks, full-text rows and vectors; returns what was removed. */
+  deleteDocument(scope: Scope, id: string): Promise<DocumentRecord | null>;
+  /** Documents of the KB that are not `ready` or `failed` yet. */
+  countPending(scope: Scope): Promise<number>;
+
+  /** Applies a pipeline transition to the document and its task; returns the new task view. */
+  transition(t: DocumentTransition): Promise<TaskView | null>;
+  /**
+   * Replaces the document's chunks, full-text rows and vectors in one transaction and marks it
+   * ready. Idempotent: running it twice leaves exactly one copy. Returns null when the document
+   * is gone (deleted meanwhile), so nothing is indexed for it.
+   */
+  commitIndex(c: IndexCommit): Promise<{ task: TaskView; chunks: number } | null>;
+
+  createTask(t: { id: string; tenantId: string; kbId: string; kind: TaskKind; expiresAt?: string }): Promise<TaskView>;
+  getTask(tenantId: string, id: string): Promise<TaskView | null>;
+  updateTask(
+    tenantId: string,
+    id: string,
+    patch: Partial<Pick<TaskView, 'status' | 'stage' | 'progress' | 'error' | 'result'>>,
+  ): Promise<TaskView | null>;
+  /** Removes finished tasks whose `expiresAt` has passed. */
+  purgeExpiredTasks(now: Date): Promise<number>;
+
+  searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
+  searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
+  documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>>;
+}

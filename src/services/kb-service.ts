@@ -1,0 +1,56 @@
+import { AppError, notFound } from '../domain/errors.js';
+import type { Scope } from '../domain/types.js';
+import type { BlobStore } from '../ports/blob-store.js';
+import type { KbRecord, Store } from '../ports/store.js';
+import { stagePrefix } from './pipeline/stage-files.js';
+
+export const DEFAULT_KB = 'default';
+
+/** Knowledge bases: create, list, delete. `default` always exists and cannot be deleted. */
+export class KbService {
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: BlobStore,
+    private readonly embedder: { id: string; dim: number },
+    private readonly onDocumentsRemoved: (ids: string[]) => void = () => {},
+  ) {}
+
+  async create(tenantId: string, input: { id: string; name?: string }): Promise<KbRecord> {
+    try {
+      return await this.store.createKb(tenantId, {
+        id: input.id,
+        name: input.name ?? input.id,
+        embedder: this.embedder.id,
+        embedDim: this.embedder.dim,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'kb_exists') {
+        throw new AppError(409, 'kb_exists', `knowledge base "${input.id}" already exists`);
+      }
+      throw err;
+    }
+  }
+
+  list(tenantId: string): Promise<KbRecord[]> {
+    return this.store.listKbs(tenantId);
+  }
+
+  async get(scope: Scope): Promise<KbRecord> {
+    const kb = await this.store.getKb(scope);
+    if (!kb) throw notFound(`knowledge base "${scope.kbId}"`);
+    return kb;
+  }
+
+  async delete(scope: Scope): Promise<void> {
+    if (scope.kbId === DEFAULT_KB) {
+      throw new AppError(409, 'kb_protected', 'the default knowledge base cannot be deleted');
+    }
+    const removed = await this.store.deleteKb(scope);
+    if (!removed) throw notFound(`knowledge base "${scope.kbId}"`);
+    this.onDocumentsRemoved(removed.documentIds);
+    await Promise.all([
+      ...removed.blobKeys.map((k) => this.blobs.delete(k)),
+      ...removed.documentIds.map((id) => this.blobs.deletePrefix(stagePrefix(scope, id))),
+    ]);
+  }
+}

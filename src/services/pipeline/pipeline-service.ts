@@ -1,0 +1,226 @@
+import type { Logger } from 'pino';
+import { isPermanent } from '../../domain/errors.js';
+import { STAGE_STATUS, STAGES, type DocumentStatus, type PipelineStage, type TaskStatus } from '../../domain/types.js';
+import type { EventBus } from '../../ports/event-bus.js';
+import type { JobQueue, LeasedJob, NewJob } from '../../ports/job-queue.js';
+import { stagePrefix } from './stage-files.js';
+import { runStage, type StageDeps } from './stages.js';
+import { backoffMs, isOwnerAlive, newOwnerId } from './owner.js';
+
+export interface PipelineOptions {
+  concurrency: Record<PipelineStage, number>;
+  leaseMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** How often idle slots look for due retries and expired leases, besides being woken. */
+  pollMs?: number;
+}
+
+interface Running {
+  job: LeasedJob;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * Drives documents through parse → chunk → embed → index. Each stage has its own slots that
+ * lease jobs from the durable queue, heartbeat while they work, and settle the job when done:
+ * complete (enqueueing the next stage atomically), retry with backoff, or fail the document.
+ * A process that dies mid-stage leaves a lease that expires; another slot takes the job over.
+ */
+export class PipelineService {
+  readonly owner = newOwnerId();
+  private running = false;
+  private readonly inFlight = new Map<string, Running>();
+  private readonly slots: Promise<void>[] = [];
+  private wakers: (() => void)[] = [];
+  private unsubscribeRunnable: (() => void) | null = null;
+
+  constructor(
+    private readonly deps: StageDeps & { queue: JobQueue; bus: EventBus; logger: Logger },
+    private readonly opts: PipelineOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const reclaimed = await this.deps.queue.reclaimDead((owner) => isOwnerAlive(owner, this.owner));
+    if (reclaimed > 0) this.deps.logger.info({ reclaimed }, 'took over jobs of a process that died');
+    this.unsubscribeRunnable = this.deps.queue.onRunnable(() => this.wakeAll());
+    for (const stage of STAGES) {
+      for (let i = 0; i < this.opts.concurrency[stage]; i++) this.slots.push(this.slot(stage));
+    }
+  }
+
+  /**
+   * Stops leasing, lets running stages finish until `deadline`, then aborts the rest and hands
+   * their leases back so another worker can take them at once.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.unsubscribeRunnable?.();
+    this.wakeAll();
+    const settled = Promise.all([...this.inFlight.values()].map((r) => r.done));
+    const timedOut = await Promise.race([
+      settled.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), deadlineMs).unref()),
+    ]);
+    if (timedOut) for (const r of this.inFlight.values()) r.controller.abort(new Error('shutting down'));
+    await Promise.all(this.slots);
+    const released = await this.deps.queue.release(this.owner);
+    if (released > 0) this.deps.logger.info({ released }, 'handed back job leases');
+  }
+
+  /** The document was deleted: stop its running stage now. */
+  cancel(documentId: string): void {
+    for (const r of this.inFlight.values()) {
+      if (r.job.documentId === documentId) r.controller.abort(new Error('document deleted'));
+    }
+  }
+
+  get activeJobs(): number {
+    return this.inFlight.size;
+  }
+
+  private wakeAll(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const w of wakers) w();
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.opts.pollMs ?? 1000);
+      this.wakers.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private async slot(stage: PipelineStage): Promise<void> {
+    while (this.running) {
+      let job: LeasedJob | null = null;
+      try {
+        job = await this.deps.queue.lease([stage], this.owner, this.opts.leaseMs);
+      } catch (err) {
+        this.deps.logger.error({ err, stage }, 'leasing a job failed');
+      }
+      if (!job) {
+        await this.idle();
+        continue;
+      }
+      const controller = new AbortController();
+      const done = this.process(job, controller.signal);
+      this.inFlight.set(job.id, { job, controller, done });
+      await done;
+      this.inFlight.delete(job.id);
+    }
+  }
+
+  private async process(job: LeasedJob, signal: AbortSignal): Promise<void> {
+    const log = this.deps.logger.child({ job: job.id, stage: job.stage, document_id: job.documentId, task_id: job.taskId });
+    if (job.attempts > job.maxAttempts) {
+      // Every attempt so far died with its worker (leases expired): give up on the document.
+      await this.settleFailure(job, new Error(job.lastError ?? 'the worker running this stage was lost repeatedly'), true, log);
+      return;
+    }
+    const controller = new AbortController();
+    signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    const heartbeat = setInterval(() => {
+      this.deps.queue.heartbeat(job, this.opts.leaseMs).then(
+        (kept) => {
+          if (!kept) controller.abort(new Error('lease lost'));
+        },
+        (err: unknown) => log.warn({ err }, 'heartbeat failed'),
+      );
+    }, Math.max(50, Math.floor(this.opts.leaseMs / 3)));
+    const started = Date.now();
+    try {
+      await this.announce(job, {
+        status: STAGE_STATUS[job.stage],
+        stage: job.stage,
+        taskStatus: 'running',
+        error: job.lastError ? `retrying after: ${job.lastError}` : null,
+      });
+      const outcome = await runStage(this.deps, job, controller.signal);
+      if (outcome.kind === 'gone') {
+        await this.deps.queue.complete(job, null);
+        await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
+        return;
+      }
+      const next = nextJob(job);
+      const kept = await this.deps.queue.complete(job, next);
+      if (!kept) {
+        log.warn('lease lost before the stage was recorded; its new owner will redo it');
+        return;
+      }
+      if (outcome.kind === 'indexed') {
+        await this.deps.bus.publish({ tenantId: job.scope.tenantId, kbId: job.scope.kbId, task: outcome.task });
+        await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
+      }
+      log.debug({ ms: Date.now() - started }, 'stage done');
+    } catch (err) {
+      if (controller.signal.aborted && !this.running) {
+        log.info('stage interrupted by shutdown; its lease is handed back');
+        return;
+      }
+      if (controller.signal.aborted) {
+        log.info({ reason: String(controller.signal.reason) }, 'stage cancelled');
+        return;
+      }
+      await this.settleFailure(job, err, isPermanent(err), log);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async settleFailure(job: LeasedJob, err: unknown, permanent: boolean, log: Logger): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    const last = permanent || job.attempts >= job.maxAttempts;
+    const retryAt = last ? null : Date.now() + backoffMs(job.attempts, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
+    try {
+      const kept = await this.deps.queue.fail(job, message, retryAt);
+      if (!kept) return;
+      if (last) {
+        log.warn({ err: message, attempts: job.attempts }, 'document failed');
+        await this.announce(job, { status: 'failed', stage: job.stage, taskStatus: 'failed', error: `${job.stage}: ${message}` });
+      } else {
+        log.info({ err: message, attempts: job.attempts, retry_in_ms: retryAt! - Date.now() }, 'stage failed; will retry');
+        await this.announce(job, {
+          status: STAGE_STATUS[job.stage],
+          stage: job.stage,
+          taskStatus: 'running',
+          error: `attempt ${job.attempts} of ${job.maxAttempts} failed: ${message}`,
+        });
+      }
+    } catch (settleErr) {
+      log.error({ err: settleErr }, 'could not record a stage failure; the lease will expire and the job rerun');
+    }
+  }
+
+  private async announce(
+    job: LeasedJob,
+    t: { status: DocumentStatus; stage: PipelineStage; taskStatus: TaskStatus; error: string | null },
+  ): Promise<void> {
+    const done = STAGES.indexOf(job.stage);
+    const task = await this.deps.store.transition({
+      scope: job.scope,
+      documentId: job.documentId,
+      taskId: job.taskId,
+      status: t.status,
+      stage: t.stage,
+      taskStatus: t.taskStatus,
+      progress: { done, total: STAGES.length },
+      error: t.error,
+    });
+    if (task) await this.deps.bus.publish({ tenantId: job.scope.tenantId, kbId: job.scope.kbId, task });
+  }
+}
+
+function nextJob(job: LeasedJob): NewJob | null {
+  const i = STAGES.indexOf(job.stage);
+  const stage = STAGES[i + 1];
+  return stage ? { scope: job.scope, documentId: job.documentId, taskId: job.taskId, stage, priority: job.priority } : null;
+}

@@ -1,0 +1,85 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { PermanentError } from '../../domain/errors.js';
+import type { ChunkDraft, ChunkingOptions, DocType, ParseLimits, PipelineStage, TaskView } from '../../domain/types.js';
+import type { BlobStore } from '../../ports/blob-store.js';
+import type { LeasedJob } from '../../ports/job-queue.js';
+import type { Embedder } from '../../ports/models.js';
+import type { Store } from '../../ports/store.js';
+import type { IngestPool } from '../../workers/ingest-pool.js';
+import { stageKeys } from './stage-files.js';
+
+/**
+ * What each pipeline stage does. A stage reads the previous stage's output file and writes its
+ * own (atomically, in the worker), so it is idempotent and a retry redoes only itself. Only
+ * `index` touches the searchable tables, in one transaction.
+ */
+export interface StageDeps {
+  store: Store;
+  blobs: BlobStore;
+  pool: IngestPool;
+  parseLimits: ParseLimits;
+  chunking: ChunkingOptions;
+  /** The embedder this process uses; `hash:<dim>` runs in the worker pool. */
+  embedder: Embedder;
+}
+
+export type StageOutcome = { kind: 'next' } | { kind: 'indexed'; task: TaskView } | { kind: 'gone' };
+
+export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSignal): Promise<StageOutcome> {
+  const doc = await deps.store.getDocument(job.scope, job.documentId);
+  if (!doc) return { kind: 'gone' };
+  const keys = stageKeys(job.scope, job.documentId);
+  const path = (key: string) => deps.blobs.pathOf(key);
+  switch (job.stage satisfies PipelineStage) {
+    case 'parse':
+      await deps.pool.run(
+        'parse',
+        { sourcePath: path(doc.blobKey), type: doc.type as DocType, outPath: path(keys.parsed), limits: deps.parseLimits },
+        signal,
+      );
+      return { kind: 'next' };
+    case 'chunk':
+      await deps.pool.run('chunk', { parsedPath: path(keys.parsed), outPath: path(keys.chunks), options: deps.chunking }, signal);
+      return { kind: 'next' };
+    case 'embed':
+      await embed(deps, { chunksPath: path(keys.chunks), outPath: path(keys.vectors), title: doc.name }, signal);
+      return { kind: 'next' };
+    case 'index': {
+      const kb = await deps.store.getKb(job.scope);
+      if (!kb) return { kind: 'gone' };
+      const committed = await deps.store.commitIndex({
+        scope: job.scope,
+        documentId: job.documentId,
+        taskId: job.taskId,
+        chunksPath: path(keys.chunks),
+        vectorsPath: path(keys.vectors),
+        embedDim: kb.embedDim,
+      });
+      return committed ? { kind: 'indexed', task: committed.task } : { kind: 'gone' };
+    }
+  }
+}
+
+async function embed(deps: StageDeps, a: { chunksPath: string; outPath: string; title: string }, signal: AbortSignal): Promise<void> {
+  const { embedder } = deps;
+  if (embedder.id.startsWith('hash:')) {
+    await deps.pool.run('embedHash', { chunksPath: a.chunksPath, outPath: a.outPath, dim: embedder.dim, title: a.title }, signal);
+    return;
+  }
+  // A remote embedder: the work is network wait, so it stays on the event loop, in the
+  // provider's bulk lane, where interactive queries overtake it.
+  const drafts = JSON.parse(await readFile(a.chunksPath, 'utf8')) as ChunkDraft[];
+  const texts = drafts.map((d) => [a.title, ...d.headingPath, d.text].filter(Boolean).join('\n'));
+  const vectors = await embedder.embed(texts, { priority: 'bulk', signal });
+  const out = new Float32Array(drafts.length * embedder.dim);
+  vectors.forEach((v, i) => {
+    if (v.length !== embedder.dim) throw new PermanentError(`embedder returned ${v.length} dimensions, expected ${embedder.dim}`);
+    out.set(v, i * embedder.dim);
+  });
+  await mkdir(dirname(a.outPath), { recursive: true });
+  const tmp = `${a.outPath}.tmp-${process.pid}-${Date.now()}`;
+  await writeFile(tmp, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  await rename(tmp, a.outPath);
+}

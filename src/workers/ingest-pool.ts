@@ -1,0 +1,56 @@
+import { Piscina } from 'piscina';
+import { PermanentError } from '../domain/errors.js';
+import type { StageResult } from './stage-result.js';
+import { workerUrl } from './worker-url.js';
+
+export type IngestTaskName = 'parse' | 'chunk' | 'embedHash';
+
+/**
+ * The worker-thread pool for CPU work: parsing, chunking, hash embedding, query embedding.
+ * Every task runs under a time limit; piscina terminates the thread of a task that is aborted,
+ * so a parser stuck in a loop costs one thread restart, not the server.
+ */
+export class IngestPool {
+  readonly pool: Piscina;
+
+  constructor(private readonly opts: { threads: number; taskTimeoutMs: number }) {
+    this.pool = new Piscina({
+      filename: workerUrl('./ingest-tasks.js', import.meta.url),
+      minThreads: Math.min(1, opts.threads),
+      maxThreads: opts.threads,
+      idleTimeout: 60_000,
+    });
+  }
+
+  async run<T>(name: IngestTaskName, input: unknown, signal?: AbortSignal): Promise<T> {
+    const timeout = AbortSignal.timeout(this.opts.taskTimeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let result: StageResult<T>;
+    try {
+      result = (await this.pool.run(input, { name, signal: combined })) as StageResult<T>;
+    } catch (err) {
+      if (timeout.aborted && !signal?.aborted) {
+        throw new PermanentError(`${name} did not finish within ${this.opts.taskTimeoutMs} ms and was stopped`, 'timeout');
+      }
+      throw err;
+    }
+    if (!result.ok) {
+      if (result.error.permanent) throw new PermanentError(result.error.message, result.error.code);
+      throw new Error(result.error.message);
+    }
+    return result.value;
+  }
+
+  /** Query embedding is tiny but still CPU: it runs here too, never on the event loop. */
+  embedQuery(text: string, dim: number): Promise<Float32Array> {
+    return this.pool.run({ text, dim }, { name: 'embedQuery' }) as Promise<Float32Array>;
+  }
+
+  stats(): { threads: number; queued: number; utilization: number } {
+    return { threads: this.pool.threads.length, queued: this.pool.queueSize, utilization: this.pool.utilization };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,450 @@
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+
+/**
+ * A stand-in for an OpenAI-compatible model server, for tests and benchmarks. It speaks the real
+ * wire protocol over real HTTP (chat completions plain and SSE-streamed, embeddings as floats or
+ * base64, Cohere/Jina- or TEI-style rerank) and has knobs for latency and failures, plus counters
+ * that let a test prove what reached it: requests, concurrency, and client disconnects.
+ *
+ * Per-connection state is one AbortController and a few closures, so it can hold thousands of
+ * open streams.
+ */
+
+export type FakeRoute = 'chat' | 'embeddings' | 'rerank';
+const ROUTES: readonly FakeRoute[] = ['chat', 'embeddings', 'rerank'];
+
+export interface FakeMessage {
+  role: string;
+  content: string;
+}
+
+/** Knobs that can be set for all routes and overridden per route. */
+export interface RouteKnobs {
+  /** Delay before the first byte of the response. */
+  latencyMs: number;
+  /** The next `count` requests fail with `status` (optionally with Retry-After headers). */
+  failNext: { status: number; count: number; retryAfterSec?: number; retryAfterMs?: number } | null;
+  /** Fraction (0..1) of requests that fail with `failStatus`. */
+  failRate: number;
+  failStatus: number;
+  /** Every request fails with 503. */
+  down: boolean;
+}
+
+export interface FakeBehavior extends RouteKnobs {
+  /** Delay between streamed chunks. */
+  tokenDelayMs: number;
+  /** The assistant's answer, or a function of the request's messages. */
+  answer: string | ((messages: FakeMessage[]) => string);
+  /** Dimension of the vectors /embeddings returns (unless the request asks for `dimensions`). */
+  embedDim: number;
+  /** Response shape of /rerank: Cohere/Jina `{results:[{index, relevance_score}]}` or TEI `[{index, score}]`. */
+  rerankShape: 'cohere' | 'tei';
+  /** The next `count` streamed answers break (socket destroyed) after `afterTokens` content chunks. */
+  breakStreamNext: { afterTokens: number; count: number } | null;
+  /** How many request bodies `stats.bodies` keeps (the most recent). */
+  maxBodies: number;
+  chat: Partial<RouteKnobs>;
+  embeddings: Partial<RouteKnobs>;
+  rerank: Partial<RouteKnobs>;
+}
+
+export interface FakeStats {
+  /** Requests received per route, failed ones included. */
+  requests: Record<FakeRoute, number>;
+  /** Requests currently open per route. */
+  inFlight: Record<FakeRoute, number>;
+  /** Highest number of requests open at once per route. */
+  maxConcurrent: Record<FakeRoute, number>;
+  /** Requests answered with an injected failure. */
+  failed: Record<FakeRoute, number>;
+  /** Requests whose client disconnected before the response was complete. */
+  aborted: number;
+  abortedByRoute: Record<FakeRoute, number>;
+  /** The most recent request bodies, oldest first. */
+  bodies: { route: FakeRoute; body: unknown }[];
+}
+
+export interface FakeOpenAI {
+  /** Base URL including /v1, e.g. http://127.0.0.1:41234/v1. */
+  url: string;
+  /** Live counters (the same object is updated in place). */
+  readonly stats: FakeStats;
+  setBehavior(partial: Partial<FakeBehavior>): void;
+  resetStats(): void;
+  /** Stops the server and drops every open connection. */
+  close(): Promise<void>;
+}
+
+const DEFAULTS: FakeBehavior = {
+  latencyMs: 0,
+  failNext: null,
+  failRate: 0,
+  failStatus: 503,
+  down: false,
+  tokenDelayMs: 0,
+  answer: (messages) => {
+    const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    return `This is a fake answer about: ${question.split(/\s+/).slice(0, 12).join(' ')}`;
+  },
+  embedDim: 384,
+  rerankShape: 'cohere',
+  breakStreamNext: null,
+  maxBodies: 100,
+  chat: {},
+  embeddings: {},
+  rerank: {},
+};
+
+const perRoute = (): Record<FakeRoute, number> => ({ chat: 0, embeddings: 0, rerank: 0 });
+
+function emptyStats(): FakeStats {
+  return {
+    requests: perRoute(),
+    inFlight: perRoute(),
+    maxConcurrent: perRoute(),
+    failed: perRoute(),
+    aborted: 0,
+    abortedByRoute: perRoute(),
+    bodies: [],
+  };
+}
+
+/** Lower-case word tokens: the unit both the fake embeddings and the fake reranker work on. */
+function words(text: string): string[] {
+  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Feature hashing of the words, L2-normalised: deterministic, and texts sharing words get similar
+ * vectors, so retrieval over fake embeddings still behaves sensibly.
+ */
+export function fakeEmbedding(text: string, dim: number): Float32Array {
+  const v = new Float32Array(dim);
+  const tokens = words(text);
+  for (const w of tokens.length > 0 ? tokens : [text]) {
+    const h = fnv1a(w);
+    v[h % dim] = (v[h % dim] ?? 0) + ((h & 0x80000000) !== 0 ? -1 : 1);
+  }
+  let norm = Math.sqrt(v.reduce((sum, x) => sum + x * x, 0));
+  if (norm === 0) {
+    v[0] = 1;
+    norm = 1;
+  }
+  for (let i = 0; i < dim; i++) v[i] = v[i]! / norm;
+  return v;
+}
+
+/** Share of the query's distinct words that occur in the document (0..1). */
+export function overlapScore(query: string, document: string): number {
+  const q = new Set(words(query));
+  if (q.size === 0) return 0;
+  const d = new Set(words(document));
+  let hits = 0;
+  for (const w of q) if (d.has(w)) hits++;
+  return hits / q.size;
+}
+
+/** Word-sized pieces whose concatenation is the whole text. */
+function pieces(text: string): string[] {
+  return text.match(/\s*\S+|\s+$/g) ?? [];
+}
+
+const estimateTokens = (chars: number): number => Math.max(1, Math.ceil(chars / 4));
+
+function errorBody(status: number, message: string): { error: { message: string; type: string; param: null; code: string | null } } {
+  const type = status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
+  return { error: { message, type, param: null, code: null } };
+}
+
+class BadRequest extends Error {}
+
+export async function startFakeOpenAI(initial: Partial<FakeBehavior> = {}): Promise<FakeOpenAI> {
+  let behavior: FakeBehavior = { ...DEFAULTS };
+  let stats = emptyStats();
+  let seq = 0;
+
+  const setBehavior = (partial: Partial<FakeBehavior>): void => {
+    const next: FakeBehavior = { ...behavior, ...partial };
+    // Copy the counted knobs: they are decremented in place.
+    if (partial.failNext) next.failNext = { ...partial.failNext };
+    if (partial.breakStreamNext) next.breakStreamNext = { ...partial.breakStreamNext };
+    for (const r of ROUTES) {
+      const override = partial[r];
+      if (override) {
+        next[r] = { ...behavior[r], ...override };
+        if (override.failNext) next[r].failNext = { ...override.failNext };
+      }
+    }
+    behavior = next;
+  };
+  setBehavior(initial);
+
+  const knob = <K extends keyof RouteKnobs>(route: FakeRoute, key: K): RouteKnobs[K] => {
+    const override = behavior[route][key];
+    return override !== undefined ? (override as RouteKnobs[K]) : behavior[key];
+  };
+
+  /** The injected failure for this request, if any: consumes one failNext. */
+  const injectedFailure = (route: FakeRoute): { status: number; headers: Record<string, string> } | null => {
+    if (knob(route, 'down')) return { status: 503, headers: {} };
+    const failNext = knob(route, 'failNext');
+    if (failNext && failNext.count > 0) {
+      failNext.count--;
+      const headers: Record<string, string> = {};
+      if (failNext.retryAfterSec !== undefined) headers['retry-after'] = String(failNext.retryAfterSec);
+      if (failNext.retryAfterMs !== undefined) headers['retry-after-ms'] = String(failNext.retryAfterMs);
+      return { status: failNext.status, headers };
+    }
+    const rate = knob(route, 'failRate');
+    if (rate > 0 && Math.random() < rate) return { status: knob(route, 'failStatus'), headers: {} };
+    return null;
+  };
+
+  /**
+   * Bookkeeping shared by every route: counts the request and its concurrency, records the body,
+   * and returns a signal that fires when the client goes away before the response is complete.
+   */
+  const track = (route: FakeRoute, request: FastifyRequest, reply: FastifyReply): { gone: AbortSignal; markDeliberate: () => void } => {
+    const s = stats;
+    s.requests[route]++;
+    s.inFlight[route]++;
+    s.maxConcurrent[route] = Math.max(s.maxConcurrent[route], s.inFlight[route]);
+    s.bodies.push({ route, body: request.body });
+    if (s.bodies.length > behavior.maxBodies) s.bodies.splice(0, s.bodies.length - behavior.maxBodies);
+
+    const controller = new AbortController();
+    let deliberate = false;
+    const res: ServerResponse = reply.raw;
+    res.once('close', () => {
+      // `stats`, not `s`: resetStats() may have swapped the object while this request was open.
+      stats.inFlight[route]--;
+      if (!res.writableFinished && !deliberate) {
+        stats.aborted++;
+        stats.abortedByRoute[route]++;
+      }
+      controller.abort();
+    });
+    return { gone: controller.signal, markDeliberate: () => (deliberate = true) };
+  };
+
+  /** Waits, unless the client left meanwhile (then false). */
+  const wait = async (ms: number, gone: AbortSignal): Promise<boolean> => {
+    if (gone.aborted) return false;
+    if (ms <= 0) return true;
+    try {
+      await delay(ms, undefined, { signal: gone });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  /** Sends the injected failure if there is one. True when the request has been answered. */
+  const fail = (route: FakeRoute, reply: FastifyReply): boolean => {
+    const failure = injectedFailure(route);
+    if (!failure) return false;
+    stats.failed[route]++;
+    void reply.code(failure.status).headers(failure.headers).send(errorBody(failure.status, `injected failure ${failure.status}`));
+    return true;
+  };
+
+  /** Nothing more to send: the client is gone. Tell Fastify not to expect a reply. */
+  const abandon = (reply: FastifyReply): void => {
+    reply.hijack();
+  };
+
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, _request, reply) => {
+    const status = err instanceof BadRequest ? 400 : (err.statusCode ?? 500);
+    void reply.code(status).send(errorBody(status, err.message));
+  });
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: [{ id: 'fake-model', object: 'model', created: 0, owned_by: 'fake' }],
+  }));
+
+  app.post('/v1/chat/completions', async (request, reply) => {
+    const { gone, markDeliberate } = track('chat', request, reply);
+    if (!(await wait(knob('chat', 'latencyMs'), gone))) return abandon(reply);
+    if (fail('chat', reply)) return reply;
+
+    const body = (request.body ?? {}) as {
+      model?: string;
+      messages?: FakeMessage[];
+      stream?: boolean;
+      stream_options?: { include_usage?: boolean };
+    };
+    if (!Array.isArray(body.messages) || body.messages.length === 0) throw new BadRequest("'messages' must be a non-empty array");
+    const model = body.model ?? 'fake-model';
+    const answer = typeof behavior.answer === 'function' ? behavior.answer(body.messages) : behavior.answer;
+    const parts = pieces(answer);
+    const usage = {
+      prompt_tokens: estimateTokens(body.messages.reduce((n, m) => n + String(m.content ?? '').length, 0)),
+      completion_tokens: parts.length,
+      total_tokens: 0,
+    };
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    const id = `chatcmpl-fake-${++seq}`;
+    const created = Math.floor(Date.now() / 1000);
+
+    if (!body.stream) {
+      return {
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: answer, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        usage,
+      };
+    }
+
+    // Streaming: take the raw response so chunks go out as they are written.
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const chunk = (delta: object, finish: string | null): string =>
+      `data: ${JSON.stringify({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model,
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      })}\n\n`;
+    const send = async (data: string): Promise<boolean> => {
+      if (gone.aborted) return false;
+      if (res.write(data)) return true;
+      try {
+        await once(res, 'drain', { signal: gone });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+
+    let breakAfter: number | undefined;
+    const brk = behavior.breakStreamNext;
+    if (brk && brk.count > 0) {
+      brk.count--;
+      breakAfter = brk.afterTokens;
+    }
+
+    if (!(await send(chunk({ role: 'assistant', content: '' }, null)))) return;
+    for (let i = 0; i < parts.length; i++) {
+      if (breakAfter !== undefined && i >= breakAfter) {
+        markDeliberate();
+        res.destroy();
+        return;
+      }
+      if (i > 0 && !(await wait(behavior.tokenDelayMs, gone))) return;
+      if (!(await send(chunk({ content: parts[i] }, null)))) return;
+    }
+    if (!(await send(chunk({}, 'stop')))) return;
+    if (body.stream_options?.include_usage) {
+      if (!(await send(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`)))
+        return;
+    }
+    res.end('data: [DONE]\n\n');
+  });
+
+  app.post('/v1/embeddings', async (request, reply) => {
+    const { gone } = track('embeddings', request, reply);
+    if (!(await wait(knob('embeddings', 'latencyMs'), gone))) return abandon(reply);
+    if (fail('embeddings', reply)) return reply;
+
+    const body = (request.body ?? {}) as { model?: string; input?: unknown; encoding_format?: string; dimensions?: number };
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+    if (!Array.isArray(inputs) || inputs.length === 0 || !inputs.every((t) => typeof t === 'string')) {
+      throw new BadRequest("'input' must be a string or a non-empty array of strings");
+    }
+    const dim = typeof body.dimensions === 'number' && body.dimensions > 0 ? body.dimensions : behavior.embedDim;
+    const base64 = body.encoding_format === 'base64';
+    let chars = 0;
+    const data = (inputs as string[]).map((text, index) => {
+      chars += text.length;
+      const v = fakeEmbedding(text, dim);
+      return {
+        object: 'embedding',
+        index,
+        embedding: base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v),
+      };
+    });
+    const tokens = estimateTokens(chars);
+    return { object: 'list', data, model: body.model ?? 'fake-embed', usage: { prompt_tokens: tokens, total_tokens: tokens } };
+  });
+
+  app.post('/v1/rerank', async (request, reply) => {
+    const { gone } = track('rerank', request, reply);
+    if (!(await wait(knob('rerank', 'latencyMs'), gone))) return abandon(reply);
+    if (fail('rerank', reply)) return reply;
+
+    // Cohere/Jina send `documents` (strings or {text}); TEI sends `texts`.
+    const body = (request.body ?? {}) as {
+      model?: string;
+      query?: unknown;
+      documents?: unknown[];
+      texts?: unknown[];
+      top_n?: number;
+      return_documents?: boolean;
+    };
+    const docs = (body.documents ?? body.texts)?.map((d) =>
+      typeof d === 'string' ? d : typeof (d as { text?: unknown })?.text === 'string' ? (d as { text: string }).text : null,
+    );
+    if (typeof body.query !== 'string' || !docs || docs.some((d) => d === null)) {
+      throw new BadRequest("'query' must be a string and 'documents' an array of strings");
+    }
+    const query = body.query;
+    const ranked = (docs as string[])
+      .map((text, index) => ({ index, score: overlapScore(query, text), text }))
+      .sort((a, b) => b.score - a.score || a.index - b.index);
+
+    if (behavior.rerankShape === 'tei') {
+      // TEI has no top_n: it returns every text, best first.
+      return ranked.map(({ index, score }) => ({ index, score }));
+    }
+    const topN = typeof body.top_n === 'number' && body.top_n > 0 ? body.top_n : ranked.length;
+    return {
+      id: `rerank-fake-${++seq}`,
+      results: ranked.slice(0, topN).map(({ index, score, text }) => ({
+        index,
+        relevance_score: score,
+        ...(body.return_documents ? { document: { text } } : {}),
+      })),
+      meta: { billed_units: { search_units: 1 } },
+    };
+  });
+
+  // A big backlog so a benchmark opening 1,000+ connections at once is not refused by the kernel queue.
+  await app.listen({ host: '127.0.0.1', port: 0, backlog: 4096 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('fake-openai: unexpected listen address');
+
+  return {
+    url: `http://127.0.0.1:${address.port}/v1`,
+    get stats() {
+      return stats;
+    },
+    setBehavior,
+    resetStats: () => {
+      // Requests still open keep decrementing the old object, so carry their counts over.
+      const inFlight = { ...stats.inFlight };
+      stats = emptyStats();
+      stats.inFlight = inFlight;
+    },
+    close: () => app.close(),
+  };
+}
