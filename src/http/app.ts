@@ -113,6 +113,9 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
     },
   });
   await app.register(utf8JsonPlugin);
+  // JSON everywhere: without Fastify's default text/plain parser such bodies get a 415 instead of
+  // reaching handlers as strings.
+  app.removeContentTypeParser('text/plain');
   await app.register(tenantPlugin);
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.

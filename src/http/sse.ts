@@ -33,14 +33,23 @@ export interface SseOptions {
   maxBufferedBytes?: number;
 }
 
-/** Open streams per HTTP server, so that shutdown can end them (they would hold `close()` forever). */
-const openStreams = new WeakMap<Server, Set<SseStream>>();
+/**
+ * Open streams per HTTP server (each with a function that drops it at once), so that shutdown
+ * can end them: they would otherwise hold the server's `close()` forever.
+ */
+const openStreams = new WeakMap<Server, Map<SseStream, () => void>>();
+
+/** A stream still stuck behind a client that does not read is dropped after this grace period. */
+const SHUTDOWN_GRACE_MS = 1_000;
 
 /** Ends every open SSE stream of `server`. Called from a `preClose` hook. */
 export function closeAllSse(server: Server): void {
-  const set = openStreams.get(server);
-  if (!set) return;
-  for (const s of [...set]) s.close();
+  const streams = openStreams.get(server);
+  if (!streams) return;
+  for (const [stream, drop] of [...streams]) {
+    stream.close();
+    if (!stream.closed) setTimeout(drop, SHUTDOWN_GRACE_MS).unref();
+  }
 }
 
 /** Strips characters that would end a field early (an event name or id must stay on one line). */
@@ -76,13 +85,15 @@ export function openSse(reply: FastifyReply, opts: SseOptions = {}): SseStream {
   const closeFns: Array<() => void> = [];
   let queuedBytes = 0;
   let waitingForDrain = false;
+  /** The send whose write filled the socket buffer: it resolves on 'drain' (or on close). */
+  let drainWaiter: Pending | null = null;
   let ending = false;
   let closed = false;
 
   const server = reply.server.server;
   let registry = openStreams.get(server);
   if (!registry) {
-    registry = new Set();
+    registry = new Map();
     openStreams.set(server, registry);
   }
 
@@ -90,6 +101,8 @@ export function openSse(reply: FastifyReply, opts: SseOptions = {}): SseStream {
     if (closed) return;
     closed = true;
     registry.delete(stream);
+    drainWaiter?.resolve();
+    drainWaiter = null;
     for (const p of queue.splice(0)) p.resolve();
     queuedBytes = 0;
     for (const fn of closeFns.splice(0)) {
@@ -110,8 +123,10 @@ export function openSse(reply: FastifyReply, opts: SseOptions = {}): SseStream {
       } else {
         // The socket buffer is full: hold this producer and everything queued until it drains.
         waitingForDrain = true;
+        drainWaiter = item;
         res.once('drain', () => {
           waitingForDrain = false;
+          drainWaiter = null;
           item.resolve();
           flush();
         });
@@ -175,7 +190,10 @@ export function openSse(reply: FastifyReply, opts: SseOptions = {}): SseStream {
       return closed;
     },
   };
-  registry.add(stream);
+  registry.set(stream, () => {
+    res.destroy();
+    finish();
+  });
   // The client may have gone while the caller was still awaiting (the 'close' event already fired).
   if (res.destroyed || res.writableEnded || !res.socket || res.socket.destroyed) finish();
   return stream;

@@ -175,7 +175,10 @@ export const errorsPlugin: FastifyPluginAsync<ErrorsPluginOptions> = fp(
         code: d.code,
         message: d.message,
       };
-      if (partial) error.accepted = partial.accepted;
+      // Only the public fields: error bodies have no response schema to filter them.
+      if (partial) {
+        error.accepted = partial.accepted.map(({ id, name, status, task_id, duplicate }) => ({ id, name, status, task_id, duplicate }));
+      }
       return reply.code(d.statusCode).headers(d.headers).send({ error });
     });
 

@@ -71,7 +71,12 @@ async function uploadFile(
   const file = part.file;
   // busboy does not fail an oversized file: it truncates it and ends the stream normally, so the
   // service would store the first maxUploadBytes bytes as if they were the whole file. Failing
-  // the stream makes the service's pipeline reject instead.
+  // the stream makes the service's pipeline reject instead. busboy parses ahead of us, so the
+  // limit may already have been hit before this part reached us: check, then listen (same tick).
+  if (file.truncated) {
+    file.resume();
+    throw tooLarge(config);
+  }
   file.once('limit', () => file.destroy(tooLarge(config)));
   let streamError: unknown = null;
   file.on('error', (err) => {
@@ -194,6 +199,10 @@ export const documentRoutes: RoutePlugin = async (app, { config, services }) => 
         uploaded = await uploadParts(request, documents, config, scope);
       } else {
         const body = request.body;
+        // Only the JSON body was validated by the schema; any other parsed type is refused here.
+        if (request.mediaType !== undefined && request.mediaType !== 'application/json') {
+          throw new AppError(415, 'unsupported_media_type', 'send multipart/form-data or application/json');
+        }
         if (body === undefined) {
           throw badRequest('expected a multipart/form-data upload or a JSON body {name, text, metadata?}');
         }

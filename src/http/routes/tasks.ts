@@ -18,7 +18,8 @@ export const taskRoutes: RoutePlugin = async (app, { services, timing }) => {
    * Progress as Server-Sent Events: `event: task` with `id: <version>` for the current state and
    * then every change, `event: end` after the final state, then the stream closes.
    */
-  app.get<{ Params: TaskParams }>('/v1/tasks/:id/events', { schema: { params: TaskParams } }, async (request, reply) => {
+  // No HEAD twin: a HEAD request would open a stream that never sends a body and never ends.
+  app.get<{ Params: TaskParams }>('/v1/tasks/:id/events', { schema: { params: TaskParams }, exposeHeadRoute: false }, async (request, reply) => {
     const taskId = request.params.id;
     let sse: SseStream | null = null;
     // follow() may deliver the current state before it resolves, i.e. before the stream exists.

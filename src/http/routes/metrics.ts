@@ -1,0 +1,20 @@
+import type { Registry } from 'prom-client';
+import type { RoutePlugin } from '../app.js';
+
+/**
+ * `GET /metrics` in the Prometheus text format. The registry is passed in (one per runtime), so
+ * this plugin knows nothing about what is measured. `beforeScrape` runs first on every request;
+ * it closes windowed gauges (event-loop delay) so each scrape reports the time since the last.
+ *
+ * Gauges backed by the store read only aggregate counts, never names or ids, so the endpoint
+ * leaks nothing about any tenant's content.
+ */
+export function metricsRoutes(opts: { registry: Registry; beforeScrape?: () => void }): RoutePlugin {
+  return async (app) => {
+    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+      opts.beforeScrape?.();
+      const body = await opts.registry.metrics();
+      return reply.header('content-type', opts.registry.contentType).send(body);
+    });
+  };
+}

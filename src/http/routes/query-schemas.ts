@@ -1,0 +1,69 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { DEFAULT_TOP_K, MAX_TOP_K, SEARCH_MODES } from '../../services/query/types.js';
+
+/**
+ * Schemas of POST /v1/kbs/{kb}/query and /retrieve. The query's length limit is checked in the
+ * handler, not here, so that it gets its own error code (query_too_long).
+ */
+
+/** The same rule search-ops applies to metadata keys; checked here so a bad key is a 400. */
+const METADATA_KEY_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
+
+// One schema with a type list, not anyOf: with type coercion on, Ajv would turn `true` into
+// "true" in an anyOf's string branch, and the filter would no longer match the stored boolean.
+const MetadataValue = Type.Unsafe<string | number | boolean>({ type: ['string', 'number', 'boolean'] });
+
+export const QueryFilter = Type.Object(
+  {
+    document_ids: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000 })),
+    metadata: Type.Optional(
+      Type.Object({}, { patternProperties: { [METADATA_KEY_PATTERN]: MetadataValue }, additionalProperties: false, maxProperties: 32 }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const queryFields = {
+  query: Type.String({ minLength: 1 }),
+  mode: Type.Optional(Type.Unsafe<(typeof SEARCH_MODES)[number]>({ type: 'string', enum: [...SEARCH_MODES], default: 'hybrid' })),
+  top_k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TOP_K, default: DEFAULT_TOP_K })),
+  only_context: Type.Optional(Type.Boolean({ default: false })),
+  filter: Type.Optional(QueryFilter),
+};
+
+export const QueryBody = Type.Object({ ...queryFields, stream: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false });
+export type QueryBody = Static<typeof QueryBody> & { filter?: { metadata?: Record<string, string | number | boolean> } };
+
+export const RetrieveBody = Type.Object(queryFields, { additionalProperties: false });
+export type RetrieveBody = Static<typeof RetrieveBody> & { filter?: { metadata?: Record<string, string | number | boolean> } };
+
+const Citation = Type.Object({
+  document_id: Type.String(),
+  document_name: Type.String(),
+  chunk_id: Type.String(),
+  text: Type.String(),
+  score: Type.Number(),
+  page: Type.Union([Type.Integer(), Type.Null()]),
+});
+
+const Rerank = Type.Object({ applied: Type.Boolean(), fallback_reason: Type.Optional(Type.String()) });
+
+export const Timings = Type.Object({
+  retrieve: Type.Number(),
+  rerank: Type.Number(),
+  generate: Type.Number(),
+  total: Type.Number(),
+});
+
+export const QueryResponse = Type.Object({
+  answer: Type.Union([Type.String(), Type.Null()]),
+  answer_kind: Type.Union([Type.Literal('llm'), Type.Literal('extractive'), Type.Null()]),
+  citations: Type.Array(Citation),
+  pending_documents: Type.Integer(),
+  notice: Type.Optional(Type.String()),
+  cached: Type.Boolean(),
+  rerank: Type.Optional(Rerank),
+  timings_ms: Timings,
+});
+
+export const RetrieveAccepted = Type.Object({ task_id: Type.String() });

@@ -1,0 +1,108 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { badRequest } from '../../domain/errors.js';
+import type { Scope } from '../../domain/types.js';
+import type { SearchFilter } from '../../ports/store.js';
+import type { QueryService } from '../../services/query/query-service.js';
+import type { RetrieveJobs } from '../../services/query/retrieve-jobs.js';
+import { DEFAULT_TOP_K, MAX_QUERY_CHARS, type QueryRequest } from '../../services/query/types.js';
+import type { HttpTiming, RoutePlugin } from '../app.js';
+import { describeError } from '../plugins/errors.js';
+import { KbParams } from '../schemas.js';
+import { openSse } from '../sse.js';
+import { QueryBody, QueryResponse, RetrieveAccepted, RetrieveBody } from './query-schemas.js';
+
+export interface QueryRouteDeps {
+  query: QueryService;
+  jobs: RetrieveJobs;
+}
+
+/** Body → service request. Length is checked here so it gets its own code. */
+function toRequest(body: RetrieveBody): QueryRequest {
+  if (body.query.length > MAX_QUERY_CHARS && [...body.query].length > MAX_QUERY_CHARS) {
+    throw badRequest(`query is longer than ${MAX_QUERY_CHARS} characters`, 'query_too_long');
+  }
+  if (body.query.trim() === '') throw badRequest('query must not be blank');
+  const filter: SearchFilter = {};
+  if (body.filter?.document_ids) filter.documentIds = body.filter.document_ids;
+  if (body.filter?.metadata) filter.metadata = body.filter.metadata;
+  return {
+    query: body.query,
+    mode: body.mode ?? 'hybrid',
+    topK: body.top_k ?? DEFAULT_TOP_K,
+    onlyContext: body.only_context ?? false,
+    ...(filter.documentIds || filter.metadata ? { filter } : {}),
+  };
+}
+
+/** Fires when the client goes away before the response is complete: the answer is then wasted work. */
+function abortOnDisconnect(reply: FastifyReply): AbortController {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
+  });
+  return controller;
+}
+
+/**
+ * The answer as Server-Sent Events: `context` (citations, pending documents) as soon as retrieval
+ * is done, `token` per generated piece, then `done` with timings — or `error`. Closing the
+ * connection aborts the upstream model call at once.
+ */
+async function streamAnswer(svc: QueryService, scope: Scope, req: QueryRequest, request: FastifyRequest, reply: FastifyReply, timing: HttpTiming) {
+  // Everything that can fail as a plain JSON error (unknown KB) fails before the stream opens.
+  await svc.assertKb(scope);
+  const sse = openSse(reply);
+  const controller = new AbortController();
+  sse.onClose(() => controller.abort(new Error('client disconnected')));
+  const ping = setInterval(() => void sse.comment('ping'), timing.ssePingMs);
+  try {
+    const result = await svc.run(scope, req, {
+      signal: controller.signal,
+      onContext: (ctx) => void sse.send('context', ctx),
+      onToken: (text) => void sse.send('token', { text }),
+    });
+    await sse.send('done', {
+      answer: result.answer,
+      answer_kind: result.answer_kind,
+      cached: result.cached,
+      timings_ms: result.timings_ms,
+      ...(result.notice ? { notice: result.notice } : {}),
+    });
+  } catch (err) {
+    if (!controller.signal.aborted) {
+      const d = describeError(err);
+      if (d.internal) request.log.error({ err }, 'streamed query failed');
+      else request.log.warn({ code: d.code }, d.message);
+      await sse.send('error', { code: d.code, message: d.message });
+    }
+  } finally {
+    clearInterval(ping);
+    sse.close();
+  }
+}
+
+export const queryRoutes =
+  (deps: QueryRouteDeps): RoutePlugin =>
+  async (app, { timing }) => {
+    app.post<{ Params: KbParams; Body: QueryBody }>(
+      '/v1/kbs/:kb/query',
+      { schema: { params: KbParams, body: QueryBody, response: { 200: QueryResponse } } },
+      async (request, reply) => {
+        const scope = { tenantId: request.tenantId, kbId: request.params.kb };
+        const req = toRequest(request.body);
+        if (request.body.stream) return streamAnswer(deps.query, scope, req, request, reply, timing);
+        const controller = abortOnDisconnect(reply);
+        return deps.query.run(scope, req, { signal: controller.signal });
+      },
+    );
+
+    app.post<{ Params: KbParams; Body: RetrieveBody }>(
+      '/v1/kbs/:kb/retrieve',
+      { schema: { params: KbParams, body: RetrieveBody, response: { 202: RetrieveAccepted } } },
+      async (request, reply) => {
+        const scope = { tenantId: request.tenantId, kbId: request.params.kb };
+        const task = await deps.jobs.submit(scope, toRequest(request.body));
+        return reply.code(202).header('location', `/v1/tasks/${task.id}`).send({ task_id: task.id });
+      },
+    );
+  };
