@@ -128,8 +128,9 @@ export class UpstreamHttpError extends Error {
 
 /** The breaker is open: the call failed fast without reaching the provider. */
 export class CircuitOpenError extends ProviderUnavailableError {
-  constructor(provider: string) {
-    super(provider, 'circuit open, failing fast');
+  /** `retryAfterMs`: the breaker's reset timeout, an upper bound on when it will try again. */
+  constructor(provider: string, retryAfterMs?: number) {
+    super(provider, 'circuit open, failing fast', retryAfterMs);
     this.name = 'CircuitOpenError';
   }
 }
@@ -341,11 +342,11 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     if (!(options.timeoutMs > 0)) throw new Error(`lane ${options.name}: timeoutMs must be > 0`);
     this.name = options.name;
     this.opts = {
-      backoffMaxMs: 30_000,
-      maxRetryAfterMs: 30_000,
-      abortGraceMs: 2_000,
       ...options,
       requestsPerMinute: options.requestsPerMinute ?? 0,
+      backoffMaxMs: options.backoffMaxMs ?? 30_000,
+      maxRetryAfterMs: options.maxRetryAfterMs ?? 30_000,
+      abortGraceMs: options.abortGraceMs ?? 2_000,
     };
 
     const rpm = this.opts.requestsPerMinute;
@@ -400,7 +401,7 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     if (this.closed || this.breaker.opened) {
       this.counters.failures++;
       this.counters.rejected++;
-      const err = this.closed ? new ProviderUnavailableError(this.name, 'lane closed') : new CircuitOpenError(this.name);
+      const err = this.closed ? new ProviderUnavailableError(this.name, 'lane closed') : new CircuitOpenError(this.name, this.opts.breaker.resetTimeoutMs);
       finish('rejected', err);
       throw err;
     }
@@ -488,7 +489,7 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
   private finalError(err: unknown, c: ErrorClass): unknown {
     switch (c.kind) {
       case 'breaker_open':
-        return new CircuitOpenError(this.name);
+        return new CircuitOpenError(this.name, this.opts.breaker.resetTimeoutMs);
       case 'timeout':
         return err;
       case 'rate_limited':
@@ -519,6 +520,7 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     state: { committed: boolean },
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted) return reject(new CallerAbort());
       let phase: 'queued' | 'running' | 'gone' = 'queued';
       this.counters.queued++;
       const leaveQueue = (err: unknown): void => {

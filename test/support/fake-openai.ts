@@ -1,6 +1,6 @@
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 
 /**
@@ -37,6 +37,8 @@ export interface RouteKnobs {
 export interface FakeBehavior extends RouteKnobs {
   /** Delay between streamed chunks. */
   tokenDelayMs: number;
+  /** Words per streamed chunk (default 1, like a real server; more makes a benchmark cheaper for the fake). */
+  tokensPerChunk: number;
   /** The assistant's answer, or a function of the request's messages. */
   answer: string | ((messages: FakeMessage[]) => string);
   /** Dimension of the vectors /embeddings returns (unless the request asks for `dimensions`). */
@@ -86,6 +88,7 @@ const DEFAULTS: FakeBehavior = {
   failStatus: 503,
   down: false,
   tokenDelayMs: 0,
+  tokensPerChunk: 1,
   answer: (messages) => {
     const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
     return `This is a fake answer about: ${question.split(/\s+/).slice(0, 12).join(' ')}`;
@@ -171,7 +174,77 @@ function errorBody(status: number, message: string): { error: { message: string;
 
 class BadRequest extends Error {}
 
-export async function startFakeOpenAI(initial: Partial<FakeBehavior> = {}): Promise<FakeOpenAI> {
+interface StreamPlan {
+  id: string;
+  created: number;
+  model: string;
+  parts: string[];
+  tokenDelayMs: number;
+  tokensPerChunk: number;
+  /** Drop the connection after this many content chunks. */
+  breakAfter: number | undefined;
+  usage: object | undefined;
+  onDeliberateBreak: () => void;
+}
+
+/**
+ * Writes an answer as `chat.completion.chunk` SSE events. Driven by one timer per connection, with
+ * the JSON envelope serialised once, since a benchmark may hold thousands of these open at once.
+ */
+function streamAnswer(res: ServerResponse, gone: AbortSignal, plan: StreamPlan): void {
+  const per = Math.max(1, plan.tokensPerChunk);
+  const chunks: string[] = [];
+  for (let i = 0; i < plan.parts.length; i += per) chunks.push(plan.parts.slice(i, i + per).join(''));
+  const head = `data: {"id":${JSON.stringify(plan.id)},"object":"chat.completion.chunk","created":${plan.created},"model":${JSON.stringify(plan.model)},"choices":`;
+  const event = (delta: string, finish: string): string =>
+    `${head}[{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finish}}]}\n\n`;
+
+  let next = 0;
+  let timer: NodeJS.Timeout | undefined;
+  gone.addEventListener('abort', () => clearTimeout(timer), { once: true });
+
+  const finish = (): void => {
+    res.write(event('{}', '"stop"'));
+    if (plan.usage) res.write(`${head}[],"usage":${JSON.stringify(plan.usage)}}\n\n`);
+    res.end('data: [DONE]\n\n');
+  };
+  const later = (): void => {
+    if (gone.aborted) return;
+    if (plan.tokenDelayMs > 0) timer = setTimeout(step, plan.tokenDelayMs);
+    else step();
+  };
+  function step(): void {
+    while (!gone.aborted) {
+      if (plan.breakAfter !== undefined && next >= plan.breakAfter) {
+        plan.onDeliberateBreak();
+        // end(), not destroy(): the chunks already written still reach the client, then the
+        // connection drops in the middle of the chunked body, as when a real server dies.
+        if (res.socket) res.socket.end();
+        else res.destroy();
+        return;
+      }
+      if (next >= chunks.length) return finish();
+      const flowing = res.write(event(`{"content":${JSON.stringify(chunks[next++])}}`, 'null'));
+      if (!flowing) {
+        res.once('drain', later);
+        return;
+      }
+      if (plan.tokenDelayMs > 0) {
+        timer = setTimeout(step, plan.tokenDelayMs);
+        return;
+      }
+    }
+  }
+
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  res.write(event('{"role":"assistant","content":""}', 'null'));
+  step();
+}
+
+export async function startFakeOpenAI(
+  initial: Partial<FakeBehavior> = {},
+  listen: { port?: number } = {},
+): Promise<FakeOpenAI> {
   let behavior: FakeBehavior = { ...DEFAULTS };
   let stats = emptyStats();
   let seq = 0;
@@ -313,52 +386,25 @@ export async function startFakeOpenAI(initial: Partial<FakeBehavior> = {}): Prom
       };
     }
 
-    // Streaming: take the raw response so chunks go out as they are written.
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const chunk = (delta: object, finish: string | null): string =>
-      `data: ${JSON.stringify({
-        id,
-        object: 'chat.completion.chunk',
-        created,
-        model,
-        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-      })}\n\n`;
-    const send = async (data: string): Promise<boolean> => {
-      if (gone.aborted) return false;
-      if (res.write(data)) return true;
-      try {
-        await once(res, 'drain', { signal: gone });
-        return true;
-      } catch {
-        return false;
-      }
-    };
-
     let breakAfter: number | undefined;
     const brk = behavior.breakStreamNext;
     if (brk && brk.count > 0) {
       brk.count--;
       breakAfter = brk.afterTokens;
     }
-
-    if (!(await send(chunk({ role: 'assistant', content: '' }, null)))) return;
-    for (let i = 0; i < parts.length; i++) {
-      if (breakAfter !== undefined && i >= breakAfter) {
-        markDeliberate();
-        res.destroy();
-        return;
-      }
-      if (i > 0 && !(await wait(behavior.tokenDelayMs, gone))) return;
-      if (!(await send(chunk({ content: parts[i] }, null)))) return;
-    }
-    if (!(await send(chunk({}, 'stop')))) return;
-    if (body.stream_options?.include_usage) {
-      if (!(await send(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`)))
-        return;
-    }
-    res.end('data: [DONE]\n\n');
+    // Streaming: take the raw response so chunks go out as they are written.
+    reply.hijack();
+    streamAnswer(reply.raw, gone, {
+      id,
+      created,
+      model,
+      parts,
+      tokenDelayMs: behavior.tokenDelayMs,
+      tokensPerChunk: behavior.tokensPerChunk,
+      breakAfter,
+      usage: body.stream_options?.include_usage ? usage : undefined,
+      onDeliberateBreak: markDeliberate,
+    });
   });
 
   app.post('/v1/embeddings', async (request, reply) => {
@@ -429,7 +475,7 @@ export async function startFakeOpenAI(initial: Partial<FakeBehavior> = {}): Prom
   });
 
   // A big backlog so a benchmark opening 1,000+ connections at once is not refused by the kernel queue.
-  await app.listen({ host: '127.0.0.1', port: 0, backlog: 4096 });
+  await app.listen({ host: '127.0.0.1', port: listen.port ?? 0, backlog: 4096 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('fake-openai: unexpected listen address');
 
@@ -447,4 +493,21 @@ export async function startFakeOpenAI(initial: Partial<FakeBehavior> = {}): Prom
     },
     close: () => app.close(),
   };
+}
+
+/**
+ * Standalone, so a benchmark can keep the fake's CPU out of the process it measures:
+ *   FAKE_OPENAI='{"tokenDelayMs":20}' node --import tsx test/support/fake-openai.ts [port]
+ * prints the base URL and serves until SIGINT/SIGTERM.
+ */
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const behavior = JSON.parse(process.env.FAKE_OPENAI ?? '{}') as Partial<FakeBehavior>;
+  const server = await startFakeOpenAI(behavior, { port: Number(process.argv[2] ?? 0) });
+  console.log(server.url);
+  const stop = (): void => {
+    console.error(JSON.stringify(server.stats.requests), `aborted=${server.stats.aborted}`);
+    void server.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }
