@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { PermanentError } from '../domain/errors.js';
 import type { StageResult } from './stage-result.js';
-import { workerUrl } from './worker-url.js';
+import { workerModule } from './worker-url.js';
 
 export type IngestTaskName = 'parse' | 'chunk' | 'embedHash';
 
@@ -15,7 +15,7 @@ export class IngestPool {
 
   constructor(private readonly opts: { threads: number; taskTimeoutMs: number }) {
     this.pool = new Piscina({
-      filename: workerUrl('./ingest-tasks.js', import.meta.url),
+      ...workerModule('./ingest-tasks.js', import.meta.url),
       minThreads: Math.min(1, opts.threads),
       maxThreads: opts.threads,
       idleTimeout: 60_000,

@@ -1,6 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import { PermanentError } from '../../domain/errors.js';
 import type { ChunkDraft, ChunkingOptions, DocType, ParseLimits, PipelineStage, TaskView } from '../../domain/types.js';
 import type { BlobStore } from '../../ports/blob-store.js';
@@ -34,6 +33,7 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
   const path = (key: string) => deps.blobs.pathOf(key);
   switch (job.stage satisfies PipelineStage) {
     case 'parse':
+      await checkParseable(doc.type as DocType, path(doc.blobKey), deps.parseLimits);
       await deps.pool.run(
         'parse',
         { sourcePath: path(doc.blobKey), type: doc.type as DocType, outPath: path(keys.parsed), limits: deps.parseLimits },
@@ -59,6 +59,17 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
       });
       return committed ? { kind: 'indexed', task: committed.task } : { kind: 'gone' };
     }
+  }
+}
+
+/** Formats whose text is their bytes: anything far beyond the text limit is refused unread. */
+const TEXT_TYPES: ReadonlySet<DocType> = new Set(['text', 'markdown', 'html', 'csv', 'json']);
+
+async function checkParseable(type: DocType, sourcePath: string, limits: ParseLimits): Promise<void> {
+  const { size } = await stat(sourcePath);
+  // UTF-8 needs at most 4 bytes a character, so a larger file must exceed the character limit.
+  if (TEXT_TYPES.has(type) && size > limits.maxTextChars * 4) {
+    throw new PermanentError(`the file is larger than the ${limits.maxTextChars}-character text limit`, 'too_much_text');
   }
 }
 

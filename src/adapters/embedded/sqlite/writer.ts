@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import { workerUrl } from '../../../workers/worker-url.js';
+import { workerModule } from '../../../workers/worker-url.js';
 import type { Db } from './open.js';
 import type { WriterOps } from './writer-thread.js';
 
@@ -19,7 +19,7 @@ export class SqliteWriter {
 
   constructor(dbPath: string) {
     this.pool = new Piscina({
-      filename: workerUrl('./writer-thread.js', import.meta.url),
+      ...workerModule('./writer-thread.js', import.meta.url),
       minThreads: 1,
       maxThreads: 1,
       idleTimeout: Number.MAX_SAFE_INTEGER,
