@@ -35,17 +35,6 @@ export function cleanInline(s: string): string {
 }
 
 /**
- * Line-oriented text (lists, tables): each line cleaned inline, empty lines dropped.
- */
-export function cleanLines(s: string): string {
-  return stripControls(s)
-    .split('\n')
-    .map((line) => line.replace(/\s+/g, ' ').trim())
-    .filter((line) => line.length > 0)
-    .join('\n');
-}
-
-/**
  * Preformatted text (code): indentation and inner spacing are meaningful, so only trailing
  * whitespace per line, leading/trailing blank lines and runs of 3+ blank lines are touched.
  */

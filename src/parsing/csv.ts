@@ -4,7 +4,7 @@
  * 'table' block. The delimiter (, ; tab |) is guessed from the first line.
  */
 import { parse as parseCsv } from 'csv-parse/sync';
-import { PermanentError } from '../domain/errors.js';
+import { PermanentError, isPermanent } from '../domain/errors.js';
 import type { ParsedDocument, ParseLimits } from '../domain/types.js';
 import { BlockSink, cleanInline, decodeUtf8 } from './common.js';
 
@@ -35,50 +35,59 @@ export function guessDelimiter(text: string): string {
 
 export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
   const text = decodeUtf8(bytes);
-  let records: string[][];
+  const sink = new BlockSink(limits);
+  let header: string[] | null = null;
+  const colName = (i: number) => header?.[i] ?? `column ${i + 1}`;
+  let rows = 0;
+  let lines: string[] = [];
+  const flush = () => {
+    if (lines.length > 0) sink.push({ kind: 'table', text: lines.join('\n'), headingPath: [] }, true);
+    lines = [];
+  };
+
+  // Records are rendered as they are parsed (on_record returns null so none are kept): memory
+  // stays at one block, not the whole table as arrays of strings.
+  const onRecord = (record: string[]): null => {
+    if (header === null) {
+      header = record.map((h, i) => cleanInline(h) || `column ${i + 1}`);
+      return null;
+    }
+    rows++;
+    const parts: string[] = [];
+    record.forEach((value, i) => {
+      const v = cleanInline(value);
+      if (v.length > 0) parts.push(`${colName(i)}: ${v}`);
+    });
+    if (parts.length === 0) return null;
+    const line = parts.join('; ');
+    // Repeating the header on every row amplifies the input, so charge before keeping it.
+    sink.charge(line.length + 1);
+    lines.push(line);
+    if (lines.length >= ROWS_PER_BLOCK) flush();
+    return null;
+  };
+
   try {
-    records = parseCsv(text, {
+    parseCsv(text, {
       delimiter: guessDelimiter(text),
       relax_column_count: true,
       relax_quotes: true,
       skip_empty_lines: true,
       // An unclosed quote would otherwise swallow the rest of the file into one field.
       max_record_size: Math.max(1024, Math.min(limits.maxTextChars, 16 * 1024 * 1024)),
-    }) as string[][];
+      on_record: onRecord,
+    });
   } catch (err) {
+    if (isPermanent(err)) throw err;
     throw new PermanentError(`invalid CSV: ${(err as Error).message}`, 'invalid_csv');
   }
+  flush();
 
-  const sink = new BlockSink(limits);
-  const header = (records[0] ?? []).map((h, i) => cleanInline(h) || `column ${i + 1}`);
-  const colName = (i: number) => header[i] ?? `column ${i + 1}`;
-
-  if (records.length === 1) {
+  if (rows === 0 && header !== null) {
     // Only a header: it is still text worth indexing.
-    const line = header.join(' | ');
+    const line = (header as string[]).join(' | ');
     sink.charge(line.length);
     sink.push({ kind: 'table', text: line, headingPath: [] }, true);
-    return sink.finish();
   }
-
-  let lines: string[] = [];
-  const flush = () => {
-    if (lines.length > 0) sink.push({ kind: 'table', text: lines.join('\n'), headingPath: [] }, true);
-    lines = [];
-  };
-  for (let r = 1; r < records.length; r++) {
-    const parts: string[] = [];
-    records[r]!.forEach((value, i) => {
-      const v = cleanInline(value);
-      if (v.length > 0) parts.push(`${colName(i)}: ${v}`);
-    });
-    if (parts.length === 0) continue;
-    const line = parts.join('; ');
-    // Repeating the header on every row amplifies the input, so charge before keeping it.
-    sink.charge(line.length + 1);
-    lines.push(line);
-    if (lines.length >= ROWS_PER_BLOCK) flush();
-  }
-  flush();
   return sink.finish();
 }

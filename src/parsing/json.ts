@@ -79,8 +79,10 @@ function parseJsonOrJsonl(text: string): { root: unknown; jsonl: boolean } {
 }
 
 export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
-  const { root, jsonl } = parseJsonOrJsonl(decodeUtf8(bytes));
+  const text = decodeUtf8(bytes);
   const sink = new BlockSink(limits);
+  if (text.trim().length === 0) return sink.finish(); // "no text", not "invalid JSON"
+  const { root, jsonl } = parseJsonOrJsonl(text);
   let lines: string[] = [];
   const flush = () => {
     if (lines.length > 0) sink.push({ kind: 'paragraph', text: lines.join('\n'), headingPath: [] }, true);

@@ -8,28 +8,46 @@ import type { ParsedBlock, ParsedDocument, ParseLimits } from '../domain/types.j
 import { BlockSink, HeadingTracker, cleanInline, cleanPreformatted, decodeUtf8, stripControls } from './common.js';
 
 const FENCE_OPEN = /^( {0,3})(`{3,}|~{3,})(.*)$/;
-const ATX = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$/;
+// Greedy (.*) and trimming later: a lazy group before [ \t]*$ is quadratic on long lines.
+const ATX = /^ {0,3}(#{1,6})(?:[ \t]+(.*))?$/;
 const SETEXT_H1 = /^ {0,3}=+[ \t]*$/;
 const SETEXT_H2 = /^ {0,3}-+[ \t]*$/;
 const THEMATIC = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
 const LIST_ITEM = /^([ \t]*)([-*+]|\d{1,9}[.)])[ \t]+(.*)$/;
 const BLOCKQUOTE = /^ {0,3}>[ \t]?/;
 const INDENTED_CODE = /^(?: {4}|\t)/;
-const TABLE_DELIM = /^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+/** Tested on the trimmed line, so no two whitespace runs can compete (which would backtrack). */
+const TABLE_DELIM = /^\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?$/;
 const LINK_REF_DEF = /^ {0,3}\[[^\]]{1,999}\]:[ \t]*\S+/;
 const BLANK = /^[ \t]*$/;
 
+/** Remove <!-- comments --> with indexOf: linear even for a flood of unclosed openers. */
+function stripComments(s: string): string {
+  let out = '';
+  let from = 0;
+  for (;;) {
+    const open = s.indexOf('<!--', from);
+    if (open < 0) break;
+    const close = s.indexOf('-->', open + 4);
+    if (close < 0) break; // unclosed: keep the rest as text
+    out += s.slice(from, open);
+    from = close + 3;
+  }
+  return from === 0 ? s : out + s.slice(from);
+}
+
 /**
- * Visible text of inline markdown. Every quantifier is bounded so a hostile paragraph full of
- * unmatched brackets or asterisks cannot make the regexes quadratic.
+ * Visible text of inline markdown. Character classes exclude the opening delimiter (link text
+ * cannot contain "[", destinations cannot contain "(" or spaces) and quantifiers are bounded, so
+ * a hostile paragraph of unmatched brackets or asterisks stays linear. What does not match
+ * (e.g. a URL with parentheses) is simply left as visible text.
  */
 export function stripInline(s: string): string {
-  return s
-    .replace(/<!--[^]{0,1000}?-->/g, '')
-    .replace(/!\[([^\]\n]{0,500})\]\([^)\n]{0,1000}\)/g, '$1')
-    .replace(/\[([^\]\n]{1,500})\]\([^)\n]{0,1000}\)/g, '$1')
-    .replace(/\[([^\]\n]{1,500})\]\[[^\]\n]{0,500}\]/g, '$1')
-    .replace(/<((?:https?|mailto):[^>\s]{1,2000})>/g, '$1')
+  return stripComments(s)
+    .replace(/!\[([^[\]\n]{0,500})\]\([^()\s]{0,1000}(?:[ \t]+"[^"\n]{0,300}")?\)/g, '$1')
+    .replace(/\[([^[\]\n]{1,500})\]\([^()\s]{0,1000}(?:[ \t]+"[^"\n]{0,300}")?\)/g, '$1')
+    .replace(/\[([^[\]\n]{1,500})\]\[[^[\]\n]{0,500}\]/g, '$1')
+    .replace(/<((?:https?|mailto):[^<>\s]{1,2000})>/g, '$1')
     .replace(/(`{1,3})([^`\n]{1,2000}?)\1/g, '$2')
     .replace(/<\/?[A-Za-z][^<>\n]{0,500}>/g, '')
     .replace(/(\*\*|__)(?=\S)([^\n]{1,1000}?)\1/g, '$2')
@@ -41,7 +59,7 @@ export function stripInline(s: string): string {
 
 function atxTitle(raw: string | undefined): string {
   // A closing sequence of #s is decoration, not part of the title.
-  const t = (raw ?? '').replace(/(?:^|[ \t]+)#+[ \t]*$/, '');
+  const t = (raw ?? '').trim().replace(/(?:^|[ \t])#+$/, '');
   return cleanInline(stripInline(t));
 }
 
@@ -206,7 +224,7 @@ export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<Par
       i++;
       continue;
     }
-    if (line.includes('|') && para.length === 0 && TABLE_DELIM.test(lines[i + 1] ?? '') && lines[i + 1]!.includes('-')) {
+    if (line.includes('|') && para.length === 0 && TABLE_DELIM.test((lines[i + 1] ?? '').trim()) && lines[i + 1]!.includes('-')) {
       flushTable();
       table.push(tableCells(line));
       i += 2;
