@@ -42,7 +42,10 @@ export function toSections(blocks: ParsedBlock[]): Section[] {
   for (const b of blocks) {
     if (b.text.trim().length === 0) continue;
     const last = sections[sections.length - 1];
-    if (last && samePath(last.headingPath, b.headingPath)) last.blocks.push(b);
+    // A page break also starts a section, so a PDF chunk never spans pages and its citation's
+    // page is the page its whole text is on.
+    const samePage = (last?.blocks[last.blocks.length - 1]?.page ?? null) === (b.page ?? null);
+    if (last && samePage && samePath(last.headingPath, b.headingPath)) last.blocks.push(b);
     else sections.push({ headingPath: b.headingPath, blocks: [b] });
   }
   // Walk backwards so a chain "# A", "## B", "### C" + text collapses into the deepest section.

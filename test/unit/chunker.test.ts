@@ -240,3 +240,20 @@ describe('sentences', () => {
     assert.deepEqual(spans.map((s) => text.slice(s.start, s.end)), ['First one.', 'Second one.']);
   });
 });
+
+describe('chunkDocument and pages', () => {
+  it('never lets a chunk span a page break, so each citation names the page its text is on', () => {
+    const doc: ParsedDocument = {
+      blocks: [para('Alpha is on the first page.', [], 1), para('Beta is on the second page.', [], 2), para('Gamma too.', [], 2)],
+      pages: 2,
+    };
+    const chunks = chunkDocument(doc, { chunkTokens: 400, overlapTokens: 0 });
+    assert.deepEqual(
+      chunks.map((c) => [c.page, c.text]),
+      [
+        [1, 'Alpha is on the first page.'],
+        [2, 'Beta is on the second page.\n\nGamma too.'],
+      ],
+    );
+  });
+});
