@@ -13,6 +13,19 @@ import { KbService } from '../services/kb-service.js';
 import { PipelineService } from '../services/pipeline/pipeline-service.js';
 import { TaskService } from '../services/task-service.js';
 import { IngestPool } from '../workers/ingest-pool.js';
+import { HttpReranker } from '../providers/http-reranker.js';
+import { OpenAIChatGenerator } from '../providers/openai-chat.js';
+import { AnswerCache } from '../services/query/answer-cache.js';
+import { AnswerStep } from '../services/query/answer-step.js';
+import { EmbeddingCache } from '../services/query/embedding-cache.js';
+import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
+import { loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
+import { queryEmbedder } from '../services/query/query-embedder.js';
+import { QueryService } from '../services/query/query-service.js';
+import { RerankStep } from '../services/query/rerank-step.js';
+import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
+import { Retriever } from '../services/query/retrieval.js';
+import { SearchPool } from '../workers/search-pool.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -31,7 +44,20 @@ export interface Runtime {
   documents: DocumentService;
   tasks: TaskService;
   pipeline: PipelineService;
+  /** The query path: service, query jobs, and the pieces metrics and tests look at. */
+  query: QueryStack;
   close(deadlineMs?: number): Promise<void>;
+}
+
+export interface QueryStack {
+  service: QueryService;
+  jobs: RetrieveJobs;
+  searchPool: SearchPool;
+  cache: AnswerCache;
+  /** Null when no LLM / reranker is configured. */
+  llmLane: ProviderLane | null;
+  rerankLane: ProviderLane | null;
+  options: QueryOptions;
 }
 
 export function createEmbedder(config: Config, pool: IngestPool): Embedder {
@@ -99,19 +125,99 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
     { maxUploadBytes: config.maxUploadBytes, embedderId: embedder.id },
   );
   const tasks = new TaskService(store, bus, kbs);
+  const query = createQueryStack(config, { store, bus, kbs, embedder, logger });
   if (opts.runPipeline ?? true) await pipeline.start();
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline,
+    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
+      await query.jobs.close(deadlineMs);
       await pipeline.stop(deadlineMs);
+      await Promise.all([query.llmLane?.close(), query.rerankLane?.close()]);
+      await query.searchPool.close();
       await queue.close();
       await bus.close();
       await pool.close();
       await store.close();
     },
   };
+}
+
+/**
+ * The query path: searches in their own small worker pool (so ingestion's CPU work never holds a
+ * question up), the LLM and reranker behind their own provider lanes, the answer cache, and the
+ * query-job runner. RAGD_LLM_FALLBACK=extractive answers extractively when the LLM is down.
+ */
+function createQueryStack(
+  config: Config,
+  deps: { store: SqliteStore; bus: MemoryEventBus; kbs: KbService; embedder: Embedder; logger: Logger },
+): QueryStack {
+  const options = loadQueryOptions();
+  const log = deps.logger.child({ component: 'query' });
+  const searchPool = new SearchPool({ dbPath: deps.store.dbPath, threads: options.searchThreads });
+  deps.store.setSearchRunner(searchPool);
+
+  let llmLane: ProviderLane | null = null;
+  let llm: OpenAIChatGenerator | null = null;
+  if (config.llm.baseUrl) {
+    llmLane = new ProviderLane({
+      name: 'llm',
+      concurrency: config.llm.concurrency,
+      requestsPerMinute: config.llm.requestsPerMinute,
+      timeoutMs: config.llm.timeoutMs,
+      maxRetries: config.llm.maxRetries,
+      backoffBaseMs: options.llmBackoffBaseMs,
+      breaker: { errorThresholdPercentage: 50, volumeThreshold: options.llmBreakerVolume, resetTimeoutMs: options.llmBreakerResetMs },
+    });
+    llm = new OpenAIChatGenerator({ baseURL: config.llm.baseUrl, apiKey: config.llm.apiKey, model: config.llm.model, lane: llmLane });
+  }
+  let rerankLane: ProviderLane | null = null;
+  let rerank: RerankStep | null = null;
+  if (config.rerank.baseUrl) {
+    rerankLane = new ProviderLane({
+      name: 'rerank',
+      concurrency: config.rerank.concurrency,
+      requestsPerMinute: config.rerank.requestsPerMinute,
+      timeoutMs: Math.min(config.rerank.timeoutMs, options.rerankTimeoutMs),
+      maxRetries: config.rerank.maxRetries,
+      backoffBaseMs: 100,
+      breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 30_000 },
+    });
+    const reranker = new HttpReranker({
+      baseURL: config.rerank.baseUrl,
+      apiKey: config.rerank.apiKey,
+      model: config.rerank.model,
+      lane: rerankLane,
+      requestShape: options.rerankRequestShape,
+    });
+    rerank = new RerankStep(reranker, { timeoutMs: options.rerankTimeoutMs }, log);
+  }
+
+  const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
+  const embeddings = new EmbeddingCache(queryEmbedder(deps.embedder, searchPool), { maxEntries: options.embeddingCacheEntries, ttlMs: options.cacheTtlMs });
+  const answer = new AnswerStep(
+    llm,
+    new ExtractiveAnswerer(searchPool),
+    { fallbackToExtractive: options.llmFallback === 'extractive', promptTokens: options.promptTokens },
+    log,
+  );
+  const service = new QueryService({
+    store: deps.store,
+    kbs: deps.kbs,
+    retriever: new Retriever(deps.store, embeddings),
+    rerank,
+    rerankerId: rerank ? `${config.rerank.baseUrl}#${config.rerank.model}` : null,
+    answer,
+    answererId: llm ? `llm:${config.llm.baseUrl}#${config.llm.model}` : 'extractive',
+    cache,
+  });
+  const jobs = new RetrieveJobs(
+    { store: deps.store, bus: deps.bus, query: service, logger: log },
+    { resultTtlMs: config.resultTtlMs, concurrency: options.retrieveConcurrency, maxQueued: options.retrieveMaxQueued },
+  );
+  jobs.start();
+  return { service, jobs, searchPool, cache, llmLane, rerankLane, options };
 }

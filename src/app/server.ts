@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
+import { queryRoutes } from '../http/routes/query.js';
+import { createMetrics } from './metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
 
 export interface RunningServer {
@@ -14,6 +16,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const runtime = await createRuntime(config, logger);
+  const metrics = createMetrics(runtime);
   const app = await buildHttpApp({
     config,
     logger,
@@ -26,6 +29,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         { name: 'queue', check: async () => void (await runtime.queue.counts()) },
       ],
     },
+    extraRoutes: [metrics.routes, queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs })],
   });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
@@ -39,6 +43,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     close() {
       closing ??= (async () => {
         await app.close();
+        metrics.close();
         await runtime.close();
       })();
       return closing;

@@ -9,9 +9,10 @@ import { DEFAULT_TOP_K, MAX_TOP_K, SEARCH_MODES } from '../../services/query/typ
 /** The same rule search-ops applies to metadata keys; checked here so a bad key is a 400. */
 const METADATA_KEY_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
 
-// One schema with a type list, not anyOf: with type coercion on, Ajv would turn `true` into
-// "true" in an anyOf's string branch, and the filter would no longer match the stored boolean.
-const MetadataValue = Type.Unsafe<string | number | boolean>({ type: ['string', 'number', 'boolean'] });
+// The value's type is checked in the handler (checkMetadataValues): with type coercion on, an
+// Ajv union would turn `true` into "true" or "5" into 5, and the filter would silently stop
+// matching the stored value.
+const MetadataValue = Type.Unsafe<string | number | boolean>({});
 
 export const QueryFilter = Type.Object(
   {

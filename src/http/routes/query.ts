@@ -24,7 +24,15 @@ function toRequest(body: RetrieveBody): QueryRequest {
   if (body.query.trim() === '') throw badRequest('query must not be blank');
   const filter: SearchFilter = {};
   if (body.filter?.document_ids) filter.documentIds = body.filter.document_ids;
-  if (body.filter?.metadata) filter.metadata = body.filter.metadata;
+  if (body.filter?.metadata) {
+    for (const [key, value] of Object.entries(body.filter.metadata)) {
+      const t = typeof value;
+      if (t !== 'string' && t !== 'number' && t !== 'boolean') {
+        throw badRequest(`body.filter.metadata.${key} must be a string, number or boolean`);
+      }
+    }
+    filter.metadata = body.filter.metadata;
+  }
   return {
     query: body.query,
     mode: body.mode ?? 'hybrid',

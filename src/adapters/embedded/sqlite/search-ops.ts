@@ -27,9 +27,34 @@ export interface VectorArgs {
 }
 
 /**
+ * Runs the two searches somewhere other than the caller's thread (the search worker pool), so
+ * an FTS5 or KNN scan never blocks the event loop. The store falls back to its own read
+ * connection when none is set.
+ */
+export interface SearchRunner {
+  lexical(args: LexicalArgs): Promise<ChunkHit[]>;
+  vector(args: VectorArgs): Promise<ChunkHit[]>;
+}
+
+/**
+ * English function words. They occur in nearly every chunk, so an OR query containing them makes
+ * FTS5 score almost the whole index for no gain in ranking (their IDF is ~0): on the SciFact train
+ * split dropping them leaves nDCG@10 unchanged (0.7030 vs 0.7028) and cuts query time by a
+ * quarter; on conversational questions ("what does … say about …") far more.
+ */
+const STOPWORDS = new Set(
+  (
+    'a an and are as at be been being but by can could did do does for from had has have he her his how i if in into ' +
+    'is it its may me might must my of on or our shall she should so than that the their them then there these they ' +
+    'this those to us was we were what when where which who whom why will with would you your about'
+  ).split(' '),
+);
+
+/**
  * Turns free text into an FTS5 query: every word becomes a quoted term, OR-ed together, so
  * BM25 ranks by how many and how rare the query's words are. Quoting makes FTS5 syntax in the
- * user's text (AND, NEAR, column filters, quotes) inert.
+ * user's text (AND, NEAR, column filters, quotes) inert. Stopwords are dropped unless the query
+ * has nothing else.
  */
 export function toFtsQuery(text: string): string | null {
   const terms = new Set<string>();
@@ -38,8 +63,16 @@ export function toFtsQuery(text: string): string | null {
     terms.add(m[0]);
   }
   if (terms.size === 0) return null;
-  return [...terms].map((t) => `"${t}"`).join(' OR ');
+  const content = [...terms].filter((t) => !STOPWORDS.has(t));
+  return (content.length > 0 ? content : [...terms]).map((t) => `"${t}"`).join(' OR ');
 }
+
+/**
+ * BM25 column weights (title, heading path, body). A title word counts double: titles are short
+ * and dense. Tuned on the BEIR SciFact train split (nDCG@10: [1,1,1] 0.7023, [2,1,1] 0.7030,
+ * body only 0.6870); the gain is small, the ordering robust across 400- and 800-token chunks.
+ */
+export const DEFAULT_BM25_WEIGHTS: [number, number, number] = [2, 1, 1];
 
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -83,7 +116,7 @@ const toHit = (r: HitRow): ChunkHit => ({
 export function searchLexical(db: Db, a: LexicalArgs): ChunkHit[] {
   const match = toFtsQuery(a.query);
   if (match === null) return [];
-  const [wt, wh, wb] = a.weights ?? [1, 1, 1];
+  const [wt, wh, wb] = a.weights ?? DEFAULT_BM25_WEIGHTS;
   const params: unknown[] = [wt, wh, wb, match, a.tenantId, a.kbId];
   const where = filterSql(a.filter, params);
   params.push(a.k);

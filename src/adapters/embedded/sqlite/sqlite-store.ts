@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Statement } from 'better-sqlite3';
 import { join } from 'node:path';
 import type { DocumentStatus, Scope, TaskView } from '../../../domain/types.js';
 import type {
@@ -14,7 +15,7 @@ import type {
 } from '../../../ports/store.js';
 import { openDatabase, type Db } from './open.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
-import { searchLexical, searchVector } from './search-ops.js';
+import { searchLexical, searchVector, type SearchRunner } from './search-ops.js';
 import { SqliteWriter } from './writer.js';
 
 export interface SqliteStoreOptions {
@@ -38,6 +39,8 @@ function decodeCursor(cursor: string): number {
 export class SqliteStore implements Store {
   readonly writer: SqliteWriter;
   private reader: Db | null = null;
+  /** Where searches run; null = this thread's read connection (tests, tools). */
+  private searchRunner: SearchRunner | null = null;
   readonly dbPath: string;
 
   constructor(private readonly opts: SqliteStoreOptions) {
@@ -46,9 +49,23 @@ export class SqliteStore implements Store {
     this.writer = new SqliteWriter(this.dbPath);
   }
 
+  /** Statements of the per-query reads, compiled once: preparing costs more than running them. */
+  private readonly statements = new Map<string, Statement<unknown[]>>();
+
+  private prepared(sql: string): Statement<unknown[]> {
+    let stmt = this.statements.get(sql);
+    if (!stmt) this.statements.set(sql, (stmt = this.db.prepare(sql)));
+    return stmt;
+  }
+
   private get db(): Db {
     if (!this.reader) throw new Error('store not initialised: call init() first');
     return this.reader;
+  }
+
+  /** Moves searches off this thread (the search worker pool), or back onto it with null. */
+  setSearchRunner(runner: SearchRunner | null): void {
+    this.searchRunner = runner;
   }
 
   async init(): Promise<void> {
@@ -63,6 +80,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.statements.clear();
     this.reader?.close();
     this.reader = null;
     await this.writer.close();
@@ -80,7 +98,7 @@ export class SqliteStore implements Store {
   }
 
   async getKb(scope: Scope): Promise<KbRecord | null> {
-    const row = this.db.prepare('SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(scope.tenantId, scope.kbId) as KbRow | undefined;
+    const row = this.prepared('SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(scope.tenantId, scope.kbId) as KbRow | undefined;
     return row ? toKb(row) : null;
   }
 
@@ -125,8 +143,11 @@ export class SqliteStore implements Store {
   }
 
   async countPending(scope: Scope): Promise<number> {
-    return this.db
-      .prepare(`SELECT count(*) FROM documents WHERE tenant_id = ? AND kb_id = ? AND status NOT IN ('ready', 'failed')`)
+    // IN over the unfinished statuses, not NOT IN over the finished ones: index seeks instead of
+    // a scan of every document of the KB on each query.
+    return this.prepared(
+      `SELECT count(*) FROM documents WHERE tenant_id = ? AND kb_id = ? AND status IN ('queued', 'parsing', 'chunking', 'embedding', 'indexing')`,
+    )
       .pluck()
       .get(scope.tenantId, scope.kbId) as number;
   }
@@ -157,13 +178,15 @@ export class SqliteStore implements Store {
   }
 
   async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
-    return searchLexical(this.db, { ...scope, query, k, filter });
+    const args = { ...scope, query, k, filter };
+    return this.searchRunner ? this.searchRunner.lexical(args) : searchLexical(this.db, args);
   }
 
   async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
     const kb = await this.getKb(scope);
     if (!kb) return [];
-    return searchVector(this.db, { ...scope, vector, dim: kb.embedDim, k, filter });
+    const args = { ...scope, vector, dim: kb.embedDim, k, filter };
+    return this.searchRunner ? this.searchRunner.vector(args) : searchVector(this.db, args);
   }
 
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {

@@ -1,0 +1,158 @@
+/**
+ * A small load generator for bench:query: keep-alive HTTP/1.1 via node:http (lighter per request
+ * than fetch, so the client is less of a bottleneck on a small machine), closed-loop runs, a
+ * streaming SSE consumer, and latency statistics.
+ */
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+
+export interface Reply {
+  status: number;
+  body: string;
+  ms: number;
+}
+
+export class Client {
+  private readonly agent: http.Agent;
+  private readonly base: URL;
+
+  constructor(baseUrl: string, maxSockets = 1024) {
+    this.base = new URL(baseUrl);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  }
+
+  post(path: string, body: unknown): Promise<Reply> {
+    const payload = Buffer.from(JSON.stringify(body));
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: this.base.hostname,
+          port: this.base.port,
+          path,
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  /** A streaming query: resolves when the stream ends, with counts of what arrived. */
+  stream(path: string, body: unknown): Promise<{ status: number; tokens: number; done: boolean; error: boolean; ms: number; firstByteMs: number }> {
+    const payload = Buffer.from(JSON.stringify({ ...(body as object), stream: true }));
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: this.base.hostname,
+          port: this.base.port,
+          path,
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+        },
+        (res) => {
+          let tokens = 0;
+          let done = false;
+          let error = false;
+          let firstByteMs = -1;
+          let tail = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            if (firstByteMs < 0) firstByteMs = performance.now() - started;
+            const text = tail + chunk;
+            tokens += text.split('event: token\n').length - 1;
+            if (text.includes('event: done\n')) done = true;
+            if (text.includes('event: error\n')) error = true;
+            // Keep the end of the chunk so an event name split across chunks is still seen.
+            tail = text.slice(-16);
+            if (tail.includes('\n')) tail = tail.slice(tail.lastIndexOf('\n') + 1);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, tokens, done, error, ms: performance.now() - started, firstByteMs }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/**
+ * `connections` loops, each sending the next request as soon as the previous answered, for
+ * `until` ms (or until `until()` says stop). Returns the latencies of the requests that completed in the window.
+ */
+export async function closedLoop(
+  connections: number,
+  until: number | (() => boolean),
+  send: (i: number) => Promise<Reply>,
+): Promise<{ latencies: number[]; errors: number; elapsedMs: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let seq = 0;
+  const started = performance.now();
+  const done = typeof until === 'number' ? () => performance.now() >= started + until : until;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (!done()) {
+        try {
+          const r = await send(seq++);
+          if (r.status === 200) latencies.push(r.ms);
+          else errors++;
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  return { latencies, errors, elapsedMs: performance.now() - started };
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** VmRSS of a process in bytes (Linux /proc), or null elsewhere. */
+export async function rssOf(pid: number): Promise<number | null> {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; returns the peak. */
+export function rssSampler(pid: number, everyMs = 100): { stop(): Promise<number> } {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const rss = await rssOf(pid);
+      if (rss !== null && rss > peak) peak = rss;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
+}

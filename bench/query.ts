@@ -1,0 +1,159 @@
+/**
+ * `npm run bench:query`: does ragd answer concurrently?
+ *
+ *  (a) 100 concurrent uncached queries against a model with 1 s latency: wall time vs one query.
+ *  (b) query p50/p99 (5 closed-loop clients, only_context) idle, while a corpus is ingesting
+ *      (BENCH_MB, default 20), and idle again afterwards.
+ *  (c) cached-query throughput as a ratio to a bare Fastify route sending the same bytes.
+ *  (d) peak RSS of the server with 1,000 concurrent streaming queries.
+ *
+ * ragd runs as a child process (`ragd serve`), so the load generator and the stand-in model in
+ * this process do not share its event loop. Env: BENCH_MB, BENCH_TIMEOUT_S (default 300).
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { startFakeOpenAI } from '../test/support/fake-openai.js';
+import { REPO_ROOT, sleep, spawnServer, syntheticCorpus, tempDir } from '../test/support/server.js';
+import { Client, closedLoop, percentile, rssOf, rssSampler } from './load.js';
+import { Questions } from './questions.js';
+
+const MB = 1024 * 1024;
+const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+const rows: string[][] = [];
+const row = (...cells: string[]) => {
+  rows.push(cells);
+  console.log(`  ${cells.join('  ·  ')}`);
+};
+
+async function waitIndexed(client: Client, kb: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await client.post(`/v1/kbs/${kb}/query`, { query: 'status', mode: 'lexical', top_k: 1, only_context: true });
+    if (r.status === 200 && JSON.parse(r.body).pending_documents === 0) return;
+    if (Date.now() > deadline) throw new Error(`${kb}: documents still pending after ${timeoutMs} ms`);
+    await sleep(500);
+  }
+}
+
+async function main(): Promise<void> {
+  const fake = await startFakeOpenAI({ latencyMs: 1000 }, {});
+  const server = await spawnServer({
+    RAGD_LLM_BASE_URL: fake.url,
+    RAGD_LLM_MODEL: 'fake-chat',
+    // High caps, so (a) and (d) measure ragd rather than a provider limit.
+    RAGD_LLM_CONCURRENCY: '1000',
+    RAGD_LLM_RPM: '1000000',
+    RAGD_LOG_LEVEL: 'warn',
+  });
+  const pid = server.child.pid!;
+  const client = new Client(server.url, 2048);
+  const questions = new Questions();
+  const bare: { child?: ReturnType<typeof spawn> } = {};
+  try {
+    // A small seeded corpus for the queries.
+    await client.post('/v1/kbs', { id: 'bench' });
+    const seed = [...syntheticCorpus({ seed: 7, count: 40, minBytes: 2 * 1024, maxBytes: 16 * 1024 })];
+    for (const d of seed) await client.post('/v1/kbs/bench/documents', { name: d.name, text: d.text });
+    questions.learn(seed.map((d) => d.text));
+    await waitIndexed(client, 'bench', 120_000);
+    const ask = (extra: object = {}) => client.post('/v1/kbs/bench/query', { query: questions.next(), ...extra });
+
+    console.log('\n(a) 100 concurrent uncached queries, model latency 1 s');
+    const singles: number[] = [];
+    for (let i = 0; i < 3; i++) singles.push((await ask()).ms);
+    const single = percentile(singles, 50);
+    const t0 = performance.now();
+    const burst = await Promise.all(Array.from({ length: 100 }, () => ask()));
+    const wall = performance.now() - t0;
+    const ok = burst.filter((r) => r.status === 200).length;
+    row('single query', fmt(single), `100 at once: ${fmt(wall)} (${ok}/100 ok)`, `ratio ${(wall / single).toFixed(2)} (ideal 1.0)`);
+
+    console.log('\n(c) cached-query throughput vs a bare Fastify route (32 keep-alive connections, 5 s)');
+    const cachedBody = { query: 'cached reference question about the archive', top_k: 5 };
+    await client.post('/v1/kbs/bench/query', cachedBody);
+    const sample = await client.post('/v1/kbs/bench/query', cachedBody);
+    if (!JSON.parse(sample.body).cached) throw new Error('the reference query was not served from cache');
+    const payloadPath = join(await tempDir('ragd-bench-'), 'payload.json');
+    await writeFile(payloadPath, sample.body);
+    bare.child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-server.ts', payloadPath], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(createInterface({ input: bare.child.stdout! }), 'line')) as [string];
+    const bareClient = new Client(`http://127.0.0.1:${line.split(' ')[1]}`, 64);
+    const throughput = async (c: Client) => {
+      await closedLoop(32, 1000, () => c.post('/v1/kbs/bench/query', cachedBody));
+      const r = await closedLoop(32, 5000, () => c.post('/v1/kbs/bench/query', cachedBody));
+      return { rps: r.latencies.length / (r.elapsedMs / 1000), p50: percentile(r.latencies, 50), errors: r.errors };
+    };
+    const ragdT = await throughput(client);
+    const bareT = await throughput(bareClient);
+    bareClient.close();
+    row(`ragd cached ${ragdT.rps.toFixed(0)} req/s (p50 ${fmt(ragdT.p50)})`, `bare route ${bareT.rps.toFixed(0)} req/s (p50 ${fmt(bareT.p50)})`, `ratio ${(ragdT.rps / bareT.rps).toFixed(2)} (goal ≥ 0.6)`);
+
+    console.log('\n(d) 1,000 concurrent streaming queries (model: 1 s to first token, 20 ms per token)');
+    fake.setBehavior({ tokenDelayMs: 20, answer: Array.from({ length: 40 }, (_, i) => `token${i}`).join(' ') });
+    const baseline = (await rssOf(pid)) ?? 0;
+    const sampler = rssSampler(pid, 50);
+    const t1 = performance.now();
+    const streams = await Promise.all(Array.from({ length: 1000 }, () => client.stream('/v1/kbs/bench/query', { query: questions.next() }).catch(() => null)));
+    const streamWall = performance.now() - t1;
+    const peak = await sampler.stop();
+    const done = streams.filter((s) => s?.done).length;
+    const firstBytes = streams.flatMap((s) => (s ? [s.firstByteMs] : []));
+    row(`${done}/1000 streams completed in ${(streamWall / 1000).toFixed(1)} s`, `first byte p50 ${fmt(percentile(firstBytes, 50))}`, `RSS ${(baseline / MB).toFixed(0)} MB → peak ${(peak / MB).toFixed(0)} MB`);
+    fake.setBehavior({ tokenDelayMs: 0 });
+
+    console.log(`\n(b) query latency (5 clients, hybrid, only_context) idle vs while ${env('BENCH_MB', 20)} MB is ingesting`);
+    const retrieval = () => closedLoopStats(client, questions);
+    const idle = await retrieval()(15_000);
+    await client.post('/v1/kbs', { id: 'corpus' });
+    let uploading = true;
+    let pending = 1;
+    const uploads = (async () => {
+      const docs = syntheticCorpus({ seed: 1, totalBytes: env('BENCH_MB', 20) * MB, minBytes: 5 * 1024, maxBytes: 500 * 1024 });
+      const it = docs[Symbol.iterator]();
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        for (let n = it.next(); !n.done; n = it.next()) await client.post('/v1/kbs/corpus/documents', { name: n.value.name, text: n.value.text });
+      }));
+      uploading = false;
+    })();
+    const watcher = (async () => {
+      const deadline = Date.now() + env('BENCH_TIMEOUT_S', 300) * 1000;
+      while ((uploading || pending > 0) && Date.now() < deadline) {
+        await sleep(1000);
+        const r = await client.post('/v1/kbs/corpus/query', { query: 'status', mode: 'lexical', top_k: 1, only_context: true });
+        pending = r.status === 200 ? JSON.parse(r.body).pending_documents : pending;
+      }
+      pending = 0;
+      uploading = false;
+    })();
+    const t2 = performance.now();
+    const busy = await retrieval()(() => !uploading && pending === 0);
+    const ingestS = (performance.now() - t2) / 1000;
+    await Promise.all([uploads, watcher]);
+    const after = await retrieval()(15_000);
+    row(`idle p50 ${fmt(idle.p50)} p99 ${fmt(idle.p99)} (${idle.n})`, `ingesting p50 ${fmt(busy.p50)} p99 ${fmt(busy.p99)} (${busy.n}, ${ingestS.toFixed(0)} s)`, `p99 ratio ${(busy.p99 / idle.p99).toFixed(2)} (goal ≤ 1.5), p50 ratio ${(busy.p50 / idle.p50).toFixed(2)}`);
+    row(`idle again, larger index: p50 ${fmt(after.p50)} p99 ${fmt(after.p99)} (${after.n})`, `ingesting vs after: p99 ratio ${(busy.p99 / after.p99).toFixed(2)}`);
+  } finally {
+    client.close();
+    bare.child?.kill('SIGTERM');
+    await server.stop();
+    await server.cleanup();
+    await fake.close();
+  }
+}
+
+/** A closed-loop run of only_context hybrid queries on the seeded KB; p50/p99 of what completed. */
+function closedLoopStats(client: Client, questions: Questions) {
+  return async (until: number | (() => boolean)) => {
+    const r = await closedLoop(5, until, () => client.post('/v1/kbs/bench/query', { query: questions.next(), only_context: true }));
+    return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), n: r.latencies.length, errors: r.errors };
+  };
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});

@@ -1,0 +1,155 @@
+/**
+ * `npm run eval:scifact [-- --split train|test] [--limit N] [--modes lexical,hybrid] [--data-dir DIR]`
+ *
+ * Retrieval quality through ragd's own HTTP pipeline: starts the server in-process on a temp data
+ * dir, uploads BEIR SciFact (one document per record, the title as its name), waits until every
+ * document is ready, then runs the split's queries with only_context and top_k 10 and prints
+ * nDCG@10 and recall@10 per mode, at the document level. Tune on `--split train` only.
+ *
+ * With `--data-dir DIR` the data directory is kept, and a later run with the same DIR skips the
+ * upload (the corpus is already there), which makes query-time experiments quick.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { startServer } from '../src/app/server.js';
+import { loadConfig } from '../src/config/config.js';
+import { evaluate, type Qrels } from './ir-metrics.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DATA = resolve(ROOT, '..', 'shared', 'eval', 'scifact');
+const KB = 'scifact';
+const UPLOAD_CONCURRENCY = 8;
+const QUERY_CONCURRENCY = 8;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+}
+
+const jsonl = <T>(file: string): T[] =>
+  readFileSync(join(DATA, file), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T);
+
+function readQrels(file: string): Qrels {
+  const qrels: Qrels = new Map();
+  for (const line of readFileSync(join(DATA, file), 'utf8').split('\n').slice(1)) {
+    const [q, d, s] = line.trim().split('\t');
+    if (!q || !d || Number(s) <= 0) continue;
+    if (!qrels.has(q)) qrels.set(q, new Set());
+    qrels.get(q)!.add(d);
+  }
+  return qrels;
+}
+
+/** Runs `fn` over `items` with at most `n` in flight. */
+async function pool<T, R>(items: T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
+  return out;
+}
+
+async function post(url: string, body: unknown): Promise<any> {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const json = await res.json();
+    if (res.ok) return json;
+    if (attempt >= 3 || res.status < 500) throw new Error(`POST ${url}: ${res.status} ${JSON.stringify(json)}`);
+    await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+  }
+}
+
+async function listAll(url: string): Promise<{ id: string; status: string; metadata: { id?: string } }[]> {
+  const all: { id: string; status: string; metadata: { id?: string } }[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: any = await (await fetch(`${url}/v1/kbs/${KB}/documents?limit=1000${cursor ? `&cursor=${cursor}` : ''}`)).json();
+    all.push(...page.documents);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return all;
+}
+
+async function ingest(url: string): Promise<void> {
+  const corpus = jsonl<{ _id: string; title: string; text: string }>('corpus.jsonl');
+  const started = performance.now();
+  let done = 0;
+  await pool(corpus, UPLOAD_CONCURRENCY, async (d) => {
+    const name = (d.title.trim() || `SciFact ${d._id}`).slice(0, 500);
+    await post(`${url}/v1/kbs/${KB}/documents`, { name, text: d.text.trim() || name, metadata: { id: d._id } });
+    if (++done % 1000 === 0) process.stderr.write(`  uploaded ${done}/${corpus.length}\n`);
+  });
+  for (;;) {
+    const r = await post(`${url}/v1/kbs/${KB}/query`, { query: 'status', mode: 'lexical', top_k: 1, only_context: true });
+    if (r.pending_documents === 0) break;
+    process.stderr.write(`  ${r.pending_documents} documents still indexing\n`);
+    await new Promise((res) => setTimeout(res, 3000));
+  }
+  process.stderr.write(`ingested ${corpus.length} documents in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+async function main(): Promise<void> {
+  const split = arg('split') ?? 'test';
+  if (split !== 'train' && split !== 'test') throw new Error('--split must be train or test');
+  const modes = (arg('modes') ?? 'lexical,hybrid').split(',');
+  const keepDir = arg('data-dir');
+  const dataDir = keepDir ? resolve(keepDir) : await mkdtemp(join(tmpdir(), 'ragd-scifact-'));
+  const config = loadConfig({ ...process.env, RAGD_PORT: '0', RAGD_HOST: '127.0.0.1', RAGD_DATA_DIR: dataDir });
+  const server = await startServer(config, pino({ level: process.env.RAGD_LOG_LEVEL ?? 'warn' }, pino.destination(2)));
+  const url = server.url;
+  try {
+    const kbs: any = await (await fetch(`${url}/v1/kbs`)).json();
+    if (!kbs.kbs.some((k: { id: string }) => k.id === KB)) {
+      await post(`${url}/v1/kbs`, { id: KB });
+      await ingest(url);
+    }
+    const docs = await listAll(url);
+    const failed = docs.filter((d) => d.status !== 'ready');
+    if (failed.length > 0) process.stderr.write(`warning: ${failed.length} documents are not ready\n`);
+    const corpusId = new Map(docs.map((d) => [d.id, String(d.metadata.id)]));
+
+    const qrels = readQrels(split === 'test' ? 'qrels-test.tsv' : 'qrels-train.tsv');
+    let queries = jsonl<{ _id: string; text: string }>(split === 'test' ? 'queries.jsonl' : 'queries-train.jsonl').filter((q) => qrels.has(q._id));
+    const limit = Number(arg('limit') ?? 0);
+    if (limit > 0) queries = queries.slice(0, limit);
+
+    console.log(`\nBEIR SciFact, ${split} split: ${queries.length} queries, ${docs.length} documents (chunk_tokens ${config.chunkTokens})\n`);
+    console.log('mode      nDCG@10  recall@10  p50 ms');
+    for (const mode of modes) {
+      const latencies: number[] = [];
+      const runs = await pool(queries, QUERY_CONCURRENCY, async (q) => {
+        const t = performance.now();
+        const r = await post(`${url}/v1/kbs/${KB}/query`, { query: q.text, mode, top_k: 10, only_context: true });
+        latencies.push(performance.now() - t);
+        // Document level: the first (best-ranked) chunk of each document counts, later ones are dropped.
+        const ranked = [...new Set((r.citations as { document_id: string }[]).map((c) => corpusId.get(c.document_id) ?? c.document_id))];
+        return { id: q._id, ranked };
+      });
+      const m = evaluate(runs, qrels, 10);
+      latencies.sort((a, b) => a - b);
+      const p50 = latencies[Math.floor(latencies.length / 2)] ?? 0;
+      console.log(`${mode.padEnd(9)} ${m.ndcg.toFixed(4).padStart(7)}  ${m.recall.toFixed(4).padStart(9)}  ${p50.toFixed(1).padStart(6)}`);
+    }
+  } finally {
+    await server.close();
+    if (!keepDir) await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});

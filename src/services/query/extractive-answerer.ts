@@ -1,0 +1,51 @@
+import type { AnswerGenerator, GenerateInput, GenerateResult } from '../../ports/models.js';
+import type { ExtractInput, ExtractOutput } from './extract-sentences.js';
+import { parseMessages } from './prompt.js';
+
+export const EXTRACTIVE_PREFIX = 'Extractive answer (no language model configured):';
+export const FALLBACK_PREFIX = 'Extractive answer (the language model is unavailable):';
+
+/** Where the sentence picking runs: the search worker pool (SearchPool implements this). */
+export interface ExtractRunner {
+  extractAnswer(input: ExtractInput): Promise<ExtractOutput>;
+}
+
+export interface ExtractiveOptions {
+  /** The first words of every answer, so nobody mistakes it for a model's. */
+  prefix?: string;
+  signal?: AbortSignal;
+  onToken?: (text: string) => void;
+}
+
+/**
+ * The answerer that needs no model: the best 2–4 sentences of the retrieved sources, each
+ * followed by its citation marker, labelled as extractive. Streaming emits the label and then
+ * one sentence per token event.
+ */
+export class ExtractiveAnswerer implements AnswerGenerator {
+  readonly kind = 'extractive' as const;
+
+  constructor(private readonly runner: ExtractRunner) {}
+
+  /** The direct path: the query service already holds the question and the numbered sources. */
+  async answerFrom(query: string, sources: { n: number; text: string }[], opts: ExtractiveOptions = {}): Promise<GenerateResult> {
+    const prefix = opts.prefix ?? EXTRACTIVE_PREFIX;
+    const { sentences } = sources.length > 0 ? await this.runner.extractAnswer({ query, sources }) : { sentences: [] };
+    opts.signal?.throwIfAborted();
+    const pieces =
+      sentences.length > 0
+        ? sentences.map((s) => ` ${s.text} [${s.n}]`)
+        : [' No passage in the knowledge base matches the question.'];
+    opts.onToken?.(prefix);
+    for (const p of pieces) opts.onToken?.(p);
+    return { text: prefix + pieces.join(''), model: 'extractive' };
+  }
+
+  generate(input: GenerateInput): Promise<GenerateResult> {
+    const { query, sources } = parseMessages(input.messages);
+    return this.answerFrom(query, sources, {
+      ...(input.signal ? { signal: input.signal } : {}),
+      ...(input.onToken ? { onToken: input.onToken } : {}),
+    });
+  }
+}

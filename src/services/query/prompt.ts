@@ -1,0 +1,84 @@
+import { decode, encode } from 'gpt-tokenizer';
+import type { ChatMessage } from '../../ports/models.js';
+
+/**
+ * The chat prompt: a system message that confines the model to the numbered sources and asks for
+ * [n] citations, and a user message with the sources (best first) and the question. The sources
+ * are cut to a token budget so that a large top_k cannot overflow the model's context.
+ */
+
+export const SYSTEM_PROMPT = [
+  'You answer questions using only the numbered sources provided by the user.',
+  'Cite the sources that support each statement with their numbers in square brackets, like [1] or [2][3].',
+  'If the sources do not contain the answer, say that you do not know; do not use outside knowledge and do not invent sources.',
+  'Answer in the language of the question, concisely.',
+].join(' ');
+
+export interface PromptSource {
+  document_name: string;
+  page: number | null;
+  text: string;
+}
+
+/** Below this many tokens left, a source is dropped rather than cut to a useless stub. */
+const MIN_SOURCE_TOKENS = 32;
+
+function header(n: number, s: PromptSource): string {
+  const name = s.document_name.replace(/[\r\n)]+/g, ' ');
+  return `[${n}] (${name}${s.page !== null ? `, page ${s.page}` : ''})`;
+}
+
+/**
+ * Fits the sources' texts into `budget` tokens, best-ranked first. A UTF-8 byte never holds more
+ * than one BPE token, so when the bytes fit nothing needs tokenizing (the common case).
+ */
+export function fitToBudget(texts: string[], budget: number): string[] {
+  const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
+  if (bytes <= budget) return texts;
+  const out: string[] = [];
+  let left = budget;
+  for (const text of texts) {
+    if (left < MIN_SOURCE_TOKENS && out.length > 0) break;
+    const tokens = encode(text);
+    if (tokens.length <= left) {
+      out.push(text);
+      left -= tokens.length;
+    } else {
+      out.push(`${decode(tokens.slice(0, Math.max(left, MIN_SOURCE_TOKENS)))}…`);
+      break;
+    }
+  }
+  return out;
+}
+
+export function buildMessages(query: string, sources: PromptSource[], tokenBudget: number): ChatMessage[] {
+  const texts = fitToBudget(
+    sources.map((s) => s.text),
+    tokenBudget,
+  );
+  const blocks = texts.map((text, i) => `${header(i + 1, sources[i]!)}\n${text.trim()}`);
+  const user =
+    blocks.length > 0
+      ? `Sources:\n\n${blocks.join('\n\n')}\n\nQuestion: ${query}`
+      : `There are no sources for this question.\n\nQuestion: ${query}`;
+  return [
+    { role: 'system', content: SYSTEM_PROMPT },
+    { role: 'user', content: user },
+  ];
+}
+
+/**
+ * Reads back the question and the numbered sources of a prompt built by buildMessages, so the
+ * extractive answerer can also be called through the generic AnswerGenerator interface.
+ */
+export function parseMessages(messages: ChatMessage[]): { query: string; sources: { n: number; text: string }[] } {
+  const user = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const q = user.lastIndexOf('\n\nQuestion: ');
+  const query = q >= 0 ? user.slice(q + '\n\nQuestion: '.length) : user;
+  const body = q >= 0 ? user.slice(0, q) : '';
+  const sources: { n: number; text: string }[] = [];
+  const parts = body.split(/^\[(\d+)\] \([^\n]*\)\n/m);
+  // split with a capture group: [before, n1, text1, n2, text2, …]
+  for (let i = 1; i + 1 < parts.length; i += 2) sources.push({ n: Number(parts[i]), text: parts[i + 1]!.trim() });
+  return { query, sources };
+}

@@ -1,0 +1,160 @@
+import type { Scope } from '../../domain/types.js';
+import type { ChunkHit, KbRecord, Store } from '../../ports/store.js';
+import type { KbService } from '../kb-service.js';
+import { type AnswerCache, answerKey, type CachedAnswer } from './answer-cache.js';
+import type { AnswerStep } from './answer-step.js';
+import type { RerankStep } from './rerank-step.js';
+import { rerankCandidates } from './rerank-step.js';
+import type { Retriever } from './retrieval.js';
+import type { Citation, QueryHooks, QueryRequest, QueryResult, RerankInfo, Timings } from './types.js';
+
+export interface QueryServiceDeps {
+  store: Store;
+  kbs: KbService;
+  retriever: Retriever;
+  /** Null when no reranker is configured. */
+  rerank: RerankStep | null;
+  /** Identifies the reranker in cache keys (its model), or null. */
+  rerankerId: string | null;
+  answer: AnswerStep;
+  /** Identifies the answerer in cache keys, e.g. 'llm:gpt-4o-mini' or 'extractive'. */
+  answererId: string;
+  cache: AnswerCache;
+}
+
+const ms = (from: number) => Math.round((performance.now() - from) * 10) / 10;
+
+function pendingNotice(pending: number): string | undefined {
+  if (pending === 0) return undefined;
+  return pending === 1
+    ? '1 document of this knowledge base is still being indexed and is not searchable yet; results may be incomplete.'
+    : `${pending} documents of this knowledge base are still being indexed and are not searchable yet; results may be incomplete.`;
+}
+
+const toCitation = (h: ChunkHit): Citation => ({
+  document_id: h.documentId,
+  document_name: h.documentName,
+  chunk_id: h.chunkId,
+  text: h.text,
+  score: h.score,
+  page: h.page,
+});
+
+const joinNotices = (...n: (string | undefined)[]) => n.filter(Boolean).join(' ') || undefined;
+
+/**
+ * Answers a question about a knowledge base: answer cache → retrieve → optional rerank →
+ * answer, timing each phase. The event loop only orchestrates: searches run in the search pool,
+ * embeddings and generation are network calls in provider lanes (or worker-pool work).
+ */
+export class QueryService {
+  constructor(private readonly deps: QueryServiceDeps) {}
+
+  /** Throws 404 for an unknown KB: lets a streaming route fail with JSON before it opens SSE. */
+  async assertKb(scope: Scope): Promise<KbRecord> {
+    return this.deps.kbs.get(scope);
+  }
+
+  async run(scope: Scope, req: QueryRequest, hooks: QueryHooks = {}): Promise<QueryResult> {
+    const started = performance.now();
+    const { signal } = hooks;
+    const kb = await this.deps.kbs.get(scope);
+    const pending = await this.deps.store.countPending(scope);
+    const key = answerKey({
+      tenantId: scope.tenantId,
+      kbId: scope.kbId,
+      kbVersion: kb.version,
+      kbCreatedAt: kb.createdAt,
+      embedder: kb.embedder,
+      query: req.query,
+      mode: req.mode,
+      topK: req.topK,
+      onlyContext: req.onlyContext,
+      ...(req.filter ? { filter: req.filter } : {}),
+      answerer: req.onlyContext ? 'none' : this.deps.answererId,
+      reranker: this.deps.rerankerId,
+    });
+
+    const hit = this.deps.cache.get(key);
+    if (hit) return this.fromCache(hit, pending, started, hooks);
+
+    const t0 = performance.now();
+    const depth = this.deps.rerank ? rerankCandidates(req.topK) : req.topK;
+    const retrieved = await this.deps.retriever.retrieve({
+      scope,
+      kb,
+      query: req.query,
+      mode: req.mode,
+      depth,
+      ...(req.filter ? { filter: req.filter } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    signal?.throwIfAborted();
+    const retrieveMs = ms(t0);
+
+    const t1 = performance.now();
+    let hits = retrieved.hits;
+    let rerank: RerankInfo | undefined;
+    if (this.deps.rerank) {
+      const r = await this.deps.rerank.run(req.query, hits, req.topK, signal);
+      hits = r.hits;
+      rerank = r.info;
+    }
+    const rerankMs = this.deps.rerank ? ms(t1) : 0;
+    const citations = hits.slice(0, req.topK).map(toCitation);
+
+    let notice = joinNotices(pendingNotice(pending), retrieved.notice);
+    hooks.onContext?.({ citations, pending_documents: pending, ...(notice ? { notice } : {}), ...(rerank ? { rerank } : {}), cached: false });
+
+    const t2 = performance.now();
+    let answer: string | null = null;
+    let answerKind: QueryResult['answer_kind'] = null;
+    let degraded = rerank?.applied === false;
+    if (!req.onlyContext) {
+      const outcome = await this.deps.answer.answer(req.query, citations, signal, hooks.onToken);
+      answer = outcome.text;
+      answerKind = outcome.kind;
+      if (outcome.fallbackNotice) {
+        degraded = true;
+        notice = joinNotices(notice, outcome.fallbackNotice);
+      }
+    }
+    const generateMs = req.onlyContext ? 0 : ms(t2);
+
+    const result = { answer, answer_kind: answerKind, citations, ...(rerank ? { rerank } : {}) };
+    // A fallback answer is a stopgap: the next asker should get the real one once it is possible.
+    if (!degraded && !signal?.aborted) {
+      this.deps.cache.set(key, { ...result, ...(retrieved.notice ? { retrievalNotice: retrieved.notice } : {}) });
+    }
+    return {
+      ...result,
+      pending_documents: pending,
+      ...(notice ? { notice } : {}),
+      cached: false,
+      timings_ms: { retrieve: retrieveMs, rerank: rerankMs, generate: generateMs, total: ms(started) },
+    };
+  }
+
+  private fromCache(hit: CachedAnswer, pending: number, started: number, hooks: QueryHooks): QueryResult {
+    const notice = joinNotices(pendingNotice(pending), hit.retrievalNotice);
+    hooks.onContext?.({
+      citations: hit.citations,
+      pending_documents: pending,
+      ...(notice ? { notice } : {}),
+      ...(hit.rerank ? { rerank: hit.rerank } : {}),
+      cached: true,
+    });
+    if (hit.answer !== null) hooks.onToken?.(hit.answer);
+    const timings: Timings = { retrieve: 0, rerank: 0, generate: 0, total: ms(started) };
+    return {
+      answer: hit.answer,
+      answer_kind: hit.answer_kind,
+      citations: hit.citations,
+      ...(hit.rerank ? { rerank: hit.rerank } : {}),
+      pending_documents: pending,
+      ...(notice ? { notice } : {}),
+      cached: true,
+      timings_ms: timings,
+    };
+  }
+}

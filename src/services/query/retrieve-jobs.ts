@@ -1,0 +1,126 @@
+import type { Logger } from 'pino';
+import { AppError } from '../../domain/errors.js';
+import type { Scope, TaskView } from '../../domain/types.js';
+import type { EventBus } from '../../ports/event-bus.js';
+import type { Store } from '../../ports/store.js';
+import { newId } from '../ids.js';
+import type { QueryService } from './query-service.js';
+import type { QueryRequest } from './types.js';
+
+export interface RetrieveJobsOptions {
+  /** How long a finished job's result stays readable. */
+  resultTtlMs: number;
+  /** Jobs answered at once; the rest wait in memory, in arrival order. */
+  concurrency: number;
+  /** Waiting jobs beyond this are refused with 429 rather than piling up. */
+  maxQueued: number;
+  /** How often expired results are purged (default: a tenth of the TTL, between 1 s and 60 s). */
+  purgeIntervalMs?: number;
+}
+
+interface Job {
+  scope: Scope;
+  taskId: string;
+  req: QueryRequest;
+}
+
+/**
+ * POST /retrieve: the query as a task. The task row (with its expiry) is created at once, the
+ * query runs in the background under a concurrency cap, and every state change is published on
+ * the event bus, so GET /tasks/{id} and its SSE stream see the result land.
+ */
+export class RetrieveJobs {
+  private readonly waiting: Job[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private readonly stop = new AbortController();
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly deps: { store: Store; bus: EventBus; query: QueryService; logger?: Logger },
+    private readonly opts: RetrieveJobsOptions,
+  ) {}
+
+  start(): void {
+    const every = this.opts.purgeIntervalMs ?? Math.min(60_000, Math.max(1_000, Math.floor(this.opts.resultTtlMs / 10)));
+    this.timer = setInterval(() => void this.purge(), every);
+    this.timer.unref();
+  }
+
+  async purge(now = new Date()): Promise<number> {
+    try {
+      return await this.deps.store.purgeExpiredTasks(now);
+    } catch (err) {
+      this.deps.logger?.warn({ err }, 'purging expired query results failed');
+      return 0;
+    }
+  }
+
+  async submit(scope: Scope, req: QueryRequest): Promise<TaskView> {
+    if (this.closed) throw new AppError(503, 'shutting_down', 'the server is shutting down');
+    await this.deps.query.assertKb(scope);
+    if (this.waiting.length >= this.opts.maxQueued) {
+      throw new AppError(429, 'too_many_jobs', 'too many query jobs are waiting; retry later', { 'retry-after': '1' });
+    }
+    const task = await this.deps.store.createTask({
+      id: newId('task'),
+      tenantId: scope.tenantId,
+      kbId: scope.kbId,
+      kind: 'retrieve',
+      expiresAt: new Date(Date.now() + this.opts.resultTtlMs).toISOString(),
+    });
+    await this.publish(scope, task);
+    this.waiting.push({ scope, taskId: task.id, req });
+    this.pump();
+    return task;
+  }
+
+  /** Stops taking jobs, lets running ones finish until the deadline, and fails what never ran. */
+  async close(deadlineMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    const abandoned = this.waiting.splice(0);
+    const finished = Promise.all([...this.running]).then(() => true);
+    const inTime = await Promise.race([finished, new Promise<boolean>((r) => setTimeout(() => r(false), deadlineMs).unref())]);
+    if (!inTime) {
+      this.stop.abort(new AppError(503, 'shutting_down', 'the server shut down before the query finished'));
+      await finished;
+    }
+    for (const job of abandoned) await this.settle(job, { status: 'failed', error: 'the server shut down before the query ran' });
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running.size < this.opts.concurrency && this.waiting.length > 0) {
+      const job = this.waiting.shift()!;
+      const run = this.execute(job).finally(() => {
+        this.running.delete(run);
+        this.pump();
+      });
+      this.running.add(run);
+    }
+  }
+
+  private async execute(job: Job): Promise<void> {
+    try {
+      await this.settle(job, { status: 'running' });
+      const result = await this.deps.query.run(job.scope, job.req, { signal: this.stop.signal });
+      await this.settle(job, { status: 'succeeded', progress: { done: 1, total: 1 }, result });
+    } catch (err) {
+      const message = err instanceof AppError ? `${err.code}: ${err.message}` : 'internal error';
+      if (!(err instanceof AppError)) this.deps.logger?.error({ err, taskId: job.taskId }, 'query job failed');
+      await this.settle(job, { status: 'failed', error: message }).catch((e: unknown) =>
+        this.deps.logger?.error({ err: e, taskId: job.taskId }, 'could not record a failed query job'),
+      );
+    }
+  }
+
+  private async settle(job: Job, patch: Parameters<Store['updateTask']>[2]): Promise<void> {
+    const task = await this.deps.store.updateTask(job.scope.tenantId, job.taskId, patch);
+    if (task) await this.publish(job.scope, task);
+  }
+
+  private publish(scope: Scope, task: TaskView): Promise<void> {
+    return this.deps.bus.publish({ tenantId: scope.tenantId, kbId: scope.kbId, task });
+  }
+}

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { EXTRACTIVE_PREFIX, ExtractiveAnswerer } from '../../src/services/query/extractive-answerer.js';
+import { extractSentences, splitSentences, stem } from '../../src/services/query/extract-sentences.js';
+import { buildMessages, fitToBudget, parseMessages } from '../../src/services/query/prompt.js';
+import { SearchPool } from '../../src/workers/search-pool.js';
+
+const sources = [
+  {
+    n: 1,
+    text:
+      'Photosynthesis converts light energy into chemical energy. It takes place in the chloroplasts of plant cells. ' +
+      'The Calvin cycle fixes carbon dioxide into sugars.',
+  },
+  {
+    n: 2,
+    text: 'Mitochondria are the powerhouse of the cell. They produce ATP through cellular respiration, e.g. from glucose.',
+  },
+  { n: 3, text: 'Chlorophyll absorbs mostly blue and red light. Green light is reflected, which is why leaves look green.' },
+];
+
+describe('sentence splitting and stemming', () => {
+  it('splits on sentence ends but not on abbreviations', () => {
+    assert.deepEqual(splitSentences(sources[1]!.text), [
+      'Mitochondria are the powerhouse of the cell.',
+      'They produce ATP through cellular respiration, e.g. from glucose.',
+    ]);
+  });
+
+  it('splits on blank lines and drops fragments under three words', () => {
+    assert.deepEqual(splitSentences('Title\n\nFirst real sentence here. Second one follows here'), [
+      'First real sentence here.',
+      'Second one follows here',
+    ]);
+  });
+
+  it('stems plural and verb forms to the same term', () => {
+    assert.equal(stem('cells'), stem('cell'));
+    assert.equal(stem('studies'), 'study');
+    assert.equal(stem('treated'), stem('treating'));
+  });
+});
+
+describe('extractSentences', () => {
+  it('picks the sentences that answer the question, each with its source number', () => {
+    const { sentences } = extractSentences({ query: 'Where does photosynthesis take place in plant cells?', sources });
+    assert.ok(sentences.length >= 2 && sentences.length <= 4, `got ${sentences.length}`);
+    assert.equal(sentences[0]!.text, 'It takes place in the chloroplasts of plant cells.');
+    assert.equal(sentences[0]!.n, 1);
+    assert.ok(sentences.every((s, i) => i === 0 || s.score <= sentences[i - 1]!.score), 'best first');
+  });
+
+  it('keeps the citation number of the source a sentence came from', () => {
+    const { sentences } = extractSentences({ query: 'Why do leaves look green? chlorophyll light', sources });
+    assert.equal(sentences[0]!.n, 3);
+    assert.match(sentences[0]!.text, /green/i);
+  });
+
+  it('never repeats a sentence that overlapping chunks share', () => {
+    const dup = [
+      { n: 1, text: 'Alpha beta gamma delta. Shared sentence about quantum tunnelling effects.' },
+      { n: 2, text: 'Shared sentence about quantum tunnelling effects. Epsilon zeta eta theta.' },
+    ];
+    const { sentences } = extractSentences({ query: 'quantum tunnelling', sources: dup });
+    const texts = sentences.map((s) => s.text);
+    assert.equal(new Set(texts).size, texts.length);
+    assert.equal(sentences[0]!.n, 1);
+  });
+
+  it('returns at most four sentences and nothing for no sources', () => {
+    const many = Array.from({ length: 10 }, (_, i) => ({ n: i + 1, text: `The river Danube flows through city number ${i}.` }));
+    assert.ok(extractSentences({ query: 'Danube river city', sources: many }).sentences.length <= 4);
+    assert.deepEqual(extractSentences({ query: 'x', sources: [] }).sentences, []);
+  });
+});
+
+describe('ExtractiveAnswerer in the worker pool', () => {
+  // The pool opens no database for extraction; the path is only used by search tasks.
+  const pool = new SearchPool({ dbPath: '/nonexistent/ragd.db', threads: 1 });
+  after(() => pool.close());
+
+  it('labels the answer and follows each sentence with its [n]', async () => {
+    const answerer = new ExtractiveAnswerer(pool);
+    const tokens: string[] = [];
+    const res = await answerer.answerFrom('Where does photosynthesis take place?', sources, { onToken: (t) => tokens.push(t) });
+    assert.ok(res.text.startsWith(EXTRACTIVE_PREFIX));
+    assert.match(res.text, /chloroplasts of plant cells\. \[1\]/);
+    assert.equal(tokens[0], EXTRACTIVE_PREFIX, 'the label streams first');
+    assert.equal(tokens.join(''), res.text, 'streamed pieces add up to the answer');
+    assert.ok(tokens.length >= 3);
+  });
+
+  it('works through the generic interface from a built prompt', async () => {
+    const answerer = new ExtractiveAnswerer(pool);
+    const messages = buildMessages(
+      'What does chlorophyll absorb?',
+      sources.map((s) => ({ document_name: `doc${s.n}`, page: s.n === 2 ? 4 : null, text: s.text })),
+      4000,
+    );
+    const res = await answerer.generate({ messages });
+    assert.equal(answerer.kind, 'extractive');
+    assert.match(res.text, /Chlorophyll absorbs mostly blue and red light\. \[3\]/);
+  });
+});
+
+describe('prompt', () => {
+  it('numbers the sources with name and page, and round-trips through parseMessages', () => {
+    const msgs = buildMessages('q?', [
+      { document_name: 'a.pdf', page: 2, text: 'first text' },
+      { document_name: 'b.txt', page: null, text: 'second text' },
+    ], 1000);
+    assert.equal(msgs[0]!.role, 'system');
+    assert.match(msgs[0]!.content, /\[1\]/);
+    assert.match(msgs[1]!.content, /\[1\] \(a\.pdf, page 2\)\nfirst text/);
+    assert.match(msgs[1]!.content, /\[2\] \(b\.txt\)\nsecond text/);
+    const parsed = parseMessages(msgs);
+    assert.equal(parsed.query, 'q?');
+    assert.deepEqual(parsed.sources, [
+      { n: 1, text: 'first text' },
+      { n: 2, text: 'second text' },
+    ]);
+  });
+
+  it('cuts the sources to the token budget, best-ranked first', () => {
+    const long = 'word '.repeat(2000);
+    const fitted = fitToBudget([long, long, 'tail'], 300);
+    assert.equal(fitted.length, 1);
+    assert.ok(fitted[0]!.length < long.length);
+    assert.deepEqual(fitToBudget(['short', 'texts'], 300), ['short', 'texts']);
+  });
+});
