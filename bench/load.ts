@@ -156,3 +156,15 @@ export function rssSampler(pid: number, everyMs = 100): { stop(): Promise<number
     },
   };
 }
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; assumes 100 ticks/s). */
+export async function cpuMsOf(pid: number): Promise<number | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th overall.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}

@@ -20,7 +20,6 @@ import { AnswerStep } from '../services/query/answer-step.js';
 import { EmbeddingCache } from '../services/query/embedding-cache.js';
 import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
 import { loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
-import { queryEmbedder } from '../services/query/query-embedder.js';
 import { QueryService } from '../services/query/query-service.js';
 import { RerankStep } from '../services/query/rerank-step.js';
 import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
@@ -197,7 +196,7 @@ function createQueryStack(
   }
 
   const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
-  const embeddings = new EmbeddingCache(queryEmbedder(deps.embedder, searchPool), { maxEntries: options.embeddingCacheEntries, ttlMs: options.cacheTtlMs });
+  const embeddings = new EmbeddingCache(deps.embedder, { maxEntries: options.embeddingCacheEntries, ttlMs: options.cacheTtlMs });
   const answer = new AnswerStep(
     llm,
     new ExtractiveAnswerer(searchPool),
@@ -207,7 +206,11 @@ function createQueryStack(
   const service = new QueryService({
     store: deps.store,
     kbs: deps.kbs,
-    retriever: new Retriever(deps.store, embeddings),
+    retriever: new Retriever(
+      deps.store,
+      embeddings,
+      deps.embedder.id.startsWith('hash:') ? ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }) : null,
+    ),
     rerank,
     rerankerId: rerank ? `${config.rerank.baseUrl}#${config.rerank.model}` : null,
     answer,

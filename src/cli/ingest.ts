@@ -10,6 +10,7 @@ import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { EXTENSIONS, type TaskView } from '../domain/types.js';
+import { readSse } from './sse-reader.js';
 
 /**
  * `ragd ingest <files|dirs…> [--kb default] [--url http://127.0.0.1:8080] [--embedded]`
@@ -401,37 +402,6 @@ async function followHttp(url: string, taskId: string, onTask: (t: TaskState) =>
     if (res.status === 404) throw new Error(`task ${taskId} no longer exists`);
     if (res.ok && deliver(body as TaskState)) return last!;
     await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
-interface SseEvent {
-  event: string;
-  data: string;
-}
-
-/** A minimal text/event-stream reader: enough for ragd's one-line JSON `data:` events. */
-async function* readSse(body: ReadableStream<Uint8Array>, onBytes: () => void): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  let event = 'message';
-  let data: string[] = [];
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    onBytes();
-    buffer += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl).replace(/\r$/, '');
-      buffer = buffer.slice(nl + 1);
-      if (line === '') {
-        if (data.length > 0) yield { event, data: data.join('\n') };
-        event = 'message';
-        data = [];
-      } else if (line.startsWith('event:')) {
-        event = line.slice(6).trim();
-      } else if (line.startsWith('data:')) {
-        data.push(line.slice(5).replace(/^ /, ''));
-      }
-    }
   }
 }
 

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import type { Config } from '../config/config.js';
+import { answerFirst, queryHttpStream } from './query-stream.js';
 import {
   DEFAULT_TOP_K,
   MAX_TOP_K,
@@ -10,7 +11,10 @@ import {
 } from '../services/query/types.js';
 
 /**
- * `ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid] [--json] [--embedded]`
+ * `ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid] [--stream] [--only-context] [--json] [--embedded]`
+ *
+ * `--stream` prints the answer as the model generates it, then its sources; `--only-context`
+ * asks for the sources alone (no answer is generated).
  *
  * Over HTTP: `POST /v1/kbs/{kb}/query`. With `--embedded`: the data directory is opened in this
  * process and the same query service runs here, no server needed.
@@ -35,6 +39,8 @@ export interface QueryArgs {
   kb: string;
   topK: number;
   mode: SearchMode;
+  /** Sources only, no generated answer. */
+  onlyContext: boolean;
 }
 
 export interface QueryPrinter {
@@ -101,7 +107,9 @@ export function jsonPrinter(out: NodeJS.WritableStream = process.stdout): QueryP
 export async function query(config: Config, positional: string[], env: Env, switches: Set<string>): Promise<number> {
   const text = positional.join(' ').trim();
   if (switches.has('help') || text === '') {
-    console.error('usage: ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid|lexical|vector] [--json] [--embedded]');
+    console.error(
+      'usage: ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid|lexical|vector] [--stream] [--only-context] [--json] [--embedded]',
+    );
     return text === '' && !switches.has('help') ? 2 : 0;
   }
   const get = (name: string) => env[`RAGD_${name}`] ?? process.env[`RAGD_${name}`];
@@ -115,11 +123,14 @@ export async function query(config: Config, positional: string[], env: Env, swit
     console.error(`--mode must be one of ${SEARCH_MODES.join(', ')}`);
     return 2;
   }
-  const args: QueryArgs = { query: text, kb: get('KB') ?? 'default', topK, mode };
-  const printer = switches.has('json') ? jsonPrinter() : textPrinter();
+  const args: QueryArgs = { query: text, kb: get('KB') ?? 'default', topK, mode, onlyContext: switches.has('only-context') };
+  const stream = switches.has('stream') && !switches.has('json');
+  const printer = switches.has('json') ? jsonPrinter() : stream ? answerFirst(textPrinter()) : textPrinter();
   try {
     if (switches.has('embedded')) {
       await queryEmbedded(config, args, printer);
+    } else if (stream) {
+      await queryHttpStream(serverUrl(config, env), args, printer);
     } else {
       const result = await queryHttp(serverUrl(config, env), args);
       printer.context(result.citations);
@@ -147,7 +158,7 @@ async function queryHttp(url: string, a: QueryArgs): Promise<PrintableResult> {
     res = await fetch(`${url}/v1/kbs/${encodeURIComponent(a.kb)}/query`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: a.query, top_k: a.topK, mode: a.mode, only_context: true }),
+      body: JSON.stringify({ query: a.query, top_k: a.topK, mode: a.mode, only_context: a.onlyContext }),
     });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
@@ -178,7 +189,7 @@ async function queryEmbedded(config: Config, a: QueryArgs, printer: QueryPrinter
     let contextShown = false;
     const result = await runtime.query.service.run(
       { tenantId: TENANT, kbId: a.kb },
-      { query: a.query, mode: a.mode, topK: a.topK, onlyContext: true },
+      { query: a.query, mode: a.mode, topK: a.topK, onlyContext: a.onlyContext },
       {
         onContext: (ctx) => {
           contextShown = true;

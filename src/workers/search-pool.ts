@@ -2,7 +2,8 @@ import { Piscina } from 'piscina';
 import type { LexicalArgs, SearchRunner, VectorArgs } from '../adapters/embedded/sqlite/search-ops.js';
 import type { ChunkHit } from '../ports/store.js';
 import type { ExtractInput, ExtractOutput } from '../services/query/extract-sentences.js';
-import { workerUrl } from './worker-url.js';
+import type { LocalSearchTask } from './search-tasks.js';
+import { workerModule, workerUrl } from './worker-url.js';
 
 export interface SearchPoolOptions {
   /** The SQLite file every worker opens read-only. */
@@ -11,8 +12,8 @@ export interface SearchPoolOptions {
 }
 
 /**
- * A small worker pool for the query path: FTS5/vec0 searches, hash embeddings of questions and
- * extractive answering. It is
+ * A small worker pool for the query path: FTS5/vec0 searches (with the hash embedding of the
+ * question, see localSearch) and extractive answering. It is
  * separate from the ingest pool on purpose: a 300-page PDF being parsed there must not make a
  * question wait for a thread. One task per worker at a time: better-sqlite3 is synchronous, so
  * a second task on the same thread would only queue behind the first.
@@ -23,7 +24,8 @@ export class SearchPool implements SearchRunner {
 
   constructor(private readonly opts: SearchPoolOptions) {
     this.pool = new Piscina({
-      filename: workerUrl('./search-tasks.js', import.meta.url),
+      // filename, plus the execArgv that lets a worker load .ts sources (see worker-url.ts).
+      ...workerModule('./search-tasks.js', import.meta.url),
       // Warm threads keep their open connection and page cache; a cold start costs a query ~50 ms.
       minThreads: opts.threads,
       maxThreads: opts.threads,
@@ -40,17 +42,17 @@ export class SearchPool implements SearchRunner {
     return this.pool.run({ dbPath: this.opts.dbPath, args }, { name: 'vector' }) as Promise<ChunkHit[]>;
   }
 
+  /** A whole local-embedder retrieval in one task (see search-tasks.ts). */
+  localSearch(task: Omit<LocalSearchTask, 'dbPath'>): Promise<{ vector: Float32Array; hits: ChunkHit[] }> {
+    return this.pool.run({ ...task, dbPath: this.opts.dbPath }, { name: 'localSearch' }) as Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
+  }
+
   /**
    * No AbortSignal on purpose: piscina aborts a running task by terminating its thread, which
    * would throw away a warm connection to save a few milliseconds of work.
    */
   extractAnswer(input: ExtractInput): Promise<ExtractOutput> {
     return this.pool.run(input, { filename: this.queryTasks, name: 'extractAnswer' }) as Promise<ExtractOutput>;
-  }
-
-  /** The local hash embedding of a question (see query-tasks.ts). */
-  embedHash(text: string, dim: number): Promise<Float32Array> {
-    return this.pool.run({ text, dim }, { filename: this.queryTasks, name: 'embedHash' }) as Promise<Float32Array>;
   }
 
   stats(): { threads: number; queued: number; utilization: number } {

@@ -1,6 +1,10 @@
 import { openDatabase, type Db } from '../adapters/embedded/sqlite/open.js';
+import { hashEmbedOne } from '../embedding/hash-embedder.js';
 import { searchLexical, searchVector, type LexicalArgs, type VectorArgs } from '../adapters/embedded/sqlite/search-ops.js';
 import type { ChunkHit } from '../ports/store.js';
+import { fuseRrf } from '../services/query/rrf.js';
+import type { LocalSearchRequest } from '../services/query/retrieval.js';
+import type { Scope } from '../domain/types.js';
 
 /**
  * Search tasks, run in the search worker pool (search-pool.ts). Each worker thread keeps one
@@ -38,11 +42,19 @@ export function vector(task: VectorTask): ChunkHit[] {
   return searchVector(connection(task.dbPath), task.args);
 }
 
+/** A LocalSearchRequest flattened for the thread boundary, plus the database to open. */
+export type LocalSearchTask = Omit<LocalSearchRequest, 'scope'> & Scope & { dbPath: string };
+
 /**
- * Not a task: piscina loads a worker's default handler first, and under `node --import tsx` on
- * Node 20 only the require-based load can read a .ts module, which needs a default export to
- * count as loaded (see ingest-tasks.ts). Harmless for the compiled build.
+ * A whole local-embedder retrieval in one task (see LocalSearch in services/query/retrieval.ts):
+ * only the fused top `depth` hits and the vector (for the caller's cache) are sent back.
  */
-export default function defaultTask(): never {
-  throw new Error('search-tasks has no default task: call pool.run(input, { name })');
+export function localSearch(t: LocalSearchTask): { vector: Float32Array; hits: ChunkHit[] } {
+  const db = connection(t.dbPath);
+  const vector = t.vector ?? hashEmbedOne(t.text, t.dim);
+  const scope = { tenantId: t.tenantId, kbId: t.kbId, ...(t.filter ? { filter: t.filter } : {}) };
+  const knn = searchVector(db, { ...scope, vector, dim: t.dim, k: t.fetch });
+  if (t.lexicalQuery === undefined) return { vector, hits: knn.slice(0, t.depth) };
+  const bm25 = searchLexical(db, { ...scope, query: t.lexicalQuery, k: t.fetch });
+  return { vector, hits: fuseRrf([bm25, knn]).slice(0, t.depth) };
 }

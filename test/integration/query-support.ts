@@ -2,6 +2,7 @@
  * Shared pieces of the query integration tests: a small corpus with known answers, and helpers
  * for posting queries and reading streamed answers over real HTTP.
  */
+import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
 import { makePdf } from '../support/fixtures.js';
 import { type Env, readSse, requestJson, type SseEvent, startTestServer, type TestServer, uploadFile, waitReady } from '../support/server.js';
 
@@ -118,5 +119,38 @@ export async function startWithEnv(vars: Env): Promise<TestServer> {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
+  }
+}
+
+export const LLM_ANSWER = 'The guest network is Zebrafish Guest [1].';
+
+/**
+ * The stand-in model answering `answer`, and ragd using it with test-sized knobs (quick retries,
+ * a breaker that opens after 3 calls and probes after 500 ms, results kept 1 s, small chunks so
+ * each PDF page is its own chunk), with `kb` seeded.
+ */
+export async function startLlmServer(kb: string, answer: string): Promise<{ fake: FakeOpenAI; server: TestServer; corpus: Corpus }> {
+  const fake = await startFakeOpenAI({ answer });
+  try {
+    const server = await startWithEnv({
+      RAGD_LLM_BASE_URL: fake.url,
+      RAGD_LLM_MODEL: 'fake-chat',
+      RAGD_LLM_MAX_RETRIES: '2',
+      RAGD_LLM_BACKOFF_MS: '10',
+      RAGD_LLM_BREAKER_VOLUME: '3',
+      RAGD_LLM_BREAKER_RESET_MS: '500',
+      RAGD_RESULT_TTL_MS: '1000',
+      RAGD_CHUNK_TOKENS: '48',
+      RAGD_CHUNK_OVERLAP: '0',
+    });
+    try {
+      return { fake, server, corpus: await seedCorpus(server.url, kb) };
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  } catch (err) {
+    await fake.close();
+    throw err;
   }
 }

@@ -4,7 +4,7 @@ import type { Scope } from '../../domain/types.js';
 import type { SearchFilter } from '../../ports/store.js';
 import type { QueryService } from '../../services/query/query-service.js';
 import type { RetrieveJobs } from '../../services/query/retrieve-jobs.js';
-import { DEFAULT_TOP_K, MAX_QUERY_CHARS, type QueryRequest } from '../../services/query/types.js';
+import { DEFAULT_TOP_K, MAX_QUERY_CHARS, type QueryHooks, type QueryRequest } from '../../services/query/types.js';
 import type { HttpTiming, RoutePlugin } from '../app.js';
 import { describeError } from '../plugins/errors.js';
 import { KbParams } from '../schemas.js';
@@ -42,13 +42,25 @@ function toRequest(body: RetrieveBody): QueryRequest {
   };
 }
 
-/** Fires when the client goes away before the response is complete: the answer is then wasted work. */
-function abortOnDisconnect(reply: FastifyReply): AbortController {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
-  });
-  return controller;
+/**
+ * Hooks whose signal fires when the client goes away before the response is complete (the answer
+ * is then wasted work). Created on first use: a cache hit never asks for it, and an AbortSignal
+ * per request is a measurable share of a cached answer's cost.
+ */
+function abortOnDisconnect(reply: FastifyReply): QueryHooks {
+  let controller: AbortController | null = null;
+  return {
+    get signal() {
+      if (!controller) {
+        const c = (controller = new AbortController());
+        if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) c.abort(new Error('client disconnected'));
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) c.abort(new Error('client disconnected'));
+        });
+      }
+      return controller.signal;
+    },
+  };
 }
 
 /**
@@ -99,8 +111,16 @@ export const queryRoutes =
         const scope = { tenantId: request.tenantId, kbId: request.params.kb };
         const req = toRequest(request.body);
         if (request.body.stream) return streamAnswer(deps.query, scope, req, request, reply, timing);
-        const controller = abortOnDisconnect(reply);
-        return deps.query.run(scope, req, { signal: controller.signal });
+        try {
+          return await deps.query.run(scope, req, abortOnDisconnect(reply));
+        } catch (err) {
+          // The client hung up and the work was cancelled: nobody is left to answer.
+          if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) {
+            request.log.debug('query abandoned: the client disconnected');
+            return reply.hijack();
+          }
+          throw err;
+        }
       },
     );
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { SearchFilter } from '../../ports/store.js';
 import { LruCache } from './lru.js';
 import type { AnswerKind, Citation, RerankInfo, SearchMode } from './types.js';
@@ -50,8 +49,12 @@ function canonicalFilter(f: SearchFilter | undefined): unknown {
   return ids === null && meta.length === 0 ? null : { ids, meta };
 }
 
+/**
+ * The key is the canonical JSON of its parts itself, not a digest of it: exact (no collision can
+ * cross tenants), and cheaper than hashing on a path that runs for every cached answer.
+ */
 export function answerKey(p: AnswerKeyParts): string {
-  const material = JSON.stringify([
+  return JSON.stringify([
     p.tenantId,
     p.kbId,
     p.kbVersion,
@@ -65,7 +68,6 @@ export function answerKey(p: AnswerKeyParts): string {
     p.answerer,
     p.reranker,
   ]);
-  return createHash('sha256').update(material).digest('base64url');
 }
 
 /** Rough bytes held by a cached answer (UTF-16 strings: 2 bytes per code unit). */

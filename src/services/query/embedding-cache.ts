@@ -33,9 +33,23 @@ export class EmbeddingCache {
     return this.embedder.id;
   }
 
+  private key(normalized: string): string {
+    return `${this.embedder.id}\u0000${normalized}`;
+  }
+
+  /** The cached vector of `text`, if any (no embedding call). */
+  peek(text: string): Float32Array | undefined {
+    return this.lru.get(this.key(normalizeQuery(text)));
+  }
+
+  /** Stores a vector computed elsewhere (the search pool embeds and searches in one task). */
+  remember(text: string, vector: Float32Array): void {
+    if (vector.length === this.embedder.dim) this.lru.set(this.key(normalizeQuery(text)), vector);
+  }
+
   async embed(text: string, signal?: AbortSignal): Promise<Float32Array> {
     const normalized = normalizeQuery(text);
-    const key = `${this.embedder.id}\u0000${normalized}`;
+    const key = this.key(normalized);
     const hit = this.lru.get(key);
     if (hit) return hit;
     let pending = this.inFlight.get(key);

@@ -57,7 +57,6 @@ export class QueryService {
 
   async run(scope: Scope, req: QueryRequest, hooks: QueryHooks = {}): Promise<QueryResult> {
     const started = performance.now();
-    const { signal } = hooks;
     const kb = await this.deps.kbs.get(scope);
     const pending = await this.deps.store.countPending(scope);
     const key = answerKey({
@@ -77,6 +76,8 @@ export class QueryService {
 
     const hit = this.deps.cache.get(key);
     if (hit) return this.fromCache(hit, pending, started, hooks);
+    // Read only past the cache: a hit never needs it, and a caller may create it lazily.
+    const { signal } = hooks;
 
     const t0 = performance.now();
     const depth = this.deps.rerank ? rerankCandidates(req.topK) : req.topK;

@@ -1,45 +1,17 @@
 import { AppError } from '../../domain/errors.js';
 import type { Scope } from '../../domain/types.js';
 import type { ChunkHit, KbRecord, SearchFilter, Store } from '../../ports/store.js';
+import { normalizeQuery } from './answer-cache.js';
 import type { EmbeddingCache } from './embedding-cache.js';
+import { fetchDepth, fuseRrf } from './rrf.js';
 import type { SearchMode } from './types.js';
 
-/**
- * Lexical (BM25 in FTS5), vector (KNN in sqlite-vec) and hybrid retrieval. Hybrid runs both and
- * fuses the two rankings with reciprocal rank fusion: score(d) = Σ 1 / (k + rank_i(d)). RRF
- * needs no score calibration between BM25 and cosine, which live on unrelated scales.
- */
-
-export const RRF_K = 60;
-
-/** How deep each side is searched before fusion or reranking. */
-export function fetchDepth(topK: number): number {
-  return Math.max(topK * 4, 40);
-}
+export { fetchDepth, fuseRrf, RRF_K } from './rrf.js';
 
 /**
- * Fuses rankings (each best first) into one, best first; `score` becomes the fused score.
- * Ties go to the chunk with the better single rank, then to the earlier list, so the order is
- * deterministic. Sub-millisecond for the ~100 hits it is given: no need for a worker.
+ * Lexical (BM25 in FTS5), vector (KNN in sqlite-vec) and hybrid retrieval; hybrid fuses the two
+ * rankings with reciprocal rank fusion (rrf.ts).
  */
-export function fuseRrf(lists: readonly ChunkHit[][], k = RRF_K): ChunkHit[] {
-  const fused = new Map<string, { hit: ChunkHit; score: number; best: number; list: number }>();
-  lists.forEach((list, li) => {
-    list.forEach((hit, i) => {
-      const rank = i + 1;
-      const entry = fused.get(hit.chunkId);
-      if (entry) {
-        entry.score += 1 / (k + rank);
-        if (rank < entry.best) entry.best = rank;
-      } else {
-        fused.set(hit.chunkId, { hit, score: 1 / (k + rank), best: rank, list: li });
-      }
-    });
-  });
-  return [...fused.values()]
-    .sort((a, b) => b.score - a.score || a.best - b.best || a.list - b.list)
-    .map((e) => ({ ...e.hit, score: e.score }));
-}
 
 export interface RetrieveInput {
   scope: Scope;
@@ -58,10 +30,34 @@ export interface RetrieveOutput {
   notice?: string;
 }
 
+/**
+ * With the local hash embedder, a whole vector or hybrid retrieval is one search-pool task:
+ * embed the (normalised) question unless its vector is given, KNN, and for hybrid BM25 + RRF.
+ * One trip through the pool's queue instead of three, and only the fused top hits come back
+ * across the thread boundary — what matters when many questions arrive at once.
+ */
+export interface LocalSearchRequest {
+  scope: Scope;
+  dim: number;
+  /** The normalised question, hash-embedded in the worker exactly as ingestion embeds chunks. */
+  text: string;
+  /** The question's vector when the caller has it cached. */
+  vector?: Float32Array;
+  /** Set for hybrid: the BM25 side's query. */
+  lexicalQuery?: string;
+  /** Depth of each side before fusion. */
+  fetch: number;
+  depth: number;
+  filter?: SearchFilter;
+}
+
+export type LocalSearch = (r: LocalSearchRequest) => Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
+
 export class Retriever {
   constructor(
     private readonly store: Store,
     private readonly embeddings: EmbeddingCache,
+    private readonly local: LocalSearch | null = null,
   ) {}
 
   async retrieve(input: RetrieveInput): Promise<RetrieveOutput> {
@@ -82,15 +78,28 @@ export class Retriever {
         ? { hits, notice: `vector search skipped: the knowledge base was built with embedder ${kb.embedder}` }
         : { hits };
     }
+    const fetch = mode === 'hybrid' ? Math.max(input.depth, fetchDepth(input.depth)) : input.depth;
+    if (this.local) return { hits: await this.viaLocal(input, fetch) };
     if (mode === 'vector') return { hits: await this.vector(input, input.depth) };
-
-    // Hybrid: BM25 starts at once, in parallel with embedding the query.
-    const depth = Math.max(input.depth, fetchDepth(input.depth));
-    const [lexical, vector] = await Promise.all([
-      this.store.searchLexical(scope, query, depth, filter),
-      this.vector(input, depth),
-    ]);
+    // Hybrid with a remote embedder: BM25 runs while the question is being embedded.
+    const [lexical, vector] = await Promise.all([this.store.searchLexical(scope, query, fetch, filter), this.vector(input, fetch)]);
     return { hits: fuseRrf([lexical, vector]).slice(0, input.depth) };
+  }
+
+  private async viaLocal(input: RetrieveInput, fetch: number): Promise<ChunkHit[]> {
+    const cached = this.embeddings.peek(input.query);
+    const { vector, hits } = await this.local!({
+      scope: input.scope,
+      dim: input.kb.embedDim,
+      text: normalizeQuery(input.query),
+      ...(cached ? { vector: cached } : {}),
+      ...(input.mode === 'hybrid' ? { lexicalQuery: input.query } : {}),
+      fetch,
+      depth: input.depth,
+      ...(input.filter ? { filter: input.filter } : {}),
+    });
+    if (!cached) this.embeddings.remember(input.query, vector);
+    return hits;
   }
 
   private async vector(input: RetrieveInput, depth: number): Promise<ChunkHit[]> {
