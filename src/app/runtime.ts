@@ -19,7 +19,7 @@ import { AnswerCache } from '../services/query/answer-cache.js';
 import { AnswerStep } from '../services/query/answer-step.js';
 import { EmbeddingCache } from '../services/query/embedding-cache.js';
 import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
-import { loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
+import { HASH_VECTOR_WEIGHT, loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
 import { QueryService } from '../services/query/query-service.js';
 import { RerankStep } from '../services/query/rerank-step.js';
 import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
@@ -197,6 +197,7 @@ function createQueryStack(
 
   const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
   const embeddings = new EmbeddingCache(deps.embedder, { maxEntries: options.embeddingCacheEntries, ttlMs: options.cacheTtlMs });
+  const localEmbedder = deps.embedder.id.startsWith('hash:');
   const answer = new AnswerStep(
     llm,
     new ExtractiveAnswerer(searchPool),
@@ -209,7 +210,8 @@ function createQueryStack(
     retriever: new Retriever(
       deps.store,
       embeddings,
-      deps.embedder.id.startsWith('hash:') ? ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }) : null,
+      localEmbedder ? ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }) : null,
+      options.hybridVectorWeight ?? (localEmbedder ? HASH_VECTOR_WEIGHT : 1),
     ),
     rerank,
     rerankerId: rerank ? `${config.rerank.baseUrl}#${config.rerank.model}` : null,

@@ -56,5 +56,5 @@ export function localSearch(t: LocalSearchTask): { vector: Float32Array; hits: C
   const knn = searchVector(db, { ...scope, vector, dim: t.dim, k: t.fetch });
   if (t.lexicalQuery === undefined) return { vector, hits: knn.slice(0, t.depth) };
   const bm25 = searchLexical(db, { ...scope, query: t.lexicalQuery, k: t.fetch });
-  return { vector, hits: fuseRrf([bm25, knn]).slice(0, t.depth) };
+  return { vector, hits: fuseRrf([bm25, knn], [1, t.vectorWeight]).slice(0, t.depth) };
 }

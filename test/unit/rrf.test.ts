@@ -56,6 +56,25 @@ describe('reciprocal rank fusion', () => {
     );
   });
 
+  it('weights scale a list: a weak vector ranking reorders BM25 less', () => {
+    const lists = [
+      [hit('lex1'), hit('lex2')],
+      [hit('lex2'), hit('vec1')],
+    ];
+    // Equal weights: lex2, found by both, overtakes lex1.
+    assert.deepEqual(
+      fuseRrf(lists).map((h) => h.chunkId),
+      ['lex2', 'lex1', 'vec1'],
+    );
+    // At 0.01 the vector side can no longer outvote one BM25 rank.
+    const weighted = fuseRrf(lists, [1, 0.01]);
+    assert.deepEqual(
+      weighted.map((h) => h.chunkId),
+      ['lex1', 'lex2', 'vec1'],
+    );
+    assert.equal(weighted[1]!.score, 1 / (RRF_K + 2) + 0.01 / (RRF_K + 1));
+  });
+
   it('handles empty lists and keeps the hit fields', () => {
     assert.deepEqual(fuseRrf([[], []]), []);
     const [only] = fuseRrf([[], [hit('z')]]);

@@ -47,6 +47,8 @@ export interface LocalSearchRequest {
   lexicalQuery?: string;
   /** Depth of each side before fusion. */
   fetch: number;
+  /** RRF weight of the vector ranking against BM25's 1. */
+  vectorWeight: number;
   depth: number;
   filter?: SearchFilter;
 }
@@ -58,6 +60,8 @@ export class Retriever {
     private readonly store: Store,
     private readonly embeddings: EmbeddingCache,
     private readonly local: LocalSearch | null = null,
+    /** RRF weight of the vector ranking in hybrid mode (BM25's is 1). */
+    private readonly vectorWeight = 1,
   ) {}
 
   async retrieve(input: RetrieveInput): Promise<RetrieveOutput> {
@@ -83,7 +87,7 @@ export class Retriever {
     if (mode === 'vector') return { hits: await this.vector(input, input.depth) };
     // Hybrid with a remote embedder: BM25 runs while the question is being embedded.
     const [lexical, vector] = await Promise.all([this.store.searchLexical(scope, query, fetch, filter), this.vector(input, fetch)]);
-    return { hits: fuseRrf([lexical, vector]).slice(0, input.depth) };
+    return { hits: fuseRrf([lexical, vector], [1, this.vectorWeight]).slice(0, input.depth) };
   }
 
   private async viaLocal(input: RetrieveInput, fetch: number): Promise<ChunkHit[]> {
@@ -95,6 +99,7 @@ export class Retriever {
       ...(cached ? { vector: cached } : {}),
       ...(input.mode === 'hybrid' ? { lexicalQuery: input.query } : {}),
       fetch,
+      vectorWeight: this.vectorWeight,
       depth: input.depth,
       ...(input.filter ? { filter: input.filter } : {}),
     });

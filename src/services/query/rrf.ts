@@ -14,20 +14,22 @@ export function fetchDepth(topK: number): number {
 
 /**
  * Fuses rankings (each best first) into one, best first; `score` becomes the fused score.
- * Ties go to the chunk with the better single rank, then to the earlier list, so the order is
- * deterministic.
+ * `weights[i]` scales list i's contributions (default 1): weighted RRF, for when one ranker is
+ * known to be weaker (the local hash embedder against BM25). Ties go to the chunk with the
+ * better single rank, then to the earlier list, so the order is deterministic.
  */
-export function fuseRrf(lists: readonly ChunkHit[][], k = RRF_K): ChunkHit[] {
+export function fuseRrf(lists: readonly ChunkHit[][], weights: readonly number[] = [], k = RRF_K): ChunkHit[] {
   const fused = new Map<string, { hit: ChunkHit; score: number; best: number; list: number }>();
   lists.forEach((list, li) => {
+    const weight = weights[li] ?? 1;
     list.forEach((hit, i) => {
       const rank = i + 1;
       const entry = fused.get(hit.chunkId);
       if (entry) {
-        entry.score += 1 / (k + rank);
+        entry.score += weight / (k + rank);
         if (rank < entry.best) entry.best = rank;
       } else {
-        fused.set(hit.chunkId, { hit, score: 1 / (k + rank), best: rank, list: li });
+        fused.set(hit.chunkId, { hit, score: weight / (k + rank), best: rank, list: li });
       }
     });
   });
