@@ -67,6 +67,22 @@ describe('extractSentences', () => {
     assert.equal(sentences[0]!.n, 1);
   });
 
+  it('does not pad a matching answer with unrelated sentences, but leads with the top source when nothing matches', () => {
+    const leave = [
+      { n: 1, text: 'Employees get 25 days of annual leave.' },
+      { n: 2, text: 'Flights over 6 hours may be booked in business class.' },
+    ];
+    assert.deepEqual(
+      extractSentences({ query: 'how many days of leave?', sources: leave }).sentences.map((s) => s.n),
+      [1],
+    );
+    const none = extractSentences({ query: 'parking permits', sources: [...leave, { n: 3, text: 'Badges open every door downstairs.' }] });
+    assert.deepEqual(
+      none.sentences.map((s) => s.text),
+      ['Employees get 25 days of annual leave.'],
+    );
+  });
+
   it('returns at most four sentences and nothing for no sources', () => {
     const many = Array.from({ length: 10 }, (_, i) => ({ n: i + 1, text: `The river Danube flows through city number ${i}.` }));
     assert.ok(extractSentences({ query: 'Danube river city', sources: many }).sentences.length <= 4);

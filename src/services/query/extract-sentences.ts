@@ -131,10 +131,9 @@ export function extractSentences(input: ExtractInput): ExtractOutput {
   const ranked = scored.filter((s) => s.score > 0).sort((a, b) => b.score - a.score || a.c.order - b.c.order);
   const best = ranked[0]?.score ?? 0;
   const picked = ranked.filter((s, i) => i < maxSentences && (i < minSentences || s.score >= 0.35 * best));
-  // Too little overlap to pick from: lead with the top source's opening sentences.
-  for (const s of scored) {
-    if (picked.length >= minSentences) break;
-    if (!picked.includes(s)) picked.push(s);
-  }
+  // No sentence shares a word with the question: lead with the top source's opening sentences
+  // (retrieval ranked it first for a reason). When some sentence does match, the answer is not
+  // padded with unrelated ones.
+  if (picked.length === 0) picked.push(...scored.filter((s) => s.c.n === scored[0]!.c.n).slice(0, minSentences));
   return { sentences: picked.map(({ c, score }) => ({ text: c.text, n: c.n, score })) };
 }
