@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+import { createHistogram, performance, type EventLoopUtilization, type RecordableHistogram } from 'node:perf_hooks';
 import { Gauge, type Registry } from 'prom-client';
 
 /** Sampling interval of the event-loop delay histograms, in ms. */
@@ -13,21 +13,32 @@ interface LoopWindow {
 }
 
 /**
- * Event-loop delay and utilisation over a window that ends at each scrape. The delay histogram
- * records the time between ticks of a 10 ms timer, so an idle loop reads ~10 ms: the resolution
- * is subtracted (clamped at 0), leaving the time the loop was blocked beyond its schedule.
+ * Event-loop delay and utilisation over a window that ends at each scrape. A 10 ms timer records
+ * the time between its ticks, so an idle loop reads ~10 ms: the resolution is subtracted
+ * (clamped at 0), leaving the time the loop was blocked beyond its schedule.
+ *
+ * The timer is ours rather than `monitorEventLoopDelay`'s, because resetting that histogram
+ * also forgets its previous tick: the first interval after each scrape went unrecorded, and a
+ * stall that began within 10 ms of a scrape was never seen.
  *
  * The window is rotated explicitly by the scrape (not inside a gauge's collect), because
  * prom-client collects gauges one after another: resetting inside the first would leave the
  * others reading an empty histogram.
  */
 export class LoopWindowSampler {
-  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  private readonly histogram: RecordableHistogram = createHistogram();
+  private lastTick = performance.now();
+  private readonly timer: NodeJS.Timeout;
   private elu: EventLoopUtilization = performance.eventLoopUtilization();
   private last: LoopWindow = { p50: 0, p99: 0, max: 0, utilization: 0 };
 
   constructor() {
-    this.histogram.enable();
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.histogram.record(Math.max(1, Math.round((now - this.lastTick) * 1e6)));
+      this.lastTick = now;
+    }, LOOP_RESOLUTION_MS);
+    this.timer.unref();
   }
 
   rotate(): void {
@@ -46,7 +57,7 @@ export class LoopWindowSampler {
   }
 
   close(): void {
-    this.histogram.disable();
+    clearInterval(this.timer);
   }
 }
 
