@@ -25,7 +25,7 @@ import { RerankStep } from '../services/query/rerank-step.js';
 import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
 import { Retriever } from '../services/query/retrieval.js';
 import { SearchPool } from '../workers/search-pool.js';
-import { traceLanes } from '../observability/lane-tracing.js';
+import { logLanes, traceLanes } from '../observability/lane-observers.js';
 import { startTracing, tracingEnabled } from '../observability/tracing.js';
 
 /**
@@ -134,6 +134,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
   const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane].filter(
     (l): l is ProviderLane => l !== null,
   );
+  logLanes(lanes, logger.child({ component: 'providers' }));
   if (tracingEnabled()) traceLanes(lanes);
   if (opts.runPipeline ?? true) await pipeline.start();
 
