@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { startObservedServer, type ObservedServer } from '../support/observed.js';
-import { waitReady } from '../support/server.js';
+import { waitFor, waitReady } from '../support/server.js';
 
 /**
  * Tracing end to end: ragd exports OTLP/HTTP JSON to a receiver started here, and one trace
@@ -92,6 +92,17 @@ describe('tracing', { timeout: 180_000 }, () => {
       body: JSON.stringify({ query: 'what is the guest network called' }),
     });
     assert.equal(queried.status, 200);
+    // The same question as a query job: it runs after the request has ended, in its trace.
+    const submitted = await fetch(`${srv.url}/v1/kbs/default/retrieve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'how is the guest network named' }),
+    });
+    assert.equal(submitted.status, 202);
+    const taskId = ((await submitted.json()) as { task_id: string }).task_id;
+    await waitFor(async () => ((await (await fetch(`${srv.url}/v1/tasks/${taskId}`)).json()) as { status: string }).status === 'succeeded', {
+      what: 'the query job',
+    });
     const logLine = srv.logs().find((l) => l.msg === 'request completed' && typeof l.trace_id === 'string');
     assert.ok(logLine, 'request log lines carry the trace id');
 
@@ -127,5 +138,10 @@ describe('tracing', { timeout: 180_000 }, () => {
     for (const name of ['query retrieve', 'query generate']) assert.equal(parentOf(phase(name)!)?.name, 'query', `${name} under query`);
     assert.equal(parentOf(phase('llm call')!)?.name, 'query generate');
     assert.equal(parentOf(phase('embed call')!)?.name, 'query retrieve');
+
+    const jobRequest = spans.find((s) => s.name === 'POST /v1/kbs/:kb/retrieve');
+    assert.ok(jobRequest);
+    const jobQuery = spans.find((s) => s.name === 'query' && s.traceId === jobRequest.traceId);
+    assert.equal(jobQuery?.parentSpanId, jobRequest.spanId, 'the query job continues its request trace');
   });
 });
