@@ -18,7 +18,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   // The whole configuration, for whoever reads the log later; the logger censors its keys.
-  logger.info({ config }, 'configuration');
+  logger.debug({ config }, 'configuration');
   const runtime = await createRuntime(config, logger);
   const metrics = createMetrics(metricsSources(runtime));
   const app = await buildHttpApp({
