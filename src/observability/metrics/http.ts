@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { latencyHistogram } from './latency.js';
 import { openSseCount } from '../../http/sse.js';
 
 /**
@@ -10,13 +11,12 @@ import { openSseCount } from '../../http/sse.js';
 export function registerHttpMetrics(registry: Registry): (app: FastifyInstance) => void {
   let app: FastifyInstance | null = null;
 
-  const requests = new Histogram({
-    name: 'ragd_http_request_duration_seconds',
-    help: 'HTTP requests from arrival to the last byte of the response, by method, route template and status code (streams and WebSockets excluded)',
-    labelNames: ['method', 'route', 'status_code'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
+  const requests = latencyHistogram(
+    registry,
+    'ragd_http_request_duration_seconds',
+    'HTTP requests from arrival to the last byte of the response, by method, route template and status code (streams and WebSockets excluded)',
+    ['method', 'route', 'status_code'],
+  );
 
   new Gauge({
     name: 'ragd_open_connections',

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { latencyHistogram } from './latency.js';
 import { STAGES, type DocumentStatus } from '../../domain/types.js';
 import type { JobQueue } from '../../ports/job-queue.js';
 import type { Store } from '../../ports/store.js';
@@ -49,13 +50,12 @@ export function registerPipelineMetrics(registry: Registry, sources: PipelineSou
     },
   });
 
-  const durations = new Histogram({
-    name: 'ragd_pipeline_job_duration_seconds',
-    help: 'Stage jobs run by this process, from lease to settle, by stage and outcome (succeeded, retrying, failed, cancelled, lost)',
-    labelNames: ['stage', 'outcome'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-    registers: [registry],
-  });
+  const durations = latencyHistogram(
+    registry,
+    'ragd_pipeline_job_duration_seconds',
+    'Stage jobs run by this process, from lease to settle, by stage and outcome (succeeded, retrying, failed, cancelled, lost)',
+    ['stage', 'outcome'],
+  );
   const retries = new Counter({
     name: 'ragd_pipeline_retries_total',
     help: 'Stage jobs that failed and were scheduled for another attempt, by stage',

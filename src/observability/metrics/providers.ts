@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { latencyHistogram } from './latency.js';
 import type { BreakerState, ProviderLane } from '../../providers/lane.js';
 
 /**
@@ -10,13 +11,12 @@ import type { BreakerState, ProviderLane } from '../../providers/lane.js';
 const BREAKER_STATES: readonly BreakerState[] = ['closed', 'half_open', 'open'];
 
 export function registerProviderMetrics(registry: Registry, lanes: readonly ProviderLane[]): void {
-  const calls = new Histogram({
-    name: 'ragd_provider_call_duration_seconds',
-    help: 'Outbound model calls from queueing to the final answer, retries included, by provider, priority and outcome (ok, error, rejected by the breaker, aborted by the caller)',
-    labelNames: ['provider', 'priority', 'outcome'],
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [registry],
-  });
+  const calls = latencyHistogram(
+    registry,
+    'ragd_provider_call_duration_seconds',
+    'Outbound model calls from queueing to the final answer, retries included, by provider, priority and outcome (ok, error, rejected by the breaker, aborted by the caller)',
+    ['provider', 'priority', 'outcome'],
+  );
   const errors = new Counter({
     name: 'ragd_provider_errors_total',
     help: 'Outbound model calls that failed, by provider and kind (timeout, rate_limited, upstream_error, network, client_error, breaker_open, other)',

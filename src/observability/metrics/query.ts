@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { latencyHistogram } from './latency.js';
 import type { CacheStats } from '../../services/query/lru.js';
 import type { QueryEvents } from '../../services/query/query-service.js';
 
@@ -14,13 +15,12 @@ export interface QuerySources {
 const PHASES = ['retrieve', 'rerank', 'generate', 'total'] as const;
 
 export function registerQueryMetrics(registry: Registry, sources: QuerySources): void {
-  const phases = new Histogram({
-    name: 'ragd_query_phase_duration_seconds',
-    help: 'Answered queries by phase (retrieve, rerank, generate, total) and whether the answer came from the cache',
-    labelNames: ['phase', 'cached'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
+  const phases = latencyHistogram(
+    registry,
+    'ragd_query_phase_duration_seconds',
+    'Answered queries by phase (retrieve, rerank, generate, total) and whether the answer came from the cache',
+    ['phase', 'cached'],
+  );
   sources.query.events.on('answered', ({ cached, timings }) => {
     for (const phase of PHASES) {
       // A phase that did not run (no reranker, a cached answer) is not a zero-second sample.
