@@ -12,12 +12,16 @@ import { failSpan, SpanKind, tracer, tracingEnabled } from './tracing.js';
  *
  * Install it with `buildHttpApp({ instrument })`, before any route is registered.
  */
+/** Probes and scrapes: frequent, uninteresting, and not worth a trace each. */
+const UNTRACED_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
 export function observeRequests(app: FastifyInstance): void {
   const spans = new WeakMap<FastifyRequest, Context>();
   const tracing = tracingEnabled();
 
   if (tracing) {
     app.addHook('onRequest', (request, reply, done) => {
+      if (UNTRACED_ROUTES.has(request.routeOptions.url ?? '')) return done();
       // A caller's `traceparent` header makes this request part of its trace.
       const parent = propagation.extract(context.active(), request.headers);
       const span = tracer().startSpan(
