@@ -404,6 +404,7 @@ describe('ProviderLane', () => {
     await closing;
     await assert.rejects(lane.run(async () => 1, { priority: 'bulk' }), ProviderUnavailableError);
   });
+
   it('reports each failure kind to its listeners, for metrics and logs', async (t) => {
     const lane = makeLane(t, { maxRetries: 1 });
     const retried: string[] = [];
