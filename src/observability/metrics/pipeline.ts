@@ -3,7 +3,7 @@ import { latencyHistogram } from './latency.js';
 import { STAGES, type DocumentStatus } from '../../domain/types.js';
 import type { JobQueue } from '../../ports/job-queue.js';
 import type { Store } from '../../ports/store.js';
-import type { JobOutcome, PipelineEvents } from '../../services/pipeline/pipeline-service.js';
+import type { JobOutcome, PipelineEvents } from '../../services/pipeline/events.js';
 import type { EventEmitter } from 'node:events';
 
 /**

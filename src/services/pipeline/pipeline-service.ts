@@ -7,19 +7,9 @@ import type { EventBus } from '../../ports/event-bus.js';
 import type { JobQueue, LeasedJob, NewJob } from '../../ports/job-queue.js';
 import { stagePrefix } from './stage-files.js';
 import { runStage, type StageDeps } from './stages.js';
+import type { JobOutcome, PipelineEvents } from './events.js';
 import { backoffMs, isOwnerAlive, newOwnerId } from './owner.js';
 import { failSpan, restoreTraceContext, SpanKind, withSpan } from '../../observability/tracing.js';
-
-/**
- * How one leased stage job ended: done (next stage enqueued), to be retried, given up on, cut
- * off (shutdown, document deleted) or lost (its lease was taken over).
- */
-export type JobOutcome = 'succeeded' | 'retrying' | 'failed' | 'cancelled' | 'lost';
-
-/** Events for metrics. */
-export interface PipelineEvents {
-  jobSettled: [info: { stage: PipelineStage; outcome: JobOutcome; seconds: number }];
-}
 
 export interface PipelineOptions {
   concurrency: Record<PipelineStage, number>;
