@@ -25,6 +25,8 @@ import { RerankStep } from '../services/query/rerank-step.js';
 import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
 import { Retriever } from '../services/query/retrieval.js';
 import { SearchPool } from '../workers/search-pool.js';
+import { logLanes, traceLanes } from '../observability/lane-observers.js';
+import { startTracing, tracingEnabled } from '../observability/tracing.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -45,6 +47,8 @@ export interface Runtime {
   pipeline: PipelineService;
   /** The query path: service, query jobs, and the pieces metrics and tests look at. */
   query: QueryStack;
+  /** Every outbound provider lane (embed, llm, rerank) that is configured. */
+  lanes: ProviderLane[];
   close(deadlineMs?: number): Promise<void>;
 }
 
@@ -53,6 +57,7 @@ export interface QueryStack {
   jobs: RetrieveJobs;
   searchPool: SearchPool;
   cache: AnswerCache;
+  embeddings: EmbeddingCache;
   /** Null when no LLM / reranker is configured. */
   llmLane: ProviderLane | null;
   rerankLane: ProviderLane | null;
@@ -85,6 +90,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
       'RAGD_REDIS_URL / RAGD_DATABASE_URL select the cluster adapters, which this build does not include yet; unset them to run embedded',
     );
   }
+  const tracing = await startTracing(config.tracing, logger);
   const pool = new IngestPool({ threads: config.workers, taskTimeoutMs: config.taskTimeoutMs });
   const embedder = createEmbedder(config, pool);
   const store = new SqliteStore({
@@ -125,11 +131,16 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
   );
   const tasks = new TaskService(store, bus, kbs);
   const query = createQueryStack(config, { store, bus, kbs, embedder, logger });
+  const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane].filter(
+    (l): l is ProviderLane => l !== null,
+  );
+  logLanes(lanes, logger.child({ component: 'providers' }));
+  if (tracingEnabled()) traceLanes(lanes);
   if (opts.runPipeline ?? true) await pipeline.start();
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query,
+    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query, lanes,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
@@ -141,6 +152,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
       await bus.close();
       await pool.close();
       await store.close();
+      await tracing?.shutdown();
     },
   };
 }
@@ -224,5 +236,5 @@ function createQueryStack(
     { resultTtlMs: config.resultTtlMs, concurrency: options.retrieveConcurrency, maxQueued: options.retrieveMaxQueued },
   );
   jobs.start();
-  return { service, jobs, searchPool, cache, llmLane, rerankLane, options };
+  return { service, jobs, searchPool, cache, embeddings, llmLane, rerankLane, options };
 }

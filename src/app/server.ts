@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
 import { queryRoutes } from '../http/routes/query.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics } from '../observability/metrics/index.js';
+import { observeRequests } from '../observability/http-observer.js';
+import { breakerChecks, metricsSources } from './observability.js';
 import { createRuntime, type Runtime } from './runtime.js';
 
 export interface RunningServer {
@@ -15,8 +17,10 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  // The whole configuration, for whoever reads the log later; the logger censors its keys.
+  logger.debug({ config }, 'configuration');
   const runtime = await createRuntime(config, logger);
-  const metrics = createMetrics(runtime);
+  const metrics = createMetrics(metricsSources(runtime));
   const app = await buildHttpApp({
     config,
     logger,
@@ -27,8 +31,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       health: [
         { name: 'store', check: () => runtime.store.ping() },
         { name: 'queue', check: async () => void (await runtime.queue.counts()) },
+        ...breakerChecks(runtime.lanes),
       ],
     },
+    instrument: [observeRequests, metrics.instrumentHttp],
     extraRoutes: [metrics.routes, queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs })],
   });
   await app.listen({ port: config.port, host: config.host });

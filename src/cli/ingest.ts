@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import pino from 'pino';
+import { createLogger } from '../app/logger.js';
 import type { Config } from '../config/config.js';
 import { EXTENSIONS, type TaskView } from '../domain/types.js';
 import { readSse } from './sse-reader.js';
@@ -413,7 +414,7 @@ async function embeddedBackend(config: Config, kb: string): Promise<Backend> {
   // Logs go to stderr and stay quiet unless asked for, so they do not tear the progress bars
   // (a failed document is a pipeline warning, and this command reports it itself).
   const level = process.env.RAGD_LOG_LEVEL ? config.logLevel : 'error';
-  const logger = pino({ level }, pino.destination(2));
+  const logger = createLogger(level, { destination: pino.destination(2) });
   const runtime = await createRuntime(config, logger);
   const scope = { tenantId: TENANT, kbId: kb };
   let closed: Promise<void> | null = null;

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { createLogger } from '../app/logger.js';
 import type { Config } from '../config/config.js';
 import { answerFirst, queryHttpStream } from './query-stream.js';
 import {
@@ -184,7 +185,7 @@ async function queryEmbedded(config: Config, a: QueryArgs, printer: QueryPrinter
   const { createRuntime } = await import('../app/runtime.js');
   // Logs go to stderr and stay quiet unless asked for.
   const level = process.env.RAGD_LOG_LEVEL ? config.logLevel : 'warn';
-  const runtime = await createRuntime(config, pino({ level }, pino.destination(2)), { runPipeline: false });
+  const runtime = await createRuntime(config, createLogger(level, { destination: pino.destination(2) }), { runPipeline: false });
   try {
     let contextShown = false;
     const result = await runtime.query.service.run(

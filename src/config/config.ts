@@ -48,6 +48,8 @@ export interface Config {
   /** How long a query job's result is kept. */
   resultTtlMs: number;
   shutdownTimeoutMs: number;
+  /** OpenTelemetry tracing, from the standard OTEL_* variables: on only when an OTLP endpoint is set. */
+  tracing: { endpoint: string | null; serviceName: string };
 }
 
 type Env = Record<string, string | undefined>;
@@ -125,7 +127,16 @@ export function loadConfig(env: Env = process.env): Config {
     adminKey: optional(env, 'ADMIN_KEY'),
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
+    tracing: otlpTracing(env),
   };
+}
+
+/** The traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces (the OTel spec's rule). */
+function otlpTracing(env: Env): Config['tracing'] {
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  const endpoint = traces ? traces : base ? `${base.replace(/\/+$/, '')}/v1/traces` : null;
+  return { endpoint, serviceName: env.OTEL_SERVICE_NAME?.trim() || 'ragd' };
 }
 
 /** `--data-dir ./x --port=9000` → `{ RAGD_DATA_DIR: './x', RAGD_PORT: '9000' }`; the rest stays positional. */

@@ -63,6 +63,8 @@ export interface BuildHttpAppOptions {
   /** More route plugins (query, admin, metrics …), registered after `routes`. */
   extraRoutes?: readonly RoutePlugin[];
   timing?: Partial<HttpTiming>;
+  /** Hooks that observe every request (metrics, request context, tracing), installed before any route. */
+  instrument?: readonly ((app: FastifyInstance) => void)[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -104,6 +106,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
     reply.header('x-request-id', request.id);
     done();
   });
+  for (const install of opts.instrument ?? []) install(app);
 
   await app.register(errorsPlugin, {
     limits: {

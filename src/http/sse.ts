@@ -52,6 +52,11 @@ export function closeAllSse(server: Server): void {
   }
 }
 
+/** SSE streams open on `server` right now (the open-connections gauge reads it). */
+export function openSseCount(server: Server): number {
+  return openStreams.get(server)?.size ?? 0;
+}
+
 /** Strips characters that would end a field early (an event name or id must stay on one line). */
 const oneLine = (s: string) => s.replace(/[\r\n]/g, '');
 

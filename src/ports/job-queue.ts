@@ -14,6 +14,11 @@ export interface NewJob {
   stage: PipelineStage;
   /** Lower runs first. */
   priority?: number;
+  /**
+   * The trace this job continues (serialised W3C trace context), carried from stage to stage
+   * so one trace spans the request and every stage of its document. Null when untraced.
+   */
+  traceContext?: string | null;
 }
 
 export interface LeasedJob extends NewJob {

@@ -36,6 +36,8 @@ export interface NewDocument {
   bytes: number;
   blobKey: string;
   metadata: Record<string, unknown>;
+  /** The uploading request's trace context, stored with the first pipeline job (see NewJob). */
+  traceContext?: string | null;
 }
 
 export interface DocumentRecord extends DocumentView {

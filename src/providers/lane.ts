@@ -100,14 +100,20 @@ export interface LaneStats {
 
 export type CallOutcome = 'ok' | 'error' | 'aborted' | 'rejected';
 
+/** Why an attempt or call failed, in words stable enough for a metric label. */
+export type FailureKind = 'breaker_open' | 'timeout' | 'rate_limited' | 'upstream_error' | 'network' | 'client_error' | 'other';
+
 /** Events for metrics and logs. */
 export interface LaneEvents {
   /** A request is about to be sent to the provider. */
   attempt: [info: { lane: string; priority: Priority; attempt: number }];
   /** An attempt failed and will be retried after delayMs. */
-  retry: [info: { lane: string; attempt: number; delayMs: number; reason: string }];
-  /** A run() call finished. */
-  settled: [info: { lane: string; priority: Priority; outcome: CallOutcome; durationMs: number; error?: unknown }];
+  retry: [info: { lane: string; attempt: number; delayMs: number; reason: string; kind: FailureKind }];
+  /**
+   * A run() call finished. Emitted synchronously inside run(), so a listener runs in the
+   * caller's async context (a tracing listener sees the caller's active span).
+   */
+  settled: [info: { lane: string; priority: Priority; outcome: CallOutcome; durationMs: number; error?: unknown; kind?: FailureKind }];
   breaker: [info: { lane: string; state: BreakerState }];
 }
 
@@ -227,6 +233,16 @@ function classify(err: unknown): ErrorClass {
   if (isNetworkError(err)) return { kind: 'network' };
   return { kind: 'other' };
 }
+
+const FAILURE_KIND: Record<ErrorClass['kind'], FailureKind> = {
+  breaker_open: 'breaker_open',
+  timeout: 'timeout',
+  rate_limited: 'rate_limited',
+  upstream: 'upstream_error',
+  network: 'network',
+  rejected: 'client_error',
+  other: 'other',
+};
 
 /** Failures that say "the provider is in trouble" and so count toward opening the breaker. */
 function isOutage(c: ErrorClass): boolean {
@@ -389,8 +405,9 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     const started = performance.now();
     const { priority, signal } = opts;
     this.counters.calls++;
-    const finish = (outcome: CallOutcome, error?: unknown): void => {
-      this.emit('settled', { lane: this.name, priority, outcome, durationMs: performance.now() - started, error });
+    const finish = (outcome: CallOutcome, error?: unknown, kind?: FailureKind): void => {
+      const info = { lane: this.name, priority, outcome, durationMs: performance.now() - started, error };
+      this.emit('settled', kind ? { ...info, kind } : info);
     };
 
     if (signal?.aborted) {
@@ -402,12 +419,13 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
       this.counters.failures++;
       this.counters.rejected++;
       const err = this.closed ? new ProviderUnavailableError(this.name, 'lane closed') : new CircuitOpenError(this.name, this.opts.breaker.resetTimeoutMs);
-      finish('rejected', err);
+      finish('rejected', err, this.closed ? 'other' : 'breaker_open');
       throw err;
     }
 
+    const failure: { kind?: FailureKind } = {};
     try {
-      const value = await this.withRetries(task, priority, signal);
+      const value = await this.withRetries(task, priority, signal, failure);
       finish('ok');
       return value;
     } catch (err) {
@@ -419,7 +437,7 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
       this.counters.failures++;
       const rejected = err instanceof CircuitOpenError;
       if (rejected) this.counters.rejected++;
-      finish(rejected ? 'rejected' : 'error', err);
+      finish(rejected ? 'rejected' : 'error', err, rejected ? 'breaker_open' : (failure.kind ?? 'other'));
       throw err;
     }
   }
@@ -456,7 +474,13 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     return 'closed';
   }
 
-  private async withRetries<T>(task: LaneTask<T>, priority: Priority, signal: AbortSignal | undefined): Promise<T> {
+  /** `failure.kind` is set to the classification of the error it finally throws. */
+  private async withRetries<T>(
+    task: LaneTask<T>,
+    priority: Priority,
+    signal: AbortSignal | undefined,
+    failure: { kind?: FailureKind },
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const state = { committed: false };
       try {
@@ -465,11 +489,12 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
         if (err instanceof CallerAbort) throw err;
         const c = classify(err);
         if (c.kind === 'timeout') this.counters.timeouts++;
+        failure.kind = FAILURE_KIND[c.kind];
         if (!isRetryable(c) || state.committed || attempt >= this.opts.maxRetries) throw this.finalError(err, c);
         const delayMs = this.retryDelay(attempt, c);
         if (delayMs === undefined) throw this.finalError(err, c);
         this.counters.retries++;
-        this.emit('retry', { lane: this.name, attempt: attempt + 1, delayMs, reason: messageOf(err) });
+        this.emit('retry', { lane: this.name, attempt: attempt + 1, delayMs, reason: messageOf(err), kind: failure.kind });
         await this.sleep(delayMs, signal);
       }
     }

@@ -89,7 +89,7 @@ export class OpenAIEmbedder implements Embedder {
   readonly dim: number;
   private readonly client: OpenAI;
   private readonly model: string;
-  private readonly lane: ProviderLane;
+  readonly lane: ProviderLane;
   private readonly batchSize: number;
   private readonly maxBatchTokens: number;
   private readonly encodingFormat: 'float' | 'base64';

@@ -9,6 +9,7 @@ import type { BlobStore } from '../ports/blob-store.js';
 import type { EventBus } from '../ports/event-bus.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import type { DocumentRecord, Store } from '../ports/store.js';
+import { captureTraceContext } from '../observability/tracing.js';
 import { displayName } from './display-name.js';
 import { newId } from './ids.js';
 import type { KbService } from './kb-service.js';
@@ -159,6 +160,7 @@ export class DocumentService {
       bytes: a.bytes,
       blobKey,
       metadata: a.metadata,
+      traceContext: captureTraceContext(),
     });
     if (!duplicate) {
       this.deps.queue.notifyRunnable();

@@ -2,4 +2,6 @@
 export interface HealthCheck {
   name: string;
   check(): Promise<void>;
+  /** How /readyz describes a failed check (default "unreachable"); it must name no host or secret. */
+  failure?: string;
 }

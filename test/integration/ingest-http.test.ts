@@ -473,9 +473,9 @@ describe('metrics', { timeout: 120_000 }, () => {
       const v = sample(text, `ragd_event_loop_delay_${name}_seconds`);
       assert.ok(v !== undefined && v >= 0 && Number.isFinite(v), `ragd_event_loop_delay_${name}_seconds = ${v}`);
     }
-    const utilization = sample(text, 'ragd_worker_pool_utilization');
+    const utilization = sample(text, 'ragd_worker_pool_utilization', 'pool="ingest"');
     assert.ok(utilization !== undefined && utilization >= 0 && utilization <= 1);
-    assert.equal(sample(text, 'ragd_worker_pool_queue_length'), 0);
+    assert.equal(sample(text, 'ragd_worker_pool_queue_length', 'pool="ingest"'), 0);
     assert.ok(text.includes('process_resident_memory_bytes'), 'default process metrics');
 
     // The loop-delay window ends at each scrape: a window with a known 150 ms block shows it.

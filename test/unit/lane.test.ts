@@ -404,4 +404,25 @@ describe('ProviderLane', () => {
     await closing;
     await assert.rejects(lane.run(async () => 1, { priority: 'bulk' }), ProviderUnavailableError);
   });
+
+  it('reports each failure kind to its listeners, for metrics and logs', async (t) => {
+    const lane = makeLane(t, { maxRetries: 1 });
+    const retried: string[] = [];
+    const settled: { outcome: string; kind?: string }[] = [];
+    lane.on('retry', (info) => retried.push(info.kind));
+    lane.on('settled', (info) => settled.push({ outcome: info.outcome, ...(info.kind ? { kind: info.kind } : {}) }));
+
+    await assert.rejects(lane.run(async () => Promise.reject(http(503)), { priority: 'bulk' }), ProviderUnavailableError);
+    await assert.rejects(lane.run(async () => Promise.reject(http(400)), { priority: 'bulk' }), ProviderRequestError);
+    await assert.rejects(lane.run(async () => Promise.reject(http(429, { 'retry-after': '0' })), { priority: 'bulk' }));
+    assert.equal(await lane.run(async () => 'fine', { priority: 'interactive' }), 'fine');
+
+    assert.deepEqual(retried, ['upstream_error', 'rate_limited']);
+    assert.deepEqual(settled, [
+      { outcome: 'error', kind: 'upstream_error' },
+      { outcome: 'error', kind: 'client_error' },
+      { outcome: 'error', kind: 'rate_limited' },
+      { outcome: 'ok' },
+    ]);
+  });
 });

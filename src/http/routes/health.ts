@@ -30,7 +30,7 @@ export const healthRoutes: RoutePlugin = async (app, { services, timing }) => {
 
   app.get('/readyz', { logLevel: 'warn' }, async (request, reply) => {
     const results = await Promise.all(
-      services.health.map(async (c) => ({ name: c.name, ...(await runCheck(c, timing.readyTimeoutMs)) })),
+      services.health.map(async (c) => ({ name: c.name, failure: c.failure, ...(await runCheck(c, timing.readyTimeoutMs)) })),
     );
     const checks: Record<string, CheckOutcome> = {};
     for (const r of results) checks[r.name] = r.outcome;
@@ -41,7 +41,7 @@ export const healthRoutes: RoutePlugin = async (app, { services, timing }) => {
       request.log.warn({ check: f.name, outcome: f.outcome, err: f.err }, 'readiness check failed');
     }
     const what = failing
-      .map((f) => (f.outcome === 'timeout' ? `${f.name} (no answer within ${timing.readyTimeoutMs} ms)` : `${f.name} (unreachable)`))
+      .map((f) => (f.outcome === 'timeout' ? `${f.name} (no answer within ${timing.readyTimeoutMs} ms)` : `${f.name} (${f.failure ?? 'unreachable'})`))
       .join(', ');
     return reply.code(503).send({ error: { code: 'not_ready', message: `not ready: ${what}` }, checks });
   });

@@ -1,3 +1,5 @@
+import { EventEmitter } from 'node:events';
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { isPermanent } from '../../domain/errors.js';
 import { STAGE_STATUS, STAGES, type DocumentStatus, type PipelineStage, type TaskStatus } from '../../domain/types.js';
@@ -5,7 +7,9 @@ import type { EventBus } from '../../ports/event-bus.js';
 import type { JobQueue, LeasedJob, NewJob } from '../../ports/job-queue.js';
 import { stagePrefix } from './stage-files.js';
 import { runStage, type StageDeps } from './stages.js';
+import type { JobOutcome, PipelineEvents } from './events.js';
 import { backoffMs, isOwnerAlive, newOwnerId } from './owner.js';
+import { failSpan, restoreTraceContext, SpanKind, withSpan } from '../../observability/tracing.js';
 
 export interface PipelineOptions {
   concurrency: Record<PipelineStage, number>;
@@ -30,6 +34,7 @@ interface Running {
  */
 export class PipelineService {
   readonly owner = newOwnerId();
+  readonly events = new EventEmitter<PipelineEvents>();
   private running = false;
   private readonly inFlight = new Map<string, Running>();
   private readonly slots: Promise<void>[] = [];
@@ -119,12 +124,28 @@ export class PipelineService {
     }
   }
 
+  /** Runs one leased job in a span that continues the trace of the upload that started it. */
   private async process(job: LeasedJob, signal: AbortSignal): Promise<void> {
+    const started = performance.now();
+    const outcome = await withSpan(
+      `pipeline ${job.stage}`,
+      {
+        parent: restoreTraceContext(job.traceContext),
+        kind: SpanKind.CONSUMER,
+        attributes: { 'ragd.stage': job.stage, 'ragd.document_id': job.documentId, 'ragd.task_id': job.taskId, 'ragd.attempt': job.attempts },
+      },
+      (span) => this.runJob(job, signal, span),
+    );
+    this.events.emit('jobSettled', { stage: job.stage, outcome, seconds: (performance.now() - started) / 1000 });
+  }
+
+  private async runJob(job: LeasedJob, signal: AbortSignal, span: Span | null): Promise<JobOutcome> {
     const log = this.deps.logger.child({ job: job.id, stage: job.stage, document_id: job.documentId, task_id: job.taskId });
     if (job.attempts > job.maxAttempts) {
       // Every attempt so far died with its worker (leases expired): give up on the document.
-      await this.settleFailure(job, new Error(job.lastError ?? 'the worker running this stage was lost repeatedly'), true, log);
-      return;
+      const err = new Error(job.lastError ?? 'the worker running this stage was lost repeatedly');
+      if (span) failSpan(span, err);
+      return this.settleFailure(job, err, true, log);
     }
     const controller = new AbortController();
     signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
@@ -148,41 +169,43 @@ export class PipelineService {
       if (outcome.kind === 'gone') {
         await this.deps.queue.complete(job, null);
         await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
-        return;
+        return 'cancelled';
       }
       const next = nextJob(job);
       const kept = await this.deps.queue.complete(job, next);
       if (!kept) {
         log.warn('lease lost before the stage was recorded; its new owner will redo it');
-        return;
+        return 'lost';
       }
       if (outcome.kind === 'indexed') {
         await this.deps.bus.publish({ tenantId: job.scope.tenantId, kbId: job.scope.kbId, task: outcome.task });
         await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
       }
       log.debug({ ms: Date.now() - started }, 'stage done');
+      return 'succeeded';
     } catch (err) {
       if (controller.signal.aborted && !this.running) {
         log.info('stage interrupted by shutdown; its lease is handed back');
-        return;
+        return 'cancelled';
       }
       if (controller.signal.aborted) {
         log.info({ reason: String(controller.signal.reason) }, 'stage cancelled');
-        return;
+        return 'cancelled';
       }
-      await this.settleFailure(job, err, isPermanent(err), log);
+      if (span) failSpan(span, err);
+      return await this.settleFailure(job, err, isPermanent(err), log);
     } finally {
       clearInterval(heartbeat);
     }
   }
 
-  private async settleFailure(job: LeasedJob, err: unknown, permanent: boolean, log: Logger): Promise<void> {
+  private async settleFailure(job: LeasedJob, err: unknown, permanent: boolean, log: Logger): Promise<JobOutcome> {
     const message = err instanceof Error ? err.message : String(err);
     const last = permanent || job.attempts >= job.maxAttempts;
     const retryAt = last ? null : Date.now() + backoffMs(job.attempts, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
     try {
       const kept = await this.deps.queue.fail(job, message, retryAt);
-      if (!kept) return;
+      if (!kept) return 'lost';
       if (last) {
         log.warn({ err: message, attempts: job.attempts }, 'document failed');
         await this.announce(job, { status: 'failed', stage: job.stage, taskStatus: 'failed', error: `${job.stage}: ${message}` });
@@ -195,8 +218,10 @@ export class PipelineService {
           error: `attempt ${job.attempts} of ${job.maxAttempts} failed: ${message}`,
         });
       }
+      return last ? 'failed' : 'retrying';
     } catch (settleErr) {
       log.error({ err: settleErr }, 'could not record a stage failure; the lease will expire and the job rerun');
+      return 'lost';
     }
   }
 
@@ -222,5 +247,7 @@ export class PipelineService {
 function nextJob(job: LeasedJob): NewJob | null {
   const i = STAGES.indexOf(job.stage);
   const stage = STAGES[i + 1];
-  return stage ? { scope: job.scope, documentId: job.documentId, taskId: job.taskId, stage, priority: job.priority } : null;
+  return stage
+    ? { scope: job.scope, documentId: job.documentId, taskId: job.taskId, stage, priority: job.priority, traceContext: job.traceContext ?? null }
+    : null;
 }

@@ -1,5 +1,5 @@
 import type { SearchFilter } from '../../ports/store.js';
-import { LruCache } from './lru.js';
+import { type CacheStats, LruCache } from './lru.js';
 import type { AnswerKind, Citation, RerankInfo, SearchMode } from './types.js';
 
 /**
@@ -105,7 +105,7 @@ export class AnswerCache {
     this.lru.set(key, value);
   }
 
-  stats(): { entries: number; bytes: number } {
-    return { entries: this.lru.entries, bytes: this.lru.totalSize };
+  stats(): CacheStats {
+    return this.lru.stats();
   }
 }

@@ -1,6 +1,6 @@
 import type { Embedder } from '../../ports/models.js';
 import { normalizeQuery } from './answer-cache.js';
-import { LruCache } from './lru.js';
+import { type CacheStats, LruCache } from './lru.js';
 
 export interface EmbeddingCacheOptions {
   maxEntries: number;
@@ -27,6 +27,10 @@ export class EmbeddingCache {
       ttlMs: opts.ttlMs,
       sizeOf: (v) => v.byteLength,
     });
+  }
+
+  stats(): CacheStats {
+    return this.lru.stats();
   }
 
   get embedderId(): string {

@@ -19,10 +19,20 @@ interface Entry<V> {
   expiresAt: number;
 }
 
+export interface CacheStats {
+  entries: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+}
+
 export class LruCache<V> {
   private readonly map = new Map<string, Entry<V>>();
   private size = 0;
   private readonly now: () => number;
+  /** Lookups that found a live entry / found none (or an expired one), since creation: for metrics. */
+  hits = 0;
+  misses = 0;
 
   constructor(private readonly opts: LruOptions<V>) {
     this.now = opts.now ?? Date.now;
@@ -30,11 +40,16 @@ export class LruCache<V> {
 
   get(key: string): V | undefined {
     const entry = this.map.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.now()) {
-      this.remove(key, entry);
+    if (!entry) {
+      this.misses++;
       return undefined;
     }
+    if (entry.expiresAt <= this.now()) {
+      this.remove(key, entry);
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
     // Move to the most recently used end.
     this.map.delete(key);
     this.map.set(key, entry);
@@ -63,6 +78,10 @@ export class LruCache<V> {
   clear(): void {
     this.map.clear();
     this.size = 0;
+  }
+
+  stats(): CacheStats {
+    return { entries: this.map.size, bytes: this.size, hits: this.hits, misses: this.misses };
   }
 
   get entries(): number {

@@ -1,4 +1,6 @@
+import { EventEmitter } from 'node:events';
 import type { Scope } from '../../domain/types.js';
+import { withSpan } from '../../observability/tracing.js';
 import type { ChunkHit, KbRecord, Store } from '../../ports/store.js';
 import type { KbService } from '../kb-service.js';
 import { type AnswerCache, answerKey, type CachedAnswer } from './answer-cache.js';
@@ -20,6 +22,11 @@ export interface QueryServiceDeps {
   /** Identifies the answerer in cache keys, e.g. 'llm:gpt-4o-mini' or 'extractive'. */
   answererId: string;
   cache: AnswerCache;
+}
+
+/** Events for metrics: every answered query with its phase timings. */
+export interface QueryEvents {
+  answered: [info: { cached: boolean; timings: Timings }];
 }
 
 const ms = (from: number) => Math.round((performance.now() - from) * 10) / 10;
@@ -48,6 +55,8 @@ const joinNotices = (...n: (string | undefined)[]) => n.filter(Boolean).join(' '
  * embeddings and generation are network calls in provider lanes (or worker-pool work).
  */
 export class QueryService {
+  readonly events = new EventEmitter<QueryEvents>();
+
   constructor(private readonly deps: QueryServiceDeps) {}
 
   /** Throws 404 for an unknown KB: lets a streaming route fail with JSON before it opens SSE. */
@@ -56,6 +65,16 @@ export class QueryService {
   }
 
   async run(scope: Scope, req: QueryRequest, hooks: QueryHooks = {}): Promise<QueryResult> {
+    const result = await withSpan('query', { attributes: { 'ragd.query.mode': req.mode, 'ragd.query.top_k': req.topK } }, async (span) => {
+      const r = await this.answerQuery(scope, req, hooks);
+      span?.setAttribute('ragd.query.cached', r.cached);
+      return r;
+    });
+    this.events.emit('answered', { cached: result.cached, timings: result.timings_ms });
+    return result;
+  }
+
+  private async answerQuery(scope: Scope, req: QueryRequest, hooks: QueryHooks): Promise<QueryResult> {
     const started = performance.now();
     const kb = await this.deps.kbs.get(scope);
     const pending = await this.deps.store.countPending(scope);
@@ -81,23 +100,26 @@ export class QueryService {
 
     const t0 = performance.now();
     const depth = this.deps.rerank ? rerankCandidates(req.topK) : req.topK;
-    const retrieved = await this.deps.retriever.retrieve({
-      scope,
-      kb,
-      query: req.query,
-      mode: req.mode,
-      depth,
-      ...(req.filter ? { filter: req.filter } : {}),
-      ...(signal ? { signal } : {}),
-    });
+    const retrieved = await withSpan('query retrieve', { attributes: { 'ragd.query.depth': depth } }, () =>
+      this.deps.retriever.retrieve({
+        scope,
+        kb,
+        query: req.query,
+        mode: req.mode,
+        depth,
+        ...(req.filter ? { filter: req.filter } : {}),
+        ...(signal ? { signal } : {}),
+      }),
+    );
     signal?.throwIfAborted();
     const retrieveMs = ms(t0);
 
     const t1 = performance.now();
     let hits = retrieved.hits;
     let rerank: RerankInfo | undefined;
-    if (this.deps.rerank) {
-      const r = await this.deps.rerank.run(req.query, hits, req.topK, signal);
+    const reranker = this.deps.rerank;
+    if (reranker) {
+      const r = await withSpan('query rerank', {}, () => reranker.run(req.query, hits, req.topK, signal));
       hits = r.hits;
       rerank = r.info;
     }
@@ -112,7 +134,7 @@ export class QueryService {
     let answerKind: QueryResult['answer_kind'] = null;
     let degraded = rerank?.applied === false;
     if (!req.onlyContext) {
-      const outcome = await this.deps.answer.answer(req.query, citations, signal, hooks.onToken);
+      const outcome = await withSpan('query generate', {}, () => this.deps.answer.answer(req.query, citations, signal, hooks.onToken));
       answer = outcome.text;
       answerKind = outcome.kind;
       if (outcome.fallbackNotice) {

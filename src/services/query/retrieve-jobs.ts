@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from 'pino';
 import { AppError } from '../../domain/errors.js';
 import type { Scope, TaskView } from '../../domain/types.js';
@@ -22,6 +23,8 @@ interface Job {
   scope: Scope;
   taskId: string;
   req: QueryRequest;
+  /** Runs the job in the async context of the request that submitted it (its request id and trace). */
+  inSubmitterContext: <T>(fn: () => T) => T;
 }
 
 /**
@@ -70,7 +73,9 @@ export class RetrieveJobs {
       expiresAt: new Date(Date.now() + this.opts.resultTtlMs).toISOString(),
     });
     await this.publish(scope, task);
-    this.waiting.push({ scope, taskId: task.id, req });
+    // Without this the job would run in whatever context pumps it: often another job's request.
+    const inSubmitterContext = AsyncResource.bind(<T>(fn: () => T): T => fn());
+    this.waiting.push({ scope, taskId: task.id, req, inSubmitterContext });
     this.pump();
     return task;
   }
@@ -93,7 +98,7 @@ export class RetrieveJobs {
   private pump(): void {
     while (!this.closed && this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const job = this.waiting.shift()!;
-      const run = this.execute(job).finally(() => {
+      const run = job.inSubmitterContext(() => this.execute(job)).finally(() => {
         this.running.delete(run);
         this.pump();
       });

@@ -22,6 +22,7 @@ interface JobRow {
   lease_token: string;
   lease_expires_at: number;
   last_error: string | null;
+  trace_context: string | null;
 }
 
 function toLeased(row: JobRow): LeasedJob {
@@ -37,6 +38,7 @@ function toLeased(row: JobRow): LeasedJob {
     leaseToken: row.lease_token,
     leaseExpiresAt: row.lease_expires_at,
     lastError: row.last_error,
+    traceContext: row.trace_context,
   };
 }
 
@@ -45,10 +47,13 @@ export function insertJob(db: Db, a: { job: NewJob; maxAttempts: number; runAt?:
   const now = Date.now();
   const id = db
     .prepare(
-      `INSERT INTO jobs (tenant_id, kb_id, document_id, task_id, stage, status, priority, attempts, max_attempts, run_at, created_at)
-       VALUES (?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?)`,
+      `INSERT INTO jobs (tenant_id, kb_id, document_id, task_id, stage, status, priority, attempts, max_attempts, run_at, created_at, trace_context)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)`,
     )
-    .run(job.scope.tenantId, job.scope.kbId, job.documentId, job.taskId, job.stage, job.priority ?? 100, a.maxAttempts, a.runAt ?? now, now)
+    .run(
+      job.scope.tenantId, job.scope.kbId, job.documentId, job.taskId, job.stage, job.priority ?? 100, a.maxAttempts, a.runAt ?? now, now,
+      job.traceContext ?? null,
+    )
     .lastInsertRowid;
   return String(id);
 }

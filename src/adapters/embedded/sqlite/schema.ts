@@ -109,6 +109,9 @@ const MIGRATIONS: string[] = [
     tokenize = 'porter unicode61 remove_diacritics 2'
   );
   `,
+  // The W3C trace context of the request that started the document's ingestion (JSON of the
+  // traceparent/tracestate headers), so every stage job continues that trace. NULL untraced.
+  `ALTER TABLE jobs ADD COLUMN trace_context TEXT;`,
 ];
 
 export function migrate(db: Db): void {

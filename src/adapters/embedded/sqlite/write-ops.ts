@@ -3,6 +3,7 @@ import type { ChunkDraft } from '../../../domain/types.js';
 import type { DocumentRecord, DocumentTransition, IndexCommit, KbRecord, NewDocument } from '../../../ports/store.js';
 import type { TaskView } from '../../../domain/types.js';
 import type { Db } from './open.js';
+import { insertJob } from './queue-ops.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { ensureVectorTable, kbKey, vectorTable } from './schema.js';
 
@@ -105,10 +106,10 @@ export function createDocument(
       doc.id, doc.scope.tenantId, doc.scope.kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey,
       JSON.stringify(doc.metadata), doc.taskId, now, now,
     );
-    db.prepare(
-      `INSERT INTO jobs (tenant_id, kb_id, document_id, task_id, stage, status, priority, attempts, max_attempts, run_at, created_at)
-       VALUES (?, ?, ?, ?, 'parse', 'queued', 100, 0, ?, ?, ?)`,
-    ).run(doc.scope.tenantId, doc.scope.kbId, doc.id, doc.taskId, a.maxAttempts, Date.now(), Date.now());
+    insertJob(db, {
+      job: { scope: doc.scope, documentId: doc.id, taskId: doc.taskId, stage: 'parse', traceContext: doc.traceContext ?? null },
+      maxAttempts: a.maxAttempts,
+    });
     return { document: getDocumentRow(db, 'd.id = ?', doc.id)!, duplicate: false };
   }).immediate();
 }

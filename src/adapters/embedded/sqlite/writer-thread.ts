@@ -16,7 +16,12 @@ migrate(db);
 const ops = {
   ...writeOps,
   ...queueOps,
-  ping: () => true,
+  // Readiness: the writer can take the database's write lock (an empty IMMEDIATE transaction),
+  // so a database locked or made unwritable by something else reads as not ready.
+  ping: () => {
+    db.transaction(() => undefined).immediate();
+    return true;
+  },
   checkpoint: () => db.pragma('wal_checkpoint(TRUNCATE)'),
 };
 

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Piscina } from 'piscina';
 import { workerModule } from '../../../workers/worker-url.js';
 import type { Db } from './open.js';
@@ -14,8 +15,14 @@ type OpResult<K extends keyof WriterOps> = WriterOps[K] extends (...a: never[]) 
  * Typed client of the writer thread: `await writer.call('createDocument', args)`. Calls are
  * applied one at a time in arrival order, which is what a single SQLite writer does anyway.
  */
+/** Events for metrics: every writer call, with its time in the queue and on the thread. */
+export interface WriterEvents {
+  call: [info: { op: string; seconds: number; ok: boolean }];
+}
+
 export class SqliteWriter {
   private readonly pool: Piscina;
+  readonly events = new EventEmitter<WriterEvents>();
 
   constructor(dbPath: string) {
     this.pool = new Piscina({
@@ -29,7 +36,17 @@ export class SqliteWriter {
   }
 
   call<K extends keyof WriterOps>(op: K, ...args: OpArgs<K> extends undefined ? [] : [OpArgs<K>]): Promise<OpResult<K>> {
-    return this.pool.run({ op, args: args[0] }) as Promise<OpResult<K>>;
+    const running = this.pool.run({ op, args: args[0] }) as Promise<OpResult<K>>;
+    if (this.events.listenerCount('call') === 0) return running;
+    const started = performance.now();
+    const report = (ok: boolean) => this.events.emit('call', { op, seconds: (performance.now() - started) / 1000, ok });
+    return running.then(
+      (value) => (report(true), value),
+      (err: unknown) => {
+        report(false);
+        throw err;
+      },
+    );
   }
 
   get queued(): number {

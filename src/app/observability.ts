@@ -1,0 +1,28 @@
+import type { ProviderLane } from '../providers/lane.js';
+import type { MetricsSources } from '../observability/metrics/index.js';
+import type { HealthCheck } from '../services/health.js';
+import type { Runtime } from './runtime.js';
+
+/** What the metrics of a runtime read and listen to. */
+export function metricsSources(runtime: Runtime): MetricsSources {
+  return {
+    store: runtime.store,
+    queue: runtime.queue,
+    pipeline: runtime.pipeline,
+    pools: { ingest: runtime.pool, search: runtime.query.searchPool },
+    dbWriter: runtime.store.writer,
+    lanes: runtime.lanes,
+    query: { query: runtime.query.service, caches: { answer: runtime.query.cache, embedding: runtime.query.embeddings } },
+  };
+}
+
+/** An open breaker is a dependency that is down for now: the check fails, named after the provider. */
+export function breakerChecks(lanes: readonly ProviderLane[]): HealthCheck[] {
+  return lanes.map((lane) => ({
+    name: `provider_${lane.name}`,
+    failure: 'circuit breaker open',
+    async check() {
+      if (lane.stats().breaker === 'open') throw new Error(`the ${lane.name} provider's circuit breaker is open`);
+    },
+  }));
+}

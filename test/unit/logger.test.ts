@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createLogger, scrubUrl } from '../../src/app/logger.js';
+import { runInRequest } from '../../src/observability/request-context.js';
+
+function capture(level = 'debug') {
+  const lines: string[] = [];
+  const logger = createLogger(level, { destination: { write: (l: string) => void lines.push(l) } });
+  return { logger, lines, parsed: () => lines.map((l) => JSON.parse(l) as Record<string, any>) };
+}
+
+describe('logger', () => {
+  test('secret-named fields are censored at every depth the server logs them', () => {
+    const { logger, lines, parsed } = capture();
+    logger.info(
+      {
+        apiKey: 'top-secret-1',
+        config: { llm: { apiKey: 'nested-secret-2', api_key: 'nested-secret-3' }, adminKey: 'admin-secret-4' },
+        req: { headers: { authorization: 'Bearer header-secret-5', cookie: 'c=cookie-secret-6', 'x-api-key': 'xkey-secret-7' } },
+        headers: { authorization: 'Basic header-secret-8', 'x-api-key': 'xkey-secret-9' },
+      },
+      'with secrets',
+    );
+    for (const secret of ['top-secret-1', 'nested-secret-2', 'nested-secret-3', 'admin-secret-4', 'header-secret-8', 'xkey-secret-9']) {
+      assert.ok(!lines.join('').includes(secret), secret);
+    }
+    const line = parsed()[0]!;
+    assert.equal(line.config.llm.apiKey, '[redacted]');
+    assert.equal(line.headers.authorization, '[redacted]');
+  });
+
+  test('URLs lose user info and key-like query parameters, in fields and nested objects', () => {
+    assert.equal(scrubUrl('https://user:pw@llm.example/v1?api_key=abc&q=1'), 'https://[redacted]@llm.example/v1?api_key=[redacted]&q=1');
+    assert.equal(scrubUrl('/v1/kbs?token=t0k&limit=5'), '/v1/kbs?token=[redacted]&limit=5');
+    assert.equal(scrubUrl('/v1/kbs?limit=5'), '/v1/kbs?limit=5');
+    const { logger, parsed } = capture();
+    logger.info({ url: 'redis://:hunter2@cache:6379', nested: { base: 'http://k@h/?key=zzz' } }, 'urls');
+    const line = parsed()[0]!;
+    assert.equal(line.url, 'redis://[redacted]@cache:6379');
+    assert.equal(line.nested.base, 'http://[redacted]@h/?key=[redacted]');
+  });
+
+  test('lines logged inside a request carry its id once, even from loggers that were never handed it', () => {
+    const { logger, parsed } = capture();
+    const service = logger.child({ component: 'query' });
+    runInRequest({ reqId: 'req-7' }, () => {
+      service.info('from a service');
+      logger.child({ reqId: 'req-7' }).info('from the request logger');
+    });
+    service.info('outside any request');
+    const [fromService, fromRequest, outside] = parsed();
+    assert.equal(fromService!.reqId, 'req-7');
+    assert.equal(fromRequest!.reqId, 'req-7');
+    assert.equal(outside!.reqId, undefined);
+    // The request logger's binding is not repeated by the mixin (no duplicate JSON key).
+    assert.equal(JSON.stringify(fromRequest).match(/"reqId"/g)?.length, 1);
+    const raw = capture();
+    runInRequest({ reqId: 'req-8' }, () => raw.logger.child({ reqId: 'req-8' }).info('x'));
+    assert.equal(raw.lines[0]!.match(/"reqId"/g)?.length, 1);
+  });
+});
