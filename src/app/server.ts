@@ -29,6 +29,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         { name: 'queue', check: async () => void (await runtime.queue.counts()) },
       ],
     },
+    tenantLimits: runtime.tenantLimits,
     extraRoutes: [metrics.routes, queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs })],
   });
   await app.listen({ port: config.port, host: config.host });

@@ -8,7 +8,11 @@ import type { DocumentService } from '../services/document-service.js';
 import type { HealthCheck } from '../services/health.js';
 import type { KbService } from '../services/kb-service.js';
 import type { TaskService } from '../services/task-service.js';
+import type { TenantLimitsSource } from '../ports/tenant-limits.js';
+import { ServerDefaultLimits } from '../services/limits/server-default-limits.js';
+import { QUERY_ADMISSION, STREAM_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { memoryRateLimiter, tenantLimitsPlugin, type RateLimiterFactory } from './plugins/tenant-limits.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
 import { documentRoutes } from './routes/documents.js';
@@ -63,6 +67,8 @@ export interface BuildHttpAppOptions {
   /** More route plugins (query, admin, metrics …), registered after `routes`. */
   extraRoutes?: readonly RoutePlugin[];
   timing?: Partial<HttpTiming>;
+  /** Per-tenant limits; by default the RAGD_TENANT_* server-wide ones, counted in this process. */
+  tenantLimits?: { source: TenantLimitsSource; queries: TenantAdmission; rateLimiter?: RateLimiterFactory };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -120,6 +126,15 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // After the tenant (limits are per tenant) and after websocket, whose onRequest hook marks
+  // upgrade requests (`request.ws`): a refused upgrade must still have its socket closed.
+  const source = opts.tenantLimits?.source ?? new ServerDefaultLimits(config.tenantLimits);
+  await app.register(tenantLimitsPlugin, {
+    source,
+    queries: opts.tenantLimits?.queries ?? new TenantAdmission(source, QUERY_ADMISSION),
+    streams: new TenantAdmission(source, STREAM_ADMISSION),
+    rateLimiter: opts.tenantLimits?.rateLimiter ?? memoryRateLimiter,
+  });
 
   // Long-lived SSE responses would keep close() waiting forever; end them when shutdown begins.
   app.addHook('preClose', (done) => {
