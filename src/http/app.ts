@@ -12,6 +12,7 @@ import type { TenantLimitsSource } from '../ports/tenant-limits.js';
 import { ServerDefaultLimits } from '../services/limits/server-default-limits.js';
 import { QUERY_ADMISSION, STREAM_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.js';
 import { memoryRateLimiter, tenantLimitsPlugin, type RateLimiterFactory } from './plugins/tenant-limits.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
@@ -95,6 +96,8 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
     // needs genReqId to read the header itself.
     requestIdHeader: false,
     genReqId: requestIdFor,
+    frameworkErrors,
+    clientErrorHandler,
     ajv: {
       customOptions: {
         // Unknown JSON fields are rejected by `additionalProperties: false`, not silently dropped.

@@ -12,6 +12,7 @@ import type { DocumentRecord, Store } from '../ports/store.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
 import { quotaRefusal, type StorageQuota, type StorageUsage } from '../domain/storage-quota.js';
 import { displayName } from './display-name.js';
+import { assertMetadataDepth } from './metadata-guard.js';
 import { newId } from './ids.js';
 import type { KbService } from './kb-service.js';
 import { sourceKey, stagePrefix } from './pipeline/stage-files.js';
@@ -57,6 +58,7 @@ export class DocumentService {
     scope: Scope,
     file: { filename: string; stream: NodeJS.ReadableStream; metadata?: Record<string, unknown> },
   ): Promise<UploadedDocument> {
+    assertMetadataDepth(file.metadata);
     await this.checkKb(scope);
     const quota = await this.quotaFor(scope.tenantId);
     const name = displayName(file.filename);
