@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { makeDocx, makeLyingZipBombDocx, makePdf, makePng, makeZipBombDocx, makeInvalidUtf8, utf8 } from '../support/fixtures.js';
 import {
@@ -22,6 +21,8 @@ import {
   waitSettled,
   type DocView,
   type TestServer,
+  assertApiError,
+  filesUnder,
 } from '../support/server.js';
 
 const MAX_JSON_BYTES = 64 * 1024;
@@ -29,13 +30,6 @@ const MAX_PDF_PAGES = 3;
 
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-function assertClientError(res: { status: number; body: any }, status: number, code?: string): void {
-  assert.equal(res.status, status, JSON.stringify(res.body));
-  assert.equal(typeof res.body?.error?.code, 'string', 'error body has a code');
-  if (code) assert.equal(res.body.error.code, code);
-  assert.ok(String(res.body.error.message).length > 5, 'error body says what is wrong');
-  assert.doesNotMatch(String(res.body.error.message), /\n\s+at /, 'no stack trace');
-}
 
 /** A multipart body written by hand, so filenames reach the server byte for byte (FormData would escape them). */
 function rawMultipart(parts: { filename: string; bytes: Uint8Array }[]): RequestInit {
@@ -49,11 +43,6 @@ function rawMultipart(parts: { filename: string; bytes: Uint8Array }[]): Request
   return { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: Buffer.concat(chunks) };
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name));
-}
 
 describe('hostile input', { timeout: 300_000 }, () => {
   let srv: TestServer;
@@ -93,7 +82,7 @@ describe('hostile input', { timeout: 300_000 }, () => {
     ];
     const res = await call(`${url}/v1/kbs/default/documents`, rawMultipart(names.map((n, i) => ({ filename: n, bytes: utf8(`file number ${i}`) }))));
     // Four files per request is over this server's limit of 3: the first three are accepted, and listed.
-    assertClientError(res, 413, 'too_large');
+    assertApiError(res, 413, 'too_large');
     assert.equal(res.body.error.accepted.length, 3);
     const rest = await call(`${url}/v1/kbs/default/documents`, rawMultipart(names.slice(3).map((n, i) => ({ filename: n, bytes: utf8(`file number ${i + 3}`) }))));
     assert.equal(rest.status, 413);
@@ -108,7 +97,7 @@ describe('hostile input', { timeout: 300_000 }, () => {
     for (const d of accepted) assert.doesNotMatch(d.name, /[\\/\u0000-\u001f\u007f\u202e]/, `display name ${JSON.stringify(d.name)}`);
     await waitReady(url, 'default', accepted.map((d) => d.id));
     // Files live under their content hash inside the data directory, never under the given name.
-    const stored = await filesUnder(srv.dataDir);
+    const stored = (await filesUnder(srv.dataDir)).map((f) => basename(f));
     assert.ok(stored.every((f) => !/passwd|system\.ini|olute/.test(f)), stored.join('\n'));
     assert.equal(existsSync(join(dirname(srv.dataDir), 'passwd.txt')), false);
     for (const d of accepted) assert.equal((await call(`${url}/v1/kbs/default/documents/${d.id}`, { method: 'DELETE' })).status, 204);
@@ -122,7 +111,7 @@ describe('hostile input', { timeout: 300_000 }, () => {
       assert.equal(doc!.name, 'a');
       assert.equal((await call(`${url}/v1/kbs/default/documents/${doc!.id}`, { method: 'DELETE' })).status, 204);
     } else {
-      assertClientError(res, 400);
+      assertApiError(res, 400);
     }
   });
 
@@ -135,7 +124,7 @@ describe('hostile input', { timeout: 300_000 }, () => {
       ['readme.md', makeDocx([{ text: 'a zip named .md' }])],
       ['setup.exe', utf8('MZ not supported')],
     ] as const) {
-      assertClientError(await postFiles(url, 'default', [{ name, bytes }]), 415);
+      assertApiError(await postFiles(url, 'default', [{ name, bytes }]), 415);
     }
     assert.equal((await listDocuments(url, 'default')).length, before);
     assert.deepEqual(await filesUnder(join(srv.dataDir, 'tmp')), []);
@@ -164,35 +153,35 @@ describe('hostile input', { timeout: 300_000 }, () => {
 
   test('body and field size limits: JSON body, metadata field, files per request', async () => {
     const big = await call(`${url}/v1/kbs/default/documents`, json({ name: 'big.txt', text: 'x'.repeat(MAX_JSON_BYTES) }));
-    assertClientError(big, 413, 'too_large');
+    assertApiError(big, 413, 'too_large');
     assert.match(big.body.error.message, /65536 bytes/);
 
     const form = new FormData();
     form.append('metadata', JSON.stringify({ pad: 'm'.repeat(70 * 1024) }));
     form.append('file', new Blob([utf8('with huge metadata')]), 'meta.txt');
-    assertClientError(await call(`${url}/v1/kbs/default/documents`, { method: 'POST', body: form }), 413, 'too_large');
+    assertApiError(await call(`${url}/v1/kbs/default/documents`, { method: 'POST', body: form }), 413, 'too_large');
 
     const files = Array.from({ length: 5 }, (_, i) => ({ name: `many-${i}.txt`, bytes: utf8(`many ${i} ${'z'.repeat(i)}`) }));
     const many = await postFiles(url, 'default', files);
-    assertClientError(many, 413, 'too_large');
+    assertApiError(many, 413, 'too_large');
     assert.equal(many.body.error.accepted.length, 3, 'the files before the limit are kept and listed');
     for (const d of many.body.error.accepted) await call(`${url}/v1/kbs/default/documents/${d.id}`, { method: 'DELETE' });
 
     // A header block past Node's limit is refused by the HTTP parser itself.
     const header = await call(`${url}/v1/kbs`, { headers: { 'x-pad': 'h'.repeat(20_000) } });
-    assertClientError(header, 431, 'headers_too_large');
+    assertApiError(header, 431, 'headers_too_large');
   });
 
   test('invalid UTF-8: 400 for a JSON body or a filename-less text; a file fails only itself', async () => {
     const body = Buffer.concat([Buffer.from('{"name":"a.txt","text":"caf'), Buffer.from([0xe9, 0xff]), Buffer.from('"}')]);
     const res = await call(`${url}/v1/kbs/default/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    assertClientError(res, 400, 'invalid_utf8');
+    assertApiError(res, 400, 'invalid_utf8');
     const query = await call(`${url}/v1/kbs/default/query`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: Buffer.concat([Buffer.from('{"query":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
     });
-    assertClientError(query, 400, 'invalid_utf8');
+    assertApiError(query, 400, 'invalid_utf8');
 
     const up = await uploadFile(url, 'default', 'latin1.txt', makeInvalidUtf8());
     const [doc] = await waitSettled(url, 'default', [up.id]);
@@ -201,21 +190,21 @@ describe('hostile input', { timeout: 300_000 }, () => {
   });
 
   test('unknown JSON fields are rejected by schema on every body', async () => {
-    assertClientError(await call(`${url}/v1/kbs`, json({ id: 'kb-x', colour: 'blue' })), 400, 'invalid_request');
-    assertClientError(await call(`${url}/v1/kbs/default/documents`, json({ name: 'a.txt', text: 'a', owner: 'root' })), 400, 'invalid_request');
-    assertClientError(await call(`${url}/v1/kbs/default/query`, json({ query: 'anchor', admin: true })), 400, 'invalid_request');
-    assertClientError(await call(`${url}/v1/kbs/default/retrieve`, json({ query: 'anchor', filter: { sql: '1=1' } })), 400, 'invalid_request');
-    assertClientError(await call(`${url}/v1/kbs/default/documents?limit=5&evil=1`), 400, 'invalid_request');
-    assertClientError(await call(`${url}/v1/kbs/default/documents`, json({ name: 'p.txt', text: 'p', metadata: JSON.parse('{"__proto__":{"x":1}}') })), 400);
+    assertApiError(await call(`${url}/v1/kbs`, json({ id: 'kb-x', colour: 'blue' })), 400, 'invalid_request');
+    assertApiError(await call(`${url}/v1/kbs/default/documents`, json({ name: 'a.txt', text: 'a', owner: 'root' })), 400, 'invalid_request');
+    assertApiError(await call(`${url}/v1/kbs/default/query`, json({ query: 'anchor', admin: true })), 400, 'invalid_request');
+    assertApiError(await call(`${url}/v1/kbs/default/retrieve`, json({ query: 'anchor', filter: { sql: '1=1' } })), 400, 'invalid_request');
+    assertApiError(await call(`${url}/v1/kbs/default/documents?limit=5&evil=1`), 400, 'invalid_request');
+    assertApiError(await call(`${url}/v1/kbs/default/documents`, json({ name: 'p.txt', text: 'p', metadata: JSON.parse('{"__proto__":{"x":1}}') })), 400);
   });
 
   test('oversized queries: text, top_k, list limit and ids are bounded', async () => {
-    assertClientError(await call(`${url}/v1/kbs/default/query`, json({ query: 'q'.repeat(4001) })), 400, 'query_too_long');
-    assertClientError(await call(`${url}/v1/kbs/default/query`, json({ query: 'anchor', top_k: 1_000_000 })), 400);
-    assertClientError(await call(`${url}/v1/kbs/default/documents?limit=1000000`), 400);
-    assertClientError(await call(`${url}/v1/kbs/${'k'.repeat(5000)}/documents`), 414);
-    assertClientError(await call(`${url}/v1/kbs/%E0%A4%A/documents`), 400);
-    assertClientError(await call(`${url}/v1/tasks/..%2F..%2Fetc%2Fpasswd`), 400);
+    assertApiError(await call(`${url}/v1/kbs/default/query`, json({ query: 'q'.repeat(4001) })), 400, 'query_too_long');
+    assertApiError(await call(`${url}/v1/kbs/default/query`, json({ query: 'anchor', top_k: 1_000_000 })), 400);
+    assertApiError(await call(`${url}/v1/kbs/default/documents?limit=1000000`), 400);
+    assertApiError(await call(`${url}/v1/kbs/${'k'.repeat(5000)}/documents`), 414);
+    assertApiError(await call(`${url}/v1/kbs/%E0%A4%A/documents`), 400);
+    assertApiError(await call(`${url}/v1/tasks/..%2F..%2Fetc%2Fpasswd`), 400);
     const ids = Array.from({ length: 20_000 }, (_, i) => `doc_${i}`);
     const filter = await call(`${url}/v1/kbs/default/query`, json({ query: 'anchor', filter: { document_ids: ids } }));
     assert.ok(filter.status === 400 || filter.status === 413, `a huge id filter is refused: ${filter.status}`);
@@ -225,11 +214,11 @@ describe('hostile input', { timeout: 300_000 }, () => {
     const depth = 10_000; // ~60 KB: just under this server's JSON body limit
     const body = `{"name":"deep.txt","text":"deep metadata","metadata":{"deep":${'{"a":'.repeat(depth)}"leaf"${'}'.repeat(depth)}}}`;
     const res = await call(`${url}/v1/kbs/default/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    assertClientError(res, 400, 'invalid_metadata');
+    assertApiError(res, 400, 'invalid_metadata');
     const form = new FormData();
     form.append('metadata', `{"deep":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`);
     form.append('file', new Blob([utf8('deep metadata as a form field')]), 'deep.txt');
-    assertClientError(await call(`${url}/v1/kbs/default/documents`, { method: 'POST', body: form }), 400, 'invalid_metadata');
+    assertApiError(await call(`${url}/v1/kbs/default/documents`, { method: 'POST', body: form }), 400, 'invalid_metadata');
     // A few levels are fine.
     const ok = await call(`${url}/v1/kbs/default/documents`, json({ name: 'shallow.txt', text: 'shallow', metadata: { a: { b: { c: [1, { d: 2 }] } } } }));
     assert.equal(ok.status, 202);

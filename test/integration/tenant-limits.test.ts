@@ -4,8 +4,6 @@
  * a 4xx with `{error:{code,message}}`, leaves nothing behind, and the server keeps serving.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
@@ -22,22 +20,14 @@ import {
   waitFor,
   waitReady,
   type TestServer,
+  assertApiError,
+  filesUnder,
 } from '../support/server.js';
 import { openStream, startWithEnv } from './query-support.js';
 
-async function filesUnder(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => e.name);
-}
 
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-function assertError(res: { status: number; body: any }, status: number, code: string | RegExp): void {
-  assert.equal(res.status, status, JSON.stringify(res.body));
-  assert.match(res.body.error.code, code instanceof RegExp ? code : new RegExp(`^${code}$`));
-  assert.ok(res.body.error.message.length > 10, 'the message says what happened');
-}
 
 describe('requests per minute', { timeout: 60_000 }, () => {
   let srv: TestServer;
@@ -55,7 +45,7 @@ describe('requests per minute', { timeout: 60_000 }, () => {
       assert.equal(ok.headers.get('x-ratelimit-remaining'), String(4 - i));
     }
     const refused = await call(`${srv.url}/v1/kbs`);
-    assertError(refused, 429, 'rate_limited');
+    assertApiError(refused, 429, 'rate_limited');
     const retryAfter = Number(refused.headers.get('retry-after'));
     assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After is the seconds until the window frees: ${retryAfter}`);
     assert.match(refused.body.error.message, /5 requests per minute/);
@@ -63,7 +53,7 @@ describe('requests per minute', { timeout: 60_000 }, () => {
     assert.equal((await call(`${srv.url}/healthz`)).status, 200);
     assert.equal((await call(`${srv.url}/readyz`)).status, 200);
     assert.equal((await call(`${srv.url}/metrics`)).status, 200);
-    assertError(await call(`${srv.url}/v1/kbs/default/documents`, json({ name: 'a.txt', text: 'hello' })), 429, 'rate_limited');
+    assertApiError(await call(`${srv.url}/v1/kbs/default/documents`, json({ name: 'a.txt', text: 'hello' })), 429, 'rate_limited');
   });
 });
 
@@ -79,9 +69,9 @@ describe('stored bytes and document count', { timeout: 120_000 }, () => {
   test('a file that would pass the byte quota is 413, stored nowhere; deleting frees the space', async () => {
     const first = await uploadFile(srv.url, 'default', 'first.txt', utf8('a '.repeat(600)));
     const tooBig = await postFiles(srv.url, 'default', [{ name: 'second.txt', bytes: utf8('b '.repeat(600)) }]);
-    assertError(tooBig, 413, 'storage_quota_exceeded');
+    assertApiError(tooBig, 413, 'storage_quota_exceeded');
     assert.match(tooBig.body.error.message, /2000 bytes/);
-    assertError(await call(`${srv.url}/v1/kbs/default/documents`, json({ name: 'j.txt', text: 'c '.repeat(600) })), 413, 'storage_quota_exceeded');
+    assertApiError(await call(`${srv.url}/v1/kbs/default/documents`, json({ name: 'j.txt', text: 'c '.repeat(600) })), 413, 'storage_quota_exceeded');
 
     assert.deepEqual(await filesUnder(join(srv.dataDir, 'tmp')), [], 'no partial upload left in tmp');
     assert.equal((await filesUnder(join(srv.dataDir, 'blobs', 'sources'))).length, 1, 'only the accepted file is stored');
@@ -103,14 +93,14 @@ describe('stored bytes and document count', { timeout: 120_000 }, () => {
       { name: 'three.txt', bytes: utf8('document three') },
       { name: 'four.txt', bytes: utf8('document four') },
     ]);
-    assertError(batch, 429, 'document_quota_exceeded');
+    assertApiError(batch, 429, 'document_quota_exceeded');
     assert.match(batch.body.error.message, /3 of its 3 documents/);
     assert.deepEqual(batch.body.error.accepted.map((d: { name: string }) => d.name), ['two.txt', 'three.txt']);
-    assertError(await call(`${srv.url}/v1/kbs/default/documents`, json({ name: 'five.txt', text: 'five' })), 429, 'document_quota_exceeded');
+    assertApiError(await call(`${srv.url}/v1/kbs/default/documents`, json({ name: 'five.txt', text: 'five' })), 429, 'document_quota_exceeded');
 
     // A KB of its own does not get the tenant a fresh allowance.
     assert.equal((await call(`${srv.url}/v1/kbs`, json({ id: 'other' }))).status, 201);
-    assertError(await call(`${srv.url}/v1/kbs/other/documents`, json({ name: 'six.txt', text: 'six' })), 429, 'document_quota_exceeded');
+    assertApiError(await call(`${srv.url}/v1/kbs/other/documents`, json({ name: 'six.txt', text: 'six' })), 429, 'document_quota_exceeded');
 
     const docs = await listDocuments(srv.url, 'default');
     assert.deepEqual(docs.map((d) => d.name).sort(), ['one.txt', 'three.txt', 'two.txt']);
@@ -149,9 +139,9 @@ describe('queries and event streams at once', { timeout: 120_000 }, () => {
     assert.equal((await events.next()).value?.event, 'context');
 
     const sync = await call(`${srv.url}/v1/kbs/default/query`, json({ query: 'otters?', only_context: true }));
-    assertError(sync, 429, 'too_many_queries');
+    assertApiError(sync, 429, 'too_many_queries');
     assert.equal(sync.headers.get('retry-after'), '1');
-    assertError(await call(`${srv.url}/v1/kbs/default/retrieve`, json({ query: 'otters?' })), 429, 'too_many_queries');
+    assertApiError(await call(`${srv.url}/v1/kbs/default/retrieve`, json({ query: 'otters?' })), 429, 'too_many_queries');
 
     abort.abort();
     await events.return(undefined).catch(() => {});
@@ -194,7 +184,7 @@ describe('queries and event streams at once', { timeout: 120_000 }, () => {
       assert.equal(JSON.parse(body).error.code, 'too_many_streams');
 
       const up = await uploadText(srv.url, 'default', 'stream.txt', 'Streams are counted per tenant.');
-      assertError(await call(`${srv.url}/v1/tasks/${up.task_id}/events`), 429, 'too_many_streams');
+      assertApiError(await call(`${srv.url}/v1/tasks/${up.task_id}/events`), 429, 'too_many_streams');
       await waitReady(srv.url, 'default', [up.id]);
 
       a.close();
