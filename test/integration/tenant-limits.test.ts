@@ -154,6 +154,8 @@ describe('queries and event streams at once', { timeout: 120_000 }, () => {
     );
     assert.equal(after.status, 200);
     assert.ok(after.body.citations.length > 0);
+    // A finished sync query gave its slot back too.
+    assert.equal((await call(`${srv.url}/v1/kbs/default/query`, json({ query: 'sea otters', only_context: true }))).status, 200);
   });
 
   test('a third event stream is 429, SSE and WebSocket alike; closing one lets the next in', async () => {

@@ -101,6 +101,26 @@ describe('weighted-fair leasing across tenants (real SQLite)', () => {
     assert.equal(first, 'B');
   });
 
+  it('counts live jobs per tenant, so leases look only at tenants that have some', async () => {
+    await enqueue('A', 3);
+    await enqueue('B', 2);
+    const live = () => {
+      const db = openDatabase(join(dir, 'ragd.db'), { readonly: true });
+      try {
+        return Object.fromEntries(
+          (db.prepare('SELECT tenant_id, jobs FROM tenant_sched ORDER BY tenant_id').all() as { tenant_id: string; jobs: number }[]).map((r) => [r.tenant_id, r.jobs]),
+        );
+      } finally {
+        db.close();
+      }
+    };
+    assert.deepEqual(live(), { A: 3, B: 2 });
+    await drain(3);
+    await store.deleteKb({ tenantId: 'B', kbId: 'kb' });
+    assert.deepEqual(live(), { A: 1, B: 0 }, 'completed and deleted jobs are subtracted');
+    assert.deepEqual(await drain(5), ['A']);
+  });
+
   it('the per-tenant probe uses the jobs_fair index (no scan of the job table)', async () => {
     await enqueue('A', 5);
     const db = openDatabase(join(dir, 'ragd.db'), { readonly: true });

@@ -14,9 +14,9 @@ import type { Db } from './open.js';
  *
  * Priority still comes first (lower runs first), then the start tag, then the oldest due job.
  *
- * Cost: one probe of the `jobs_fair` index per tenant (its first due job of the stage), so a
- * lease costs O(tenants × log jobs) however large the backlog, never a scan of the job table.
- * The tenant list comes from `tenants` (every job belongs to a KB, and every KB to a tenant).
+ * Cost: one probe of the `jobs_fair` index per tenant that has jobs (tenant_sched.jobs, kept by
+ * triggers), so a lease costs O(active tenants × log jobs) however large the backlog or the number
+ * of idle tenants, never a scan of the job table.
  *
  * Why the weights live in a table rather than being passed in with each lease: the decision runs
  * inside the writer thread's transaction and has to cover every tenant with runnable jobs,
@@ -38,11 +38,11 @@ interface Candidate {
 const NEXT_PER_TENANT = `
   SELECT c.tenant_id, c.start, c.weight, j.id AS job_id, j.priority, j.run_at
   FROM (
-    SELECT t.id AS tenant_id, max(coalesce(s.vtime, 0), @clock) AS start, coalesce(s.weight, 1) AS weight,
+    SELECT s.tenant_id, max(s.vtime, @clock) AS start, s.weight,
       (SELECT q.id FROM jobs q INDEXED BY jobs_fair
-        WHERE q.tenant_id = t.id AND q.stage = @stage AND q.status = 'queued' AND q.run_at <= @now
+        WHERE q.tenant_id = s.tenant_id AND q.stage = @stage AND q.status = 'queued' AND q.run_at <= @now
         ORDER BY q.priority, q.run_at, q.id LIMIT 1) AS job_id
-    FROM tenants t LEFT JOIN tenant_sched s ON s.tenant_id = t.id
+    FROM tenant_sched s INDEXED BY tenant_sched_active WHERE s.jobs > 0
   ) c JOIN jobs j ON j.id = c.job_id
   ORDER BY j.priority, c.start, j.run_at, j.id
   LIMIT 1`;
@@ -78,10 +78,7 @@ export function pickFairJob(db: Db, stages: readonly PipelineStage[], now: numbe
     if (c && better(c, best)) best = c;
   }
   if (!best) return null;
-  db.prepare(
-    `INSERT INTO tenant_sched (tenant_id, weight, vtime) VALUES (?, 1, ?)
-     ON CONFLICT (tenant_id) DO UPDATE SET vtime = excluded.vtime`,
-  ).run(best.tenant_id, best.start + 1 / best.weight);
+  db.prepare('UPDATE tenant_sched SET vtime = ? WHERE tenant_id = ?').run(best.start + 1 / best.weight, best.tenant_id);
   db.prepare('UPDATE sched_clock SET vtime = ? WHERE id = 1').run(best.start);
   return best.job_id;
 }

@@ -111,13 +111,24 @@ const MIGRATIONS: string[] = [
   `,
   // 2: fair scheduling across tenants and O(1) per-tenant storage usage.
   `
-  -- The scheduler's per-tenant state (see fair-lease.ts): the weight read from TenantLimits and the
-  -- virtual time the tenant has been served up to. A tenant without a row has weight 1, vtime 0.
+  -- The scheduler's per-tenant state (see fair-lease.ts): the weight read from TenantLimits, the
+  -- virtual time the tenant has been served up to, and its live job rows (kept by triggers), so a
+  -- lease looks only at tenants that have jobs.
   CREATE TABLE tenant_sched (
     tenant_id TEXT PRIMARY KEY,
     weight REAL NOT NULL DEFAULT 1 CHECK (weight > 0),
-    vtime REAL NOT NULL DEFAULT 0
+    vtime REAL NOT NULL DEFAULT 0,
+    jobs INTEGER NOT NULL DEFAULT 0
   ) WITHOUT ROWID;
+  CREATE INDEX tenant_sched_active ON tenant_sched (tenant_id) WHERE jobs > 0;
+  INSERT INTO tenant_sched (tenant_id, jobs) SELECT tenant_id, count(*) FROM jobs GROUP BY tenant_id;
+  CREATE TRIGGER jobs_sched_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO tenant_sched (tenant_id, jobs) VALUES (NEW.tenant_id, 1)
+      ON CONFLICT (tenant_id) DO UPDATE SET jobs = jobs + 1;
+  END;
+  CREATE TRIGGER jobs_sched_delete AFTER DELETE ON jobs BEGIN
+    UPDATE tenant_sched SET jobs = jobs - 1 WHERE tenant_id = OLD.tenant_id;
+  END;
   -- The system virtual time: the start tag of the last job leased. Never decreases.
   CREATE TABLE sched_clock (id INTEGER PRIMARY KEY CHECK (id = 1), vtime REAL NOT NULL);
   INSERT INTO sched_clock (id, vtime) VALUES (1, 0);
