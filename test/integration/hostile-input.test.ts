@@ -32,11 +32,12 @@ const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'cont
 
 
 /** A multipart body written by hand, so filenames reach the server byte for byte (FormData would escape them). */
-function rawMultipart(parts: { filename: string; bytes: Uint8Array }[]): RequestInit {
+function rawMultipart(parts: { filename: string | Buffer; bytes: Uint8Array }[]): RequestInit {
   const boundary = '----ragdhostile7d3f';
   const chunks: Buffer[] = [];
   for (const p of parts) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${p.filename}"\r\n`, 'utf8'));
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="`, 'utf8'));
+    chunks.push(Buffer.isBuffer(p.filename) ? p.filename : Buffer.from(p.filename, 'utf8'), Buffer.from('"\r\n'));
     chunks.push(Buffer.from('Content-Type: application/octet-stream\r\n\r\n'), Buffer.from(p.bytes), Buffer.from('\r\n'));
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
@@ -182,6 +183,13 @@ describe('hostile input', { timeout: 300_000 }, () => {
       body: Buffer.concat([Buffer.from('{"query":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
     });
     assertApiError(query, 400, 'invalid_utf8');
+
+    // A filename in Latin-1 is decoded leniently: a readable display name, never a crash.
+    const latinName = await call(`${url}/v1/kbs/default/documents`, rawMultipart([{ filename: Buffer.from([0x63, 0x61, 0x66, 0xe9, 0xff, 0x2e, 0x74, 0x78, 0x74]), bytes: utf8('latin-1 name') }]));
+    assert.equal(latinName.status, 202, JSON.stringify(latinName.body));
+    const named = latinName.body.documents[0] as { id: string; name: string };
+    assert.match(named.name, /^caf.*\.txt$/);
+    assert.equal((await call(`${url}/v1/kbs/default/documents/${named.id}`, { method: 'DELETE' })).status, 204);
 
     const up = await uploadFile(url, 'default', 'latin1.txt', makeInvalidUtf8());
     const [doc] = await waitSettled(url, 'default', [up.id]);
