@@ -27,6 +27,9 @@ import { Retriever } from '../services/query/retrieval.js';
 import { SearchPool } from '../workers/search-pool.js';
 import { logLanes, traceLanes } from '../observability/lane-observers.js';
 import { startTracing, tracingEnabled } from '../observability/tracing.js';
+import type { TenantLimitsSource } from '../ports/tenant-limits.js';
+import { ServerDefaultLimits } from '../services/limits/server-default-limits.js';
+import { QUERY_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -49,6 +52,8 @@ export interface Runtime {
   query: QueryStack;
   /** Every outbound provider lane (embed, llm, rerank) that is configured. */
   lanes: ProviderLane[];
+  /** Per-tenant limits, and the count of queries each tenant runs (HTTP and query jobs share it). */
+  tenantLimits: { source: TenantLimitsSource; queries: TenantAdmission };
   close(deadlineMs?: number): Promise<void>;
 }
 
@@ -84,7 +89,11 @@ export function createEmbedder(config: Config, pool: IngestPool): Embedder {
   });
 }
 
-export async function createRuntime(config: Config, logger: Logger, opts: { runPipeline?: boolean } = {}): Promise<Runtime> {
+export async function createRuntime(
+  config: Config,
+  logger: Logger,
+  opts: { runPipeline?: boolean; limits?: TenantLimitsSource } = {},
+): Promise<Runtime> {
   if (config.redisUrl || config.databaseUrl) {
     throw new Error(
       'RAGD_REDIS_URL / RAGD_DATABASE_URL select the cluster adapters, which this build does not include yet; unset them to run embedded',
@@ -100,7 +109,12 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
     maxAttempts: config.maxAttempts,
   });
   await store.init();
-  const queue = new SqliteJobQueue(store.writer, config.maxAttempts);
+  const limits = opts.limits ?? new ServerDefaultLimits(config.tenantLimits);
+  const tenantLimits = { source: limits, queries: new TenantAdmission(limits, QUERY_ADMISSION) };
+  const queue = new SqliteJobQueue(store.writer, config.maxAttempts, {
+    limits,
+    onError: (err) => logger.warn({ err }, 'reading tenant pipeline weights failed'),
+  });
   const bus = new MemoryEventBus();
   const blobs = new FsBlobStore(config.dataDir);
   await blobs.sweepTemp();
@@ -126,11 +140,11 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
   );
   const kbs = new KbService(store, blobs, embedder, (ids) => ids.forEach((id) => pipeline.cancel(id)));
   const documents = new DocumentService(
-    { store, queue, bus, blobs, kbs, cancelRunning: (id) => pipeline.cancel(id) },
+    { store, queue, bus, blobs, kbs, cancelRunning: (id) => pipeline.cancel(id), limits },
     { maxUploadBytes: config.maxUploadBytes, embedderId: embedder.id },
   );
   const tasks = new TaskService(store, bus, kbs);
-  const query = createQueryStack(config, { store, bus, kbs, embedder, logger });
+  const query = createQueryStack(config, { store, bus, kbs, embedder, logger, admitQuery: (t) => tenantLimits.queries.admit(t) });
   const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane].filter(
     (l): l is ProviderLane => l !== null,
   );
@@ -140,7 +154,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query, lanes,
+    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query, lanes, tenantLimits,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
@@ -164,7 +178,14 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
  */
 function createQueryStack(
   config: Config,
-  deps: { store: SqliteStore; bus: MemoryEventBus; kbs: KbService; embedder: Embedder; logger: Logger },
+  deps: {
+    store: SqliteStore;
+    bus: MemoryEventBus;
+    kbs: KbService;
+    embedder: Embedder;
+    logger: Logger;
+    admitQuery: (tenantId: string) => Promise<() => void>;
+  },
 ): QueryStack {
   const options = loadQueryOptions();
   const log = deps.logger.child({ component: 'query' });
@@ -232,7 +253,7 @@ function createQueryStack(
     cache,
   });
   const jobs = new RetrieveJobs(
-    { store: deps.store, bus: deps.bus, query: service, logger: log },
+    { store: deps.store, bus: deps.bus, query: service, logger: log, admit: deps.admitQuery },
     { resultTtlMs: config.resultTtlMs, concurrency: options.retrieveConcurrency, maxQueued: options.retrieveMaxQueued },
   );
   jobs.start();

@@ -35,6 +35,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       ],
     },
     instrument: [observeRequests, metrics.instrumentHttp],
+    tenantLimits: runtime.tenantLimits,
     extraRoutes: [metrics.routes, queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs })],
   });
   await app.listen({ port: config.port, host: config.host });

@@ -45,11 +45,21 @@ export interface Config {
   redisUrl: string | null;
   databaseUrl: string | null;
   adminKey: string | null;
+  /** Server-wide per-tenant limits (RAGD_TENANT_*); null = unlimited. */
+  tenantLimits: TenantLimitDefaults;
   /** How long a query job's result is kept. */
   resultTtlMs: number;
   shutdownTimeoutMs: number;
   /** OpenTelemetry tracing, from the standard OTEL_* variables: on only when an OTLP endpoint is set. */
   tracing: { endpoint: string | null; serviceName: string };
+}
+
+export interface TenantLimitDefaults {
+  requestsPerMinute: number | null;
+  maxConcurrentQueries: number | null;
+  maxStoredBytes: number | null;
+  maxDocuments: number | null;
+  maxEventStreams: number | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -72,6 +82,11 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
     throw new Error(`RAGD_${name} must be an integer >= ${min}, got "${raw}"`);
   }
   return n;
+}
+
+/** An integer limit that is absent (unlimited) unless set. */
+function limit(env: Env, name: string): number | null {
+  return optional(env, name) === null ? null : int(env, name, 0, 1);
 }
 
 function provider(env: Env, prefix: string, defaults: { model: string; concurrency: number }): ProviderConfig {
@@ -125,6 +140,13 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: optional(env, 'REDIS_URL'),
     databaseUrl: optional(env, 'DATABASE_URL'),
     adminKey: optional(env, 'ADMIN_KEY'),
+    tenantLimits: {
+      requestsPerMinute: limit(env, 'TENANT_RPM'),
+      maxConcurrentQueries: limit(env, 'TENANT_MAX_CONCURRENT_QUERIES'),
+      maxStoredBytes: limit(env, 'TENANT_MAX_STORED_BYTES'),
+      maxDocuments: limit(env, 'TENANT_MAX_DOCUMENTS'),
+      maxEventStreams: limit(env, 'TENANT_MAX_EVENT_STREAMS'),
+    },
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
     tracing: otlpTracing(env),

@@ -8,7 +8,12 @@ import type { DocumentService } from '../services/document-service.js';
 import type { HealthCheck } from '../services/health.js';
 import type { KbService } from '../services/kb-service.js';
 import type { TaskService } from '../services/task-service.js';
+import type { TenantLimitsSource } from '../ports/tenant-limits.js';
+import { ServerDefaultLimits } from '../services/limits/server-default-limits.js';
+import { QUERY_ADMISSION, STREAM_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.js';
+import { memoryRateLimiter, tenantLimitsPlugin, type RateLimiterFactory } from './plugins/tenant-limits.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
 import { documentRoutes } from './routes/documents.js';
@@ -65,6 +70,8 @@ export interface BuildHttpAppOptions {
   timing?: Partial<HttpTiming>;
   /** Hooks that observe every request (metrics, request context, tracing), installed before any route. */
   instrument?: readonly ((app: FastifyInstance) => void)[];
+  /** Per-tenant limits; by default the RAGD_TENANT_* server-wide ones, counted in this process. */
+  tenantLimits?: { source: TenantLimitsSource; queries: TenantAdmission; rateLimiter?: RateLimiterFactory };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -91,6 +98,8 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
     // needs genReqId to read the header itself.
     requestIdHeader: false,
     genReqId: requestIdFor,
+    frameworkErrors,
+    clientErrorHandler,
     ajv: {
       customOptions: {
         // Unknown JSON fields are rejected by `additionalProperties: false`, not silently dropped.
@@ -123,6 +132,15 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // After the tenant (limits are per tenant) and after websocket, whose onRequest hook marks
+  // upgrade requests (`request.ws`): a refused upgrade must still have its socket closed.
+  const source = opts.tenantLimits?.source ?? new ServerDefaultLimits(config.tenantLimits);
+  await app.register(tenantLimitsPlugin, {
+    source,
+    queries: opts.tenantLimits?.queries ?? new TenantAdmission(source, QUERY_ADMISSION),
+    streams: new TenantAdmission(source, STREAM_ADMISSION),
+    rateLimiter: opts.tenantLimits?.rateLimiter ?? memoryRateLimiter,
+  });
 
   // Long-lived SSE responses would keep close() waiting forever; end them when shutdown begins.
   app.addHook('preClose', (done) => {

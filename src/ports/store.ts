@@ -1,3 +1,4 @@
+import type { StorageQuota, StorageUsage } from '../domain/storage-quota.js';
 import type {
   DocType,
   DocumentStatus,
@@ -38,6 +39,8 @@ export interface NewDocument {
   metadata: Record<string, unknown>;
   /** The uploading request's trace context, stored with the first pipeline job (see NewJob). */
   traceContext?: string | null;
+  /** When given, the insert is refused (AppError 429/413) if it would take the tenant past it. Checked atomically. */
+  quota?: StorageQuota;
 }
 
 export interface DocumentRecord extends DocumentView {
@@ -114,6 +117,8 @@ export interface Store {
   listDocuments(scope: Scope, q: ListDocumentsQuery): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }>;
   /** Deletes the document, its chunks, full-text rows and vectors; returns what was removed. */
   deleteDocument(scope: Scope, id: string): Promise<DocumentRecord | null>;
+  /** Documents and source bytes the tenant stores across its KBs. */
+  tenantUsage(tenantId: string): Promise<StorageUsage>;
   /** Documents of the KB that are not `ready` or `failed` yet. */
   countPending(scope: Scope): Promise<number>;
 

@@ -10,7 +10,10 @@ import type { EventBus } from '../ports/event-bus.js';
 import type { JobQueue } from '../ports/job-queue.js';
 import type { DocumentRecord, Store } from '../ports/store.js';
 import { captureTraceContext } from '../observability/tracing.js';
+import type { TenantLimitsSource } from '../ports/tenant-limits.js';
+import { quotaRefusal, type StorageQuota, type StorageUsage } from '../domain/storage-quota.js';
 import { displayName } from './display-name.js';
+import { assertMetadataDepth } from './metadata-guard.js';
 import { newId } from './ids.js';
 import type { KbService } from './kb-service.js';
 import { sourceKey, stagePrefix } from './pipeline/stage-files.js';
@@ -42,6 +45,8 @@ export class DocumentService {
       kbs: KbService;
       /** Cuts off a document's running stage when it is deleted. */
       cancelRunning: (documentId: string) => void;
+      /** Per-tenant storage quotas; without it, none. */
+      limits?: TenantLimitsSource;
     },
     private readonly opts: DocumentServiceOptions,
   ) {}
@@ -54,7 +59,9 @@ export class DocumentService {
     scope: Scope,
     file: { filename: string; stream: NodeJS.ReadableStream; metadata?: Record<string, unknown> },
   ): Promise<UploadedDocument> {
+    assertMetadataDepth(file.metadata);
     await this.checkKb(scope);
+    const quota = await this.quotaFor(scope.tenantId);
     const name = displayName(file.filename);
     const temp = this.deps.blobs.tempPath();
     const hash = createHash('sha256');
@@ -66,6 +73,9 @@ export class DocumentService {
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
         if (bytes > max) return done(tooLarge(max));
+        // Stops reading as soon as the file cannot fit in what is left of the tenant's quota.
+        const overQuota = quota && quotaRefusal(quota.usage, quota.quota, { documents: 1, bytes });
+        if (overQuota) return done(overQuota);
         hash.update(chunk);
         if (headBytes < SNIFF_BYTES) {
           head.push(chunk.subarray(0, SNIFF_BYTES - headBytes));
@@ -84,7 +94,9 @@ export class DocumentService {
     try {
       if (bytes === 0) throw badRequest(`"${name}" is empty`, 'empty_file');
       const type = this.sniff(name, Buffer.concat(head));
-      return await this.record(scope, { name, type, temp, bytes, contentHash: hash.digest('hex'), metadata: file.metadata ?? {} });
+      return await this.record(scope, {
+        name, type, temp, bytes, contentHash: hash.digest('hex'), metadata: file.metadata ?? {}, quota: quota?.quota,
+      });
     } catch (err) {
       await this.deps.blobs.discardTemp(temp);
       throw err;
@@ -136,6 +148,22 @@ export class DocumentService {
     }
   }
 
+  /**
+   * The tenant's storage quota and what it uses now, or null when it has none. Refuses at once
+   * when not even one more byte fits, before any of the body is read. The exact check is made
+   * again, atomically, when the document is recorded.
+   */
+  private async quotaFor(tenantId: string): Promise<{ quota: StorageQuota; usage: StorageUsage } | null> {
+    if (!this.deps.limits) return null;
+    const { maxDocuments, maxStoredBytes } = await this.deps.limits.limitsFor(tenantId);
+    if (maxDocuments === null && maxStoredBytes === null) return null;
+    const quota = { maxDocuments, maxStoredBytes };
+    const usage = await this.deps.store.tenantUsage(tenantId);
+    const refusal = quotaRefusal(usage, quota, { documents: 1, bytes: 1 });
+    if (refusal) throw refusal;
+    return { quota, usage };
+  }
+
   private sniff(name: string, head: Buffer): DocType {
     const sniffed = sniffType(name, head);
     if (!sniffed.ok) {
@@ -146,22 +174,40 @@ export class DocumentService {
 
   private async record(
     scope: Scope,
-    a: { name: string; type: DocType; temp: string; bytes: number; contentHash: string; metadata: Record<string, unknown> },
+    a: {
+      name: string;
+      type: DocType;
+      temp: string;
+      bytes: number;
+      contentHash: string;
+      metadata: Record<string, unknown>;
+      quota: StorageQuota | undefined;
+    },
   ): Promise<UploadedDocument> {
     const blobKey = sourceKey(scope, a.contentHash);
     await this.deps.blobs.commitTemp(a.temp, blobKey);
-    const { document, duplicate } = await this.deps.store.createDocument({
-      scope,
-      id: newId('doc'),
-      taskId: newId('task'),
-      name: a.name,
-      type: a.type,
-      contentHash: a.contentHash,
-      bytes: a.bytes,
-      blobKey,
-      metadata: a.metadata,
-      traceContext: captureTraceContext(),
-    });
+    let created: Awaited<ReturnType<Store['createDocument']>>;
+    try {
+      created = await this.deps.store.createDocument({
+        scope,
+        id: newId('doc'),
+        taskId: newId('task'),
+        name: a.name,
+        type: a.type,
+        contentHash: a.contentHash,
+        bytes: a.bytes,
+        blobKey,
+        metadata: a.metadata,
+        traceContext: captureTraceContext(),
+        ...(a.quota ? { quota: a.quota } : {}),
+      });
+    } catch (err) {
+      // Refused (over quota): no document of this KB has this content (duplicates are found
+      // before the quota is checked), so the stored file belongs to nobody. Leave nothing behind.
+      if (err instanceof AppError) await this.deps.blobs.delete(blobKey);
+      throw err;
+    }
+    const { document, duplicate } = created;
     if (!duplicate) {
       this.deps.queue.notifyRunnable();
       const task = await this.deps.store.getTask(scope.tenantId, document.task_id);

@@ -2,8 +2,10 @@
  * Helpers for tests and benches that talk to a real ragd: in-process (`startTestServer`) or as a
  * child process (`spawnServer`), always over real HTTP on a real port with a real data directory.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -542,4 +544,23 @@ export function* syntheticCorpus(opts: {
     bytes += Buffer.byteLength(doc.text);
     yield doc;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assertions shared by the limit and hostile-input tests
+
+/** Every file under `dir` (full paths); none if it does not exist. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name));
+}
+
+/** A refusal in the API's shape: `status`, `{error:{code,message}}` with a readable message, no stack trace. */
+export function assertApiError(res: { status: number; body: any }, status: number, code?: string | RegExp): void {
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  assert.equal(typeof res.body?.error?.code, 'string', 'error body has a code');
+  if (code !== undefined) assert.match(res.body.error.code, code instanceof RegExp ? code : new RegExp(`^${code}$`));
+  assert.ok(String(res.body.error.message).length > 5, 'the message says what is wrong');
+  assert.doesNotMatch(String(res.body.error.message), /\n\s+at /, 'no stack trace');
 }

@@ -18,7 +18,7 @@ export const eventsWsRoutes: RoutePlugin = async (app, { services, timing }) => 
 
   app.get<{ Params: KbParams }>(
     '/v1/kbs/:kb/events',
-    { websocket: true, schema: { params: KbParams } },
+    { websocket: true, schema: { params: KbParams }, config: { tenantLimit: 'event_stream' } },
     async (socket: WebSocket, request) => {
       const kb = request.params.kb;
       let open = true;

@@ -19,7 +19,7 @@ export const taskRoutes: RoutePlugin = async (app, { services, timing }) => {
    * then every change, `event: end` after the final state, then the stream closes.
    */
   // No HEAD twin: a HEAD request would open a stream that never sends a body and never ends.
-  app.get<{ Params: TaskParams }>('/v1/tasks/:id/events', { schema: { params: TaskParams }, exposeHeadRoute: false }, async (request, reply) => {
+  app.get<{ Params: TaskParams }>('/v1/tasks/:id/events', { schema: { params: TaskParams }, exposeHeadRoute: false, config: { tenantLimit: 'event_stream' } }, async (request, reply) => {
     const taskId = request.params.id;
     let sse: SseStream | null = null;
     // follow() may deliver the current state before it resolves, i.e. before the stream exists.

@@ -25,6 +25,8 @@ interface Job {
   req: QueryRequest;
   /** Runs the job in the async context of the request that submitted it (its request id and trace). */
   inSubmitterContext: <T>(fn: () => T) => T;
+  /** Gives back the tenant's query slot once the job has settled. */
+  release: () => void;
 }
 
 /**
@@ -40,7 +42,14 @@ export class RetrieveJobs {
   private closed = false;
 
   constructor(
-    private readonly deps: { store: Store; bus: EventBus; query: QueryService; logger?: Logger },
+    private readonly deps: {
+      store: Store;
+      bus: EventBus;
+      query: QueryService;
+      logger?: Logger;
+      /** Counts the job against the tenant's concurrent-query limit from submit until it settles (429 when full). */
+      admit?: (tenantId: string) => Promise<() => void>;
+    },
     private readonly opts: RetrieveJobsOptions,
   ) {}
 
@@ -65,17 +74,24 @@ export class RetrieveJobs {
     if (this.waiting.length >= this.opts.maxQueued) {
       throw new AppError(429, 'too_many_jobs', 'too many query jobs are waiting; retry later', { 'retry-after': '1' });
     }
-    const task = await this.deps.store.createTask({
-      id: newId('task'),
-      tenantId: scope.tenantId,
-      kbId: scope.kbId,
-      kind: 'retrieve',
-      expiresAt: new Date(Date.now() + this.opts.resultTtlMs).toISOString(),
-    });
-    await this.publish(scope, task);
+    const release = (await this.deps.admit?.(scope.tenantId)) ?? (() => {});
+    let task: TaskView;
+    try {
+      task = await this.deps.store.createTask({
+        id: newId('task'),
+        tenantId: scope.tenantId,
+        kbId: scope.kbId,
+        kind: 'retrieve',
+        expiresAt: new Date(Date.now() + this.opts.resultTtlMs).toISOString(),
+      });
+      await this.publish(scope, task);
+    } catch (err) {
+      release();
+      throw err;
+    }
     // Without this the job would run in whatever context pumps it: often another job's request.
     const inSubmitterContext = AsyncResource.bind(<T>(fn: () => T): T => fn());
-    this.waiting.push({ scope, taskId: task.id, req, inSubmitterContext });
+    this.waiting.push({ scope, taskId: task.id, req, release, inSubmitterContext });
     this.pump();
     return task;
   }
@@ -92,13 +108,17 @@ export class RetrieveJobs {
       this.stop.abort(new AppError(503, 'shutting_down', 'the server shut down before the query finished'));
       await finished;
     }
-    for (const job of abandoned) await this.settle(job, { status: 'failed', error: 'the server shut down before the query ran' });
+    for (const job of abandoned) {
+      job.release();
+      await this.settle(job, { status: 'failed', error: 'the server shut down before the query ran' });
+    }
   }
 
   private pump(): void {
     while (!this.closed && this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const job = this.waiting.shift()!;
       const run = job.inSubmitterContext(() => this.execute(job)).finally(() => {
+        job.release();
         this.running.delete(run);
         this.pump();
       });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PipelineStage } from '../../../domain/types.js';
 import type { LeasedJob, NewJob, StageCounts } from '../../../ports/job-queue.js';
+import { pickFairJob } from './fair-lease.js';
 import type { Db } from './open.js';
 
 /**
@@ -61,29 +62,23 @@ export function insertJob(db: Db, a: { job: NewJob; maxAttempts: number; runAt?:
 /**
  * Leases the next runnable job: queued and due, or running under a lease that has expired
  * (its worker died). Every lease counts as an attempt: a job leased past its last attempt (its
- * workers kept dying) comes back with attempts > maxAttempts and the pipeline fails it. Ordered by priority, then tenant round-robin by
- * oldest `run_at`, so one bulk upload cannot hold every slot.
+ * workers kept dying) comes back with attempts > maxAttempts and the pipeline fails it. Which job
+ * is weighted-fair across tenants (fair-lease.ts), so one bulk upload cannot hold every slot.
  */
 export function leaseJob(db: Db, a: { stages: readonly PipelineStage[]; owner: string; leaseMs: number }): LeasedJob | null {
   const now = Date.now();
-  const marks = a.stages.map(() => '?').join(', ');
   return db.transaction(() => {
-    const row = db
-      .prepare(
-        `SELECT id FROM jobs
-         WHERE stage IN (${marks})
-           AND ((status = 'queued' AND run_at <= ?) OR (status = 'running' AND lease_expires_at <= ?))
-         ORDER BY priority, run_at, id LIMIT 1`,
-      )
-      .get(...a.stages, now, now) as { id: number } | undefined;
-    if (!row) return null;
+    const id = pickFairJob(db, a.stages, now);
+    if (id === null) return null;
     const token = randomUUID();
     db.prepare(
       `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE id = ?`,
-    ).run(a.owner, token, now + a.leaseMs, row.id);
-    return toLeased(db.prepare('SELECT * FROM jobs WHERE id = ?').get(row.id) as JobRow);
+    ).run(a.owner, token, now + a.leaseMs, id);
+    return toLeased(db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow);
   }).immediate();
 }
+
+export { schedWeights, setTenantWeights } from './fair-lease.js';
 
 export function heartbeat(db: Db, a: { id: string; token: string; leaseMs: number }): boolean {
   return (

@@ -109,9 +109,51 @@ const MIGRATIONS: string[] = [
     tokenize = 'porter unicode61 remove_diacritics 2'
   );
   `,
-  // The W3C trace context of the request that started the document's ingestion (JSON of the
+  // 2: the W3C trace context of the request that started the document's ingestion (JSON of the
   // traceparent/tracestate headers), so every stage job continues that trace. NULL untraced.
   `ALTER TABLE jobs ADD COLUMN trace_context TEXT;`,
+  // 3: fair scheduling across tenants and O(1) per-tenant storage usage.
+  `
+  -- The scheduler's per-tenant state (see fair-lease.ts): the weight read from TenantLimits, the
+  -- virtual time the tenant has been served up to, and its live job rows (kept by triggers), so a
+  -- lease looks only at tenants that have jobs.
+  CREATE TABLE tenant_sched (
+    tenant_id TEXT PRIMARY KEY,
+    weight REAL NOT NULL DEFAULT 1 CHECK (weight > 0),
+    vtime REAL NOT NULL DEFAULT 0,
+    jobs INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE INDEX tenant_sched_active ON tenant_sched (tenant_id) WHERE jobs > 0;
+  INSERT INTO tenant_sched (tenant_id, jobs) SELECT tenant_id, count(*) FROM jobs GROUP BY tenant_id;
+  CREATE TRIGGER jobs_sched_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO tenant_sched (tenant_id, jobs) VALUES (NEW.tenant_id, 1)
+      ON CONFLICT (tenant_id) DO UPDATE SET jobs = jobs + 1;
+  END;
+  CREATE TRIGGER jobs_sched_delete AFTER DELETE ON jobs BEGIN
+    UPDATE tenant_sched SET jobs = jobs - 1 WHERE tenant_id = OLD.tenant_id;
+  END;
+  -- The system virtual time: the start tag of the last job leased. Never decreases.
+  CREATE TABLE sched_clock (id INTEGER PRIMARY KEY CHECK (id = 1), vtime REAL NOT NULL);
+  INSERT INTO sched_clock (id, vtime) VALUES (1, 0);
+  -- One tenant's next job of a stage is the first entry of this index: a lease probes it once per tenant.
+  CREATE INDEX jobs_fair ON jobs (tenant_id, stage, status, priority, run_at, id);
+
+  -- Documents and bytes stored per tenant, kept by triggers so quota checks never count rows.
+  CREATE TABLE tenant_usage (
+    tenant_id TEXT PRIMARY KEY,
+    documents INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  INSERT INTO tenant_usage (tenant_id, documents, bytes)
+    SELECT tenant_id, count(*), coalesce(sum(bytes), 0) FROM documents GROUP BY tenant_id;
+  CREATE TRIGGER documents_usage_insert AFTER INSERT ON documents BEGIN
+    INSERT INTO tenant_usage (tenant_id, documents, bytes) VALUES (NEW.tenant_id, 1, NEW.bytes)
+      ON CONFLICT (tenant_id) DO UPDATE SET documents = documents + 1, bytes = bytes + NEW.bytes;
+  END;
+  CREATE TRIGGER documents_usage_delete AFTER DELETE ON documents BEGIN
+    UPDATE tenant_usage SET documents = documents - 1, bytes = bytes - OLD.bytes WHERE tenant_id = OLD.tenant_id;
+  END;
+  `,
 ];
 
 export function migrate(db: Db): void {

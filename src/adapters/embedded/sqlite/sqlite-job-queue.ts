@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { PipelineStage } from '../../../domain/types.js';
 import type { JobQueue, LeasedJob, NewJob, StageCounts } from '../../../ports/job-queue.js';
+import type { TenantLimitsSource } from '../../../ports/tenant-limits.js';
 import type { SqliteWriter } from './writer.js';
 
 /**
@@ -8,12 +9,23 @@ import type { SqliteWriter } from './writer.js';
  * this process are woken by `onRunnable` instead of polling tightly; a slow poll in the
  * pipeline still finds retries that come due and leases that expire.
  */
+export interface FairShareOptions {
+  /** Where each tenant's `pipelineWeight` comes from; without it every tenant weighs 1. */
+  limits?: TenantLimitsSource;
+  /** How often the weights are copied into the scheduler's table. Default 10 s. */
+  weightRefreshMs?: number;
+  onError?: (err: unknown) => void;
+}
+
 export class SqliteJobQueue implements JobQueue {
   private readonly events = new EventEmitter();
+  private weightsRefreshedAt = -Infinity;
+  private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly writer: SqliteWriter,
     private readonly maxAttempts: number,
+    private readonly fairShare: FairShareOptions = {},
   ) {
     this.events.setMaxListeners(0);
   }
@@ -30,7 +42,45 @@ export class SqliteJobQueue implements JobQueue {
   }
 
   lease(stages: readonly PipelineStage[], owner: string, leaseMs: number): Promise<LeasedJob | null> {
+    this.maybeRefreshWeights();
     return this.writer.call('leaseJob', { stages, owner, leaseMs });
+  }
+
+  /**
+   * Copies each tenant's pipelineWeight into the scheduler's table (see fair-lease.ts for why a
+   * table). In the background: a slow limits source must never hold a lease up; until the first
+   * refresh lands, a tenant weighs 1.
+   */
+  refreshWeights(): Promise<void> {
+    const limits = this.fairShare.limits;
+    if (!limits) return Promise.resolve();
+    this.refreshing ??= (async () => {
+      try {
+        const current = await this.writer.call('schedWeights');
+        const changed: { tenantId: string; weight: number }[] = [];
+        for (const { tenantId, weight } of current) {
+          const wanted = (await limits.limitsFor(tenantId)).pipelineWeight;
+          // The weight divides the charge per job: anything not positive and finite counts as 1.
+          const w = Number.isFinite(wanted) && wanted > 0 ? wanted : 1;
+          if (w !== weight) changed.push({ tenantId, weight: w });
+        }
+        if (changed.length > 0) await this.writer.call('setTenantWeights', { weights: changed });
+        this.weightsRefreshedAt = Date.now();
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private maybeRefreshWeights(): void {
+    if (!this.fairShare.limits || this.refreshing) return;
+    if (Date.now() - this.weightsRefreshedAt < (this.fairShare.weightRefreshMs ?? 10_000)) return;
+    this.refreshWeights().catch((err: unknown) => {
+      // Retried on a later lease; meanwhile the previous weights stay in force.
+      this.weightsRefreshedAt = Date.now();
+      this.fairShare.onError?.(err);
+    });
   }
 
   heartbeat(job: LeasedJob, leaseMs: number): Promise<boolean> {

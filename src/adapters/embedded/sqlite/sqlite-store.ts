@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import { join } from 'node:path';
 import type { DocumentStatus, Scope, TaskView } from '../../../domain/types.js';
+import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
 import type {
   ChunkHit,
   DocumentRecord,
@@ -17,6 +18,7 @@ import { openDatabase, type Db } from './open.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { searchLexical, searchVector, type SearchRunner } from './search-ops.js';
 import { SqliteWriter } from './writer.js';
+import { tenantUsage } from './write-ops.js';
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -111,7 +113,14 @@ export class SqliteStore implements Store {
   }
 
   async createDocument(doc: NewDocument) {
-    return this.writer.call('createDocument', { doc, maxAttempts: this.opts.maxAttempts });
+    const result = await this.writer.call('createDocument', { doc, maxAttempts: this.opts.maxAttempts });
+    if ('refused' in result) throw quotaRefusal(result.refused, doc.quota!, { documents: 1, bytes: doc.bytes })!;
+    return result;
+  }
+
+  async tenantUsage(tenantId: string): Promise<StorageUsage> {
+    // The same read the writer makes inside createDocument's transaction, here on the read connection.
+    return tenantUsage(this.db, { tenantId });
   }
 
   async getDocument(scope: Scope, id: string): Promise<DocumentRecord | null> {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ChunkDraft } from '../../../domain/types.js';
 import type { DocumentRecord, DocumentTransition, IndexCommit, KbRecord, NewDocument } from '../../../ports/store.js';
 import type { TaskView } from '../../../domain/types.js';
+import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
 import type { Db } from './open.js';
 import { insertJob } from './queue-ops.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
@@ -83,7 +84,7 @@ function getTaskRow(db: Db, id: string): TaskView | null {
 export function createDocument(
   db: Db,
   a: { doc: NewDocument; maxAttempts: number },
-): { document: DocumentRecord; duplicate: boolean } {
+): { document: DocumentRecord; duplicate: boolean } | { refused: StorageUsage } {
   const { doc } = a;
   return db.transaction(() => {
     const existing = getDocumentRow(
@@ -94,6 +95,11 @@ export function createDocument(
       doc.contentHash,
     );
     if (existing) return { document: existing, duplicate: true };
+    if (doc.quota) {
+      // In the insert's transaction, so concurrent uploads cannot together overshoot the quota.
+      const usage = tenantUsage(db, { tenantId: doc.scope.tenantId });
+      if (quotaRefusal(usage, doc.quota, { documents: 1, bytes: doc.bytes })) return { refused: usage };
+    }
     const now = nowIso();
     db.prepare(
       `INSERT INTO tasks (id, tenant_id, kb_id, kind, status, stage, progress_done, progress_total, document_id, created_at, updated_at)
@@ -112,6 +118,12 @@ export function createDocument(
     });
     return { document: getDocumentRow(db, 'd.id = ?', doc.id)!, duplicate: false };
   }).immediate();
+}
+
+/** Kept by triggers on `documents` (schema migration 2). */
+export function tenantUsage(db: Db, a: { tenantId: string }): StorageUsage {
+  const row = db.prepare('SELECT documents, bytes FROM tenant_usage WHERE tenant_id = ?').get(a.tenantId) as StorageUsage | undefined;
+  return row ?? { documents: 0, bytes: 0 };
 }
 
 export function deleteDocument(db: Db, a: { tenantId: string; kbId: string; id: string }): DocumentRecord | null {

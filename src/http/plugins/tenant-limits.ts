@@ -1,0 +1,91 @@
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { AppError } from '../../domain/errors.js';
+import type { TenantLimitsSource } from '../../ports/tenant-limits.js';
+import type { Release, TenantAdmission } from '../../services/limits/tenant-admission.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What a request of this route holds open while it runs, counted against the tenant's limit. */
+    tenantLimit?: 'query' | 'event_stream';
+  }
+}
+
+/**
+ * A limiter allowing `requestsPerMinute` per key. The embedded server counts in memory; a cluster
+ * passes one that builds a RateLimiterRedis with the same options, so every API node shares the
+ * count.
+ */
+export type RateLimiterFactory = (requestsPerMinute: number) => RateLimiterAbstract;
+
+export const memoryRateLimiter: RateLimiterFactory = (points) =>
+  new RateLimiterMemory({ points, duration: 60, keyPrefix: `ragd:rpm:${points}` });
+
+export interface TenantLimitsPluginOptions {
+  source: TenantLimitsSource;
+  /** Shared with the query-job runner, so sync, streaming and job queries count together. */
+  queries: TenantAdmission;
+  streams: TenantAdmission;
+  rateLimiter?: RateLimiterFactory;
+}
+
+/** Health, readiness and metrics belong to operators and load balancers, not to a tenant's budget. */
+const isTenantApi = (request: FastifyRequest) => request.url.startsWith('/v1/');
+
+/**
+ * Per-tenant limits on the HTTP surface, after the tenant plugin has set `request.tenantId`:
+ * requests per minute (429 + Retry-After), and for routes marked with `config.tenantLimit`, the
+ * queries or event streams a tenant holds open at once (429 + Retry-After). Limits are read from
+ * the TenantLimitsSource on every request, so a changed setting applies at once. Upload quotas are
+ * enforced where the bytes are counted: DocumentService.
+ */
+export const tenantLimitsPlugin: FastifyPluginAsync<TenantLimitsPluginOptions> = fp(
+  async (app: FastifyInstance, opts: TenantLimitsPluginOptions) => {
+    const factory = opts.rateLimiter ?? memoryRateLimiter;
+    // One limiter per distinct limit value: RateLimiterAbstract has a fixed number of points.
+    const limiters = new Map<number, RateLimiterAbstract>();
+    const limiterFor = (rpm: number) => {
+      let limiter = limiters.get(rpm);
+      if (!limiter) limiters.set(rpm, (limiter = factory(rpm)));
+      return limiter;
+    };
+
+    async function consume(request: FastifyRequest, reply: FastifyReply, rpm: number): Promise<void> {
+      try {
+        const res = await limiterFor(rpm).consume(request.tenantId);
+        reply.header('x-ratelimit-limit', rpm).header('x-ratelimit-remaining', res.remainingPoints);
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) {
+          // The counter store is down: serving beats refusing everyone.
+          request.log.warn({ err: rejection }, 'rate limiter unavailable; request let through');
+          return;
+        }
+        const seconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+        throw new AppError(429, 'rate_limited', `rate limit of ${rpm} requests per minute reached; retry in ${seconds} s`, {
+          'retry-after': String(seconds),
+          'x-ratelimit-limit': String(rpm),
+          'x-ratelimit-remaining': '0',
+        });
+      }
+    }
+
+    /** Releases the slot when the exchange is over: the response ends, or the WebSocket closes. */
+    function releaseWhenDone(request: FastifyRequest, reply: FastifyReply, release: Release): void {
+      const ending = request.ws ? request.raw.socket : reply.raw;
+      if (ending.destroyed) release();
+      else ending.once('close', release);
+    }
+
+    app.addHook('onRequest', async (request, reply) => {
+      if (!isTenantApi(request)) return;
+      const limits = await opts.source.limitsFor(request.tenantId);
+      if (limits.requestsPerMinute !== null) await consume(request, reply, limits.requestsPerMinute);
+      const held = request.routeOptions.config?.tenantLimit;
+      if (!held) return;
+      const release = await (held === 'query' ? opts.queries : opts.streams).admit(request.tenantId);
+      releaseWhenDone(request, reply, release);
+    });
+  },
+  { name: 'ragd-tenant-limits', fastify: '5.x', dependencies: ['ragd-tenant'] },
+);
