@@ -5,6 +5,7 @@ import { buildHttpApp } from '../http/app.js';
 import { queryRoutes } from '../http/routes/query.js';
 import { createMetrics } from './metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { gracefulClose } from './shutdown.js';
 
 export interface RunningServer {
   runtime: Runtime;
@@ -41,11 +42,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     app,
     url,
     close() {
-      closing ??= (async () => {
-        await app.close();
-        metrics.close();
-        await runtime.close();
-      })();
+      closing ??= gracefulClose({ app, runtime, deadlineMs: config.shutdownTimeoutMs, logger, afterHttp: () => metrics.close() });
       return closing;
     },
   };

@@ -71,7 +71,7 @@ function abortOnDisconnect(reply: FastifyReply): QueryHooks {
 async function streamAnswer(svc: QueryService, scope: Scope, req: QueryRequest, request: FastifyRequest, reply: FastifyReply, timing: HttpTiming) {
   // Everything that can fail as a plain JSON error (unknown KB) fails before the stream opens.
   await svc.assertKb(scope);
-  const sse = openSse(reply);
+  const sse = openSse(reply, { finishOnShutdown: true });
   const controller = new AbortController();
   sse.onClose(() => controller.abort(new Error('client disconnected')));
   const ping = setInterval(() => void sse.comment('ping'), timing.ssePingMs);

@@ -1,0 +1,143 @@
+/**
+ * Graceful shutdown of a real `ragd serve` child process: SIGTERM while a streaming answer is in
+ * flight and the pipeline is busy. The client still gets its `done`, new connections are refused,
+ * the process exits 0, and the jobs table holds no lease. A second signal forces the exit; the
+ * shutdown deadline bounds a stream that would outlive it.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { openDatabase } from '../../src/adapters/embedded/sqlite/open.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { readSse, spawnServer, uploadText, waitReady, type SpawnedServer, type SseEvent } from '../support/server.js';
+
+const KB = 'default';
+const ANSWER = Array.from({ length: 20 }, (_, i) => `word${i}`).join(' ');
+
+const fakes: FakeOpenAI[] = [];
+const servers: SpawnedServer[] = [];
+
+after(async () => {
+  for (const s of servers) {
+    await s.kill('SIGKILL');
+    await s.cleanup();
+  }
+  for (const f of fakes) await f.close();
+});
+
+async function start(tokenDelayMs: number, env: Record<string, string> = {}): Promise<SpawnedServer> {
+  const fake = await startFakeOpenAI({ answer: ANSWER, tokenDelayMs });
+  fakes.push(fake);
+  const server = await spawnServer({ RAGD_LLM_BASE_URL: fake.url, RAGD_LLM_MODEL: 'fake-chat', RAGD_LEASE_MS: '60000', ...env });
+  servers.push(server);
+  const doc = await uploadText(server.url, KB, 'otters.txt', 'Sea otters hold hands while sleeping so that they do not drift apart.');
+  await waitReady(server.url, KB, [doc.id]);
+  return server;
+}
+
+/** Opens a streaming query and returns its event iterator once the first token has arrived. */
+async function streamUntilFirstToken(url: string): Promise<{ events: SseEvent[]; rest: Promise<SseEvent[]> }> {
+  const res = await fetch(`${url}/v1/kbs/${KB}/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: 'Why do sea otters hold hands?', stream: true }),
+  });
+  assert.equal(res.status, 200);
+  const it = readSse(res.body!)[Symbol.asyncIterator]();
+  const events: SseEvent[] = [];
+  for (;;) {
+    const step = await it.next();
+    assert.ok(!step.done, 'the stream ended before its first token');
+    events.push(step.value);
+    if (step.value.event === 'token') break;
+  }
+  const rest = (async () => {
+    try {
+      for (let step = await it.next(); !step.done; step = await it.next()) events.push(step.value);
+    } catch {
+      // The connection was cut: the events read so far are the result.
+    }
+    return events;
+  })();
+  return { events, rest };
+}
+
+function exitOf(server: SpawnedServer): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const child = server.child;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+function leasedJobs(dataDir: string): number {
+  const db = openDatabase(join(dataDir, 'ragd.db'), { readonly: true });
+  try {
+    return db.prepare(`SELECT count(*) FROM jobs WHERE status = 'running' OR lease_owner IS NOT NULL`).pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+describe('graceful shutdown', () => {
+  test('SIGTERM lets a streaming answer finish, refuses new connections, exits 0 and leaves no lease', async () => {
+    const server = await start(100);
+    // Keep the pipeline busy at the moment the signal lands.
+    for (let i = 0; i < 12; i++) {
+      await uploadText(server.url, KB, `note-${i}.txt`, `Note ${i}. `.repeat(2000) + `Otters are mustelids number ${i}.`);
+    }
+    const { rest } = await streamUntilFirstToken(server.url);
+    const exited = exitOf(server);
+    server.child.kill('SIGTERM');
+
+    // The listener closes at once; the answer in flight goes on.
+    await assert.rejects(
+      (async () => {
+        for (let i = 0; i < 50; i++) {
+          await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.body?.cancel());
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })(),
+      'a new connection after SIGTERM must be refused',
+    );
+
+    const events = await rest;
+    const names = events.map((e) => e.event);
+    assert.equal(names.at(-1), 'done', `events: ${names.join(',')}`);
+    const tokens = events.filter((e) => e.event === 'token').map((e) => JSON.parse(e.data).text as string).join('');
+    assert.equal(tokens.trim(), ANSWER, 'every token arrived');
+
+    const { code, signal } = await exited;
+    assert.equal(signal, null, server.output());
+    assert.equal(code, 0, server.output());
+    assert.equal(leasedJobs(server.dataDir), 0, 'no job is left leased');
+  });
+
+  test('the deadline cuts off a stream that would outlive it; still exit 0 with no lease', async () => {
+    const server = await start(1000, { RAGD_SHUTDOWN_TIMEOUT_MS: '1500' });
+    const { rest } = await streamUntilFirstToken(server.url);
+    const exited = exitOf(server);
+    const t0 = Date.now();
+    server.child.kill('SIGTERM');
+    const events = await rest;
+    assert.notEqual(events.at(-1)?.event, 'done', 'a 20 s answer cannot finish within a 1.5 s deadline');
+    const { code } = await exited;
+    assert.equal(code, 0, server.output());
+    assert.ok(Date.now() - t0 < 15_000, `exited ${Date.now() - t0} ms after SIGTERM`);
+    assert.equal(leasedJobs(server.dataDir), 0);
+  });
+
+  test('a second signal forces the exit', async () => {
+    const server = await start(1000, { RAGD_SHUTDOWN_TIMEOUT_MS: '60000' });
+    const { rest } = await streamUntilFirstToken(server.url);
+    const exited = exitOf(server);
+    server.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(server.child.exitCode, null, 'the first signal waits for the answer in flight');
+    const t0 = Date.now();
+    server.child.kill('SIGINT');
+    const { code } = await exited;
+    assert.notEqual(code, 0, 'a forced exit is not a clean one');
+    assert.ok(Date.now() - t0 < 10_000, `exited ${Date.now() - t0} ms after the second signal`);
+    const events = await rest;
+    assert.notEqual(events.at(-1)?.event, 'done');
+  });
+});
