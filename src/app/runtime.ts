@@ -25,6 +25,7 @@ import { RerankStep } from '../services/query/rerank-step.js';
 import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
 import { Retriever } from '../services/query/retrieval.js';
 import { SearchPool } from '../workers/search-pool.js';
+import { createAdmission, type Admission } from '../services/admission.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -45,6 +46,8 @@ export interface Runtime {
   pipeline: PipelineService;
   /** The query path: service, query jobs, and the pieces metrics and tests look at. */
   query: QueryStack;
+  /** The backpressure bounds the HTTP layer applies (RAGD_MAX_CONCURRENT_QUERIES …). */
+  admission: Admission;
   close(deadlineMs?: number): Promise<void>;
 }
 
@@ -85,7 +88,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
       'RAGD_REDIS_URL / RAGD_DATABASE_URL select the cluster adapters, which this build does not include yet; unset them to run embedded',
     );
   }
-  const pool = new IngestPool({ threads: config.workers, taskTimeoutMs: config.taskTimeoutMs });
+  const pool = new IngestPool({ threads: config.workers, taskTimeoutMs: config.taskTimeoutMs, maxQueue: config.admission.maxPoolQueue });
   const embedder = createEmbedder(config, pool);
   const store = new SqliteStore({
     dataDir: config.dataDir,
@@ -125,11 +128,12 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
   );
   const tasks = new TaskService(store, bus, kbs);
   const query = createQueryStack(config, { store, bus, kbs, embedder, logger });
+  const admission = createAdmission(config.admission, queue);
   if (opts.runPipeline ?? true) await pipeline.start();
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query,
+    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
@@ -156,7 +160,7 @@ function createQueryStack(
 ): QueryStack {
   const options = loadQueryOptions();
   const log = deps.logger.child({ component: 'query' });
-  const searchPool = new SearchPool({ dbPath: deps.store.dbPath, threads: options.searchThreads });
+  const searchPool = new SearchPool({ dbPath: deps.store.dbPath, threads: options.searchThreads, maxQueue: config.admission.maxPoolQueue });
   deps.store.setSearchRunner(searchPool);
 
   let llmLane: ProviderLane | null = null;

@@ -25,6 +25,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       kbs: runtime.kbs,
       documents: runtime.documents,
       tasks: runtime.tasks,
+      admission: runtime.admission,
       health: [
         { name: 'store', check: () => runtime.store.ping() },
         { name: 'queue', check: async () => void (await runtime.queue.counts()) },

@@ -48,6 +48,23 @@ export interface Config {
   /** How long a query job's result is kept. */
   resultTtlMs: number;
   shutdownTimeoutMs: number;
+  /** Backpressure bounds (services/admission.ts): work beyond them gets 503 with Retry-After. */
+  admission: AdmissionConfig;
+}
+
+export interface AdmissionConfig {
+  /** Queries (POST /query) answered at once by this process. */
+  maxConcurrentQueries: number;
+  /** Queries that may wait for a slot; 0 refuses at once beyond maxConcurrentQueries. */
+  maxQueuedQueries: number;
+  /** A query waiting longer than this for a slot is refused. */
+  queryQueueTimeoutMs: number;
+  /** Tasks that may wait for a thread in each worker pool. */
+  maxPoolQueue: number;
+  /** Documents queued or in a pipeline stage beyond which uploads are refused. */
+  maxPipelineBacklog: number;
+  /** Seconds sent in Retry-After with a 503 overloaded. */
+  retryAfterSec: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -125,6 +142,14 @@ export function loadConfig(env: Env = process.env): Config {
     adminKey: optional(env, 'ADMIN_KEY'),
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
+    admission: {
+      maxConcurrentQueries: int(env, 'MAX_CONCURRENT_QUERIES', 32, 1),
+      maxQueuedQueries: int(env, 'MAX_QUEUED_QUERIES', 64, 0),
+      queryQueueTimeoutMs: int(env, 'QUERY_QUEUE_TIMEOUT_MS', 5_000, 1),
+      maxPoolQueue: int(env, 'MAX_POOL_QUEUE', 256, 1),
+      maxPipelineBacklog: int(env, 'MAX_PIPELINE_BACKLOG', 10_000, 1),
+      retryAfterSec: int(env, 'RETRY_AFTER_SEC', 1, 1),
+    },
   };
 }
 

@@ -8,6 +8,8 @@ import type { DocumentService } from '../services/document-service.js';
 import type { HealthCheck } from '../services/health.js';
 import type { KbService } from '../services/kb-service.js';
 import type { TaskService } from '../services/task-service.js';
+import type { Admission } from '../services/admission.js';
+import { backpressurePlugin } from './plugins/backpressure.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
@@ -24,6 +26,8 @@ export interface HttpServices {
   documents: DocumentService;
   tasks: TaskService;
   health: HealthCheck[];
+  /** Backpressure bounds; without them no route is limited (tests of the bare HTTP layer). */
+  admission?: Admission;
 }
 
 /** Intervals of the long-lived responses; tests shorten them. */
@@ -117,6 +121,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // reaching handlers as strings.
   app.removeContentTypeParser('text/plain');
   await app.register(tenantPlugin);
+  if (services.admission) await app.register(backpressurePlugin, services.admission);
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });

@@ -185,6 +185,7 @@ export const documentRoutes: RoutePlugin = async (app, { config, services }) => 
   app.post<{ Params: KbParams; Body: UploadTextBody | undefined }>(
     '/v1/kbs/:kb/documents',
     {
+      config: { admission: 'upload' },
       schema: {
         params: KbParams,
         // Validated only for JSON bodies; multipart bodies are checked part by part below.

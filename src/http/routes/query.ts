@@ -106,7 +106,7 @@ export const queryRoutes =
   async (app, { timing }) => {
     app.post<{ Params: KbParams; Body: QueryBody }>(
       '/v1/kbs/:kb/query',
-      { schema: { params: KbParams, body: QueryBody, response: { 200: QueryResponse } } },
+      { config: { admission: 'query' }, schema: { params: KbParams, body: QueryBody, response: { 200: QueryResponse } } },
       async (request, reply) => {
         const scope = { tenantId: request.tenantId, kbId: request.params.kb };
         const req = toRequest(request.body);
