@@ -11,6 +11,7 @@ import type { TaskService } from '../services/task-service.js';
 import type { Admission } from '../services/admission.js';
 import { backpressurePlugin } from './plugins/backpressure.js';
 import { errorsPlugin } from './plugins/errors.js';
+import { registerOpenApi } from './plugins/openapi.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
 import { documentRoutes } from './routes/documents.js';
@@ -131,6 +132,8 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
     closeAllSse(app.server);
     done();
   });
+
+  await registerOpenApi(app);
 
   const context: RouteContext = { config, services, timing };
   for (const plugin of [...routes, ...(opts.extraRoutes ?? [])]) {

@@ -161,3 +161,21 @@ export const DocumentListResponse = Type.Object({
   next_cursor: Nullable(Type.String()),
 });
 export const KbListResponse = Type.Object({ kbs: Type.Array(KbViewSchema) });
+
+// ---------------------------------------------------------------------------------------------
+// Shared response entries (they also document the routes in /openapi.json)
+
+/** Every route's error statuses: the one error shape. */
+export const errorResponses = {
+  '4xx': { ...ErrorBody, description: 'the request was refused: `{error:{code,message}}`' },
+  '5xx': { ...ErrorBody, description: 'server failure, or `503 overloaded` with `Retry-After`' },
+} as const;
+
+/** A 204 with no body. */
+export const NoContent = { type: 'null', description: 'done; no body' } as const;
+
+/** A `text/event-stream` response: documented, never serialized (the handler writes the stream). */
+export const eventStream = (description: string) => ({
+  description,
+  content: { 'text/event-stream': { schema: { type: 'string', description } } },
+});

@@ -123,7 +123,7 @@ describe('upload admission', () => {
     assert.equal(refused.body.error.code, 'overloaded');
     assert.match(refused.body.error.message, /backlog/);
     assert.equal(refused.headers.get('retry-after'), '1');
-    const list = await (await fetch(`${server.url}/v1/kbs/default/documents`)).json();
-    assert.deepEqual(list.documents.map((d: { name: string }) => d.name).sort(), ['a.txt', 'b.txt']);
+    const list = (await (await fetch(`${server.url}/v1/kbs/default/documents`)).json()) as { documents: { name: string }[] };
+    assert.deepEqual(list.documents.map((d) => d.name).sort(), ['a.txt', 'b.txt']);
   });
 });
