@@ -143,10 +143,12 @@ export function loadConfig(env: Env = process.env): Config {
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
     admission: {
-      maxConcurrentQueries: int(env, 'MAX_CONCURRENT_QUERIES', 32, 1),
-      maxQueuedQueries: int(env, 'MAX_QUEUED_QUERIES', 64, 0),
-      queryQueueTimeoutMs: int(env, 'QUERY_QUEUE_TIMEOUT_MS', 5_000, 1),
-      maxPoolQueue: int(env, 'MAX_POOL_QUEUE', 256, 1),
+      // A query mostly waits (on the model, on a search thread): hundreds in flight cost little
+      // memory; past these the process sheds load instead of queueing without bound.
+      maxConcurrentQueries: int(env, 'MAX_CONCURRENT_QUERIES', 256, 1),
+      maxQueuedQueries: int(env, 'MAX_QUEUED_QUERIES', 1024, 0),
+      queryQueueTimeoutMs: int(env, 'QUERY_QUEUE_TIMEOUT_MS', 10_000, 1),
+      maxPoolQueue: int(env, 'MAX_POOL_QUEUE', 1024, 1),
       maxPipelineBacklog: int(env, 'MAX_PIPELINE_BACKLOG', 10_000, 1),
       retryAfterSec: int(env, 'RETRY_AFTER_SEC', 1, 1),
     },
