@@ -10,6 +10,7 @@ import type { KbService } from '../services/kb-service.js';
 import type { TaskService } from '../services/task-service.js';
 import type { Admission } from '../services/admission.js';
 import { backpressurePlugin } from './plugins/backpressure.js';
+import { drainingPlugin } from './plugins/draining.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { tenantPlugin } from './plugins/tenant.js';
@@ -94,6 +95,8 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
     // needs genReqId to read the header itself.
     requestIdHeader: false,
     genReqId: requestIdFor,
+    // plugins/draining.ts answers requests that arrive during shutdown, in our error shape.
+    return503OnClosing: false,
     ajv: {
       customOptions: {
         // Unknown JSON fields are rejected by `additionalProperties: false`, not silently dropped.
@@ -121,6 +124,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // JSON everywhere: without Fastify's default text/plain parser such bodies get a 415 instead of
   // reaching handlers as strings.
   app.removeContentTypeParser('text/plain');
+  await app.register(drainingPlugin);
   await app.register(tenantPlugin);
   if (services.admission) await app.register(backpressurePlugin, services.admission);
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be

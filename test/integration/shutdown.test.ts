@@ -5,11 +5,12 @@
  * shutdown deadline bounds a stream that would outlive it.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDatabase } from '../../src/adapters/embedded/sqlite/open.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
-import { readSse, spawnServer, uploadText, waitReady, type SpawnedServer, type SseEvent } from '../support/server.js';
+import { readSse, spawnServer, startTestServer, uploadText, waitReady, type SpawnedServer, type SseEvent } from '../support/server.js';
 
 const KB = 'default';
 const ANSWER = Array.from({ length: 20 }, (_, i) => `word${i}`).join(' ');
@@ -139,5 +140,38 @@ describe('graceful shutdown', () => {
     assert.ok(Date.now() - t0 < 10_000, `exited ${Date.now() - t0} ms after the second signal`);
     const events = await rest;
     assert.notEqual(events.at(-1)?.event, 'done');
+  });
+
+  test('a request arriving on a busy connection during the drain gets 503 shutting_down; the answer before it completes', async () => {
+    const fake = await startFakeOpenAI({ answer: ANSWER, tokenDelayMs: 50 });
+    fakes.push(fake);
+    const server = await startTestServer({ RAGD_LLM_BASE_URL: fake.url, RAGD_LLM_MODEL: 'fake-chat' });
+    try {
+      const doc = await uploadText(server.url, KB, 'otters.txt', 'Sea otters hold hands while sleeping so that they do not drift apart.');
+      await waitReady(server.url, KB, [doc.id]);
+      const { port } = new URL(server.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      const ended = new Promise((r) => socket.once('close', r));
+      const body = JSON.stringify({ query: 'Why do sea otters hold hands?', stream: true });
+      socket.write(`POST /v1/kbs/${KB}/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      while (!text.includes('event: token')) await new Promise((r) => setTimeout(r, 10));
+      const closing = server.close();
+      await new Promise((r) => setTimeout(r, 50));
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      await ended;
+      await closing;
+      const [first, second] = text.split(/(?=HTTP\/1\.1 )/);
+      assert.match(first!, /^HTTP\/1\.1 200/);
+      assert.match(first!, /event: done/, 'the answer in flight completed');
+      assert.match(second ?? '', /^HTTP\/1\.1 503/, text.slice(-400));
+      assert.match(second!, /retry-after: 1/i);
+      assert.match(second!, /connection: close/i);
+      assert.match(second!, /"code":"shutting_down"/);
+    } finally {
+      await server.close();
+    }
   });
 });
