@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDatabase } from '../../src/adapters/embedded/sqlite/open.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
-import { readSse, spawnServer, startTestServer, uploadText, waitReady, type SpawnedServer, type SseEvent } from '../support/server.js';
+import { readSse, spawnServer, startTestServer, uploadText, waitFor, waitReady, type SpawnedServer, type SseEvent } from '../support/server.js';
 
 const KB = 'default';
 const ANSWER = Array.from({ length: 20 }, (_, i) => `word${i}`).join(' ');
+const EMBED_MS = 1000;
 
 const fakes: FakeOpenAI[] = [];
 const servers: SpawnedServer[] = [];
@@ -26,11 +27,34 @@ after(async () => {
   for (const f of fakes) await f.close();
 });
 
-async function start(tokenDelayMs: number, env: Record<string, string> = {}): Promise<SpawnedServer> {
-  const fake = await startFakeOpenAI({ answer: ANSWER, tokenDelayMs });
+/** The stand-in model: answers stream at `tokenDelayMs` a token; every embedding call takes 1 s. */
+async function startModel(tokenDelayMs: number): Promise<FakeOpenAI> {
+  const fake = await startFakeOpenAI({ answer: ANSWER, tokenDelayMs, embeddings: { latencyMs: EMBED_MS } });
   fakes.push(fake);
-  const server = await spawnServer({ RAGD_LLM_BASE_URL: fake.url, RAGD_LLM_MODEL: 'fake-chat', RAGD_LEASE_MS: '60000', ...env });
+  return fake;
+}
+
+/**
+ * ragd with the stand-in as LLM and embedder: a document's embed stage then holds its lease for
+ * a second, so a shutdown lands while stages are running. Leases are long (60 s): one left
+ * behind would still be in the table when the test looks.
+ */
+async function spawnWith(fake: FakeOpenAI, env: Record<string, string> = {}): Promise<SpawnedServer> {
+  const server = await spawnServer({
+    RAGD_LLM_BASE_URL: fake.url,
+    RAGD_LLM_MODEL: 'fake-chat',
+    RAGD_EMBED_BASE_URL: fake.url,
+    RAGD_EMBED_MODEL: 'fake-embed',
+    RAGD_EMBED_DIM: '384',
+    RAGD_LEASE_MS: '60000',
+    ...env,
+  });
   servers.push(server);
+  return server;
+}
+
+async function start(tokenDelayMs: number, env: Record<string, string> = {}): Promise<SpawnedServer> {
+  const server = await spawnWith(await startModel(tokenDelayMs), env);
   const doc = await uploadText(server.url, KB, 'otters.txt', 'Sea otters hold hands while sleeping so that they do not drift apart.');
   await waitReady(server.url, KB, [doc.id]);
   return server;
@@ -69,22 +93,28 @@ function exitOf(server: SpawnedServer): Promise<{ code: number | null; signal: N
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-function leasedJobs(dataDir: string): number {
+/** Reads the jobs table of a stopped (or running: WAL) server directly. */
+function countJobs(dataDir: string, where: string): number {
   const db = openDatabase(join(dataDir, 'ragd.db'), { readonly: true });
   try {
-    return db.prepare(`SELECT count(*) FROM jobs WHERE status = 'running' OR lease_owner IS NOT NULL`).pluck().get() as number;
+    return db.prepare(`SELECT count(*) FROM jobs WHERE ${where}`).pluck().get() as number;
   } finally {
     db.close();
   }
 }
 
+const leasedJobs = (dataDir: string) => countJobs(dataDir, `status = 'running' OR lease_owner IS NOT NULL`);
+const queuedJobs = (dataDir: string) => countJobs(dataDir, `status = 'queued'`);
+
 describe('graceful shutdown', () => {
   test('SIGTERM lets a streaming answer finish, refuses new connections, exits 0 and leaves no lease', async () => {
     const server = await start(100);
     // Keep the pipeline busy at the moment the signal lands.
+    const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
-      await uploadText(server.url, KB, `note-${i}.txt`, `Note ${i}. `.repeat(2000) + `Otters are mustelids number ${i}.`);
+      ids.push((await uploadText(server.url, KB, `note-${i}.txt`, `Note ${i}. `.repeat(200) + `Otters are mustelids number ${i}.`)).id);
     }
+    await waitFor(() => leasedJobs(server.dataDir) > 0, { what: 'a pipeline stage to be running' });
     const { rest } = await streamUntilFirstToken(server.url);
     const exited = exitOf(server);
     server.child.kill('SIGTERM');
@@ -110,11 +140,20 @@ describe('graceful shutdown', () => {
     assert.equal(signal, null, server.output());
     assert.equal(code, 0, server.output());
     assert.equal(leasedJobs(server.dataDir), 0, 'no job is left leased');
+
+    // Nothing was lost: a new process on the same data directory finishes every document.
+    const again = await spawnWith(fakes.at(-1)!, { RAGD_DATA_DIR: server.dataDir });
+    await waitReady(again.url, KB, ids, { timeoutMs: 60_000 });
+    await again.stop();
   });
 
-  test('the deadline cuts off a stream that would outlive it; still exit 0 with no lease', async () => {
+  test('the deadline cuts off a stream and stages that would outlive it; leases are handed back, exit 0', async () => {
     const server = await start(1000, { RAGD_SHUTDOWN_TIMEOUT_MS: '1500' });
     const { rest } = await streamUntilFirstToken(server.url);
+    // Stages that cannot finish within the deadline: embedding now takes 30 s.
+    fakes.at(-1)!.setBehavior({ embeddings: { latencyMs: 30_000 } });
+    for (let i = 0; i < 3; i++) await uploadText(server.url, KB, `slow-${i}.txt`, `Slow note ${i} about otters.`);
+    await waitFor(() => leasedJobs(server.dataDir) > 0, { what: 'a pipeline stage to be running' });
     const exited = exitOf(server);
     const t0 = Date.now();
     server.child.kill('SIGTERM');
@@ -124,6 +163,7 @@ describe('graceful shutdown', () => {
     assert.equal(code, 0, server.output());
     assert.ok(Date.now() - t0 < 15_000, `exited ${Date.now() - t0} ms after SIGTERM`);
     assert.equal(leasedJobs(server.dataDir), 0);
+    assert.equal(queuedJobs(server.dataDir), 3, 'the interrupted stages are queued again, not lost');
   });
 
   test('a second signal forces the exit', async () => {
