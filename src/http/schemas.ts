@@ -71,7 +71,7 @@ export const DocumentViewSchema = Type.Object({
   task_id: Type.String(),
   created_at: Type.String(),
   updated_at: Type.String(),
-});
+}, { description: 'a document and where it is in the pipeline' });
 
 export const TaskViewSchema = Type.Object({
   id: Type.String(),
@@ -86,7 +86,7 @@ export const TaskViewSchema = Type.Object({
   created_at: Type.String(),
   updated_at: Type.String(),
   version: Type.Integer(),
-});
+}, { description: 'a task: ingestion of one document, or a query job' });
 
 export const KbViewSchema = Type.Object({
   id: Type.String(),
@@ -95,7 +95,7 @@ export const KbViewSchema = Type.Object({
   embed_dim: Type.Integer(),
   version: Type.Integer(),
   created_at: Type.String(),
-});
+}, { description: 'a knowledge base' });
 export type KbView = Static<typeof KbViewSchema>;
 
 export const UploadedDocumentSchema = Type.Object({
@@ -155,12 +155,12 @@ export const ErrorBody = Type.Object({
 });
 export type ErrorBody = Static<typeof ErrorBody>;
 
-export const UploadResponse = Type.Object({ documents: Type.Array(UploadedDocumentSchema) });
+export const UploadResponse = Type.Object({ documents: Type.Array(UploadedDocumentSchema) }, { description: 'accepted: the documents are queued for the pipeline' });
 export const DocumentListResponse = Type.Object({
   documents: Type.Array(DocumentViewSchema),
   next_cursor: Nullable(Type.String()),
-});
-export const KbListResponse = Type.Object({ kbs: Type.Array(KbViewSchema) });
+}, { description: 'a page of documents; pass next_cursor as cursor for the next' });
+export const KbListResponse = Type.Object({ kbs: Type.Array(KbViewSchema) }, { description: 'the knowledge bases' });
 
 // ---------------------------------------------------------------------------------------------
 // Shared response entries (they also document the routes in /openapi.json)

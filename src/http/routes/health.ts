@@ -4,13 +4,13 @@ import type { RoutePlugin } from '../app.js';
 import { ErrorBody } from '../schemas.js';
 
 const Checks = Type.Record(Type.String(), Type.String(), { description: 'outcome per dependency: ok, failed or timeout' });
-const healthzSchema = { tags: ['health'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } };
+const healthzSchema = { tags: ['health'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'the process is up' }) } };
 const readyzSchema = {
   tags: ['health'],
   summary: 'Readiness: every dependency answers',
   response: {
-    200: Type.Object({ status: Type.Literal('ready'), checks: Checks }, { additionalProperties: true }),
-    503: Type.Object({ error: ErrorBody.properties.error, checks: Checks }, { additionalProperties: true }),
+    200: Type.Object({ status: Type.Literal('ready'), checks: Checks }, { additionalProperties: true, description: 'every dependency answers' }),
+    503: Type.Object({ error: ErrorBody.properties.error, checks: Checks }, { additionalProperties: true, description: 'a dependency failed or timed out' }),
   },
 };
 
