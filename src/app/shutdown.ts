@@ -38,12 +38,20 @@ export async function gracefulClose(parts: GracefulCloseParts): Promise<void> {
     dropAllSse(app.server);
     app.server.closeAllConnections();
   }, deadlineMs);
+  const step = async (name: string, work: Promise<void>) => {
+    await work;
+    logger.info({ step: name, ms: deadlineMs - (deadline - Date.now()) }, 'shutdown step done');
+  };
   try {
-    await Promise.all([app.close(), runtime.pipeline.stop(deadlineMs), runtime.query.jobs.close(deadlineMs)]);
+    await Promise.all([
+      step('http drained', app.close()),
+      step('pipeline stopped', runtime.pipeline.stop(deadlineMs)),
+      step('query jobs stopped', runtime.query.jobs.close(deadlineMs)),
+    ]);
   } finally {
     clearInterval(sweep);
     clearTimeout(force);
   }
   parts.afterHttp?.();
-  await runtime.close(Math.max(0, deadline - Date.now()));
+  await step('pools and store closed', runtime.close(Math.max(0, deadline - Date.now())));
 }

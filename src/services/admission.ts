@@ -129,10 +129,12 @@ export class BacklogGuard {
   async check(): Promise<void> {
     const now = Date.now();
     if (!this.reading || now - this.reading.at >= (this.opts.refreshMs ?? 250)) {
-      const value = this.backlog();
-      this.reading = { at: now, value };
+      const reading = { at: now, value: this.backlog() };
+      this.reading = reading;
       // A failed read is retried on the next upload instead of being cached.
-      value.catch(() => (this.reading = null));
+      reading.value.catch(() => {
+        if (this.reading === reading) this.reading = null;
+      });
     }
     const pending = await this.reading.value;
     if (pending >= this.opts.maxBacklog) {

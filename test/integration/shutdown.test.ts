@@ -148,7 +148,7 @@ describe('graceful shutdown', () => {
   });
 
   test('the deadline cuts off a stream and stages that would outlive it; leases are handed back, exit 0', async () => {
-    const server = await start(1000, { RAGD_SHUTDOWN_TIMEOUT_MS: '1500' });
+    const server = await start(1000, { RAGD_SHUTDOWN_TIMEOUT_MS: '1500', RAGD_LOG_LEVEL: 'info' });
     const { rest } = await streamUntilFirstToken(server.url);
     // Stages that cannot finish within the deadline: embedding now takes 30 s.
     fakes.at(-1)!.setBehavior({ embeddings: { latencyMs: 30_000 } });
