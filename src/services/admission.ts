@@ -92,6 +92,11 @@ export class AdmissionGate {
     });
   }
 
+  /** True when a new unit would have to wait (or be refused). */
+  get full(): boolean {
+    return this.active >= this.opts.maxConcurrent;
+  }
+
   stats(): GateStats {
     return { active: this.active, queued: this.waiting.length, admitted: this.admitted, rejected: this.rejected };
   }

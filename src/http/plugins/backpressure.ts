@@ -30,7 +30,7 @@ export const backpressurePlugin = fp<BackpressureOptions>(
         const res = reply.raw;
         let gone: AbortController | null = null;
         const onClose = () => gone?.abort();
-        if (opts.queries.stats().active >= opts.queries.opts.maxConcurrent) {
+        if (opts.queries.full) {
           // It will wait: stop waiting if the client leaves.
           gone = new AbortController();
           res.once('close', onClose);
