@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { WebSocket } from 'ws';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDatabase } from '../../src/adapters/embedded/sqlite/open.js';
@@ -213,5 +214,37 @@ describe('graceful shutdown', () => {
     } finally {
       await server.close();
     }
+  });
+
+  test('event streams that never end by themselves (task SSE, KB WebSocket) are closed at once, not waited for', async () => {
+    // Embedding never answers: the document's task stays running, so its event stream stays open.
+    const fake = await startFakeOpenAI({ embeddings: { latencyMs: 60_000 } });
+    fakes.push(fake);
+    const server = await startTestServer({
+      RAGD_EMBED_BASE_URL: fake.url,
+      RAGD_EMBED_MODEL: 'fake-embed',
+      RAGD_EMBED_DIM: '384',
+      RAGD_SHUTDOWN_TIMEOUT_MS: '4000',
+    });
+    const doc = await uploadText(server.url, KB, 'otters.txt', 'Sea otters hold hands while sleeping.');
+    const stage = async () => ((await (await fetch(`${server.url}/v1/tasks/${doc.task_id}`)).json()) as { stage: string }).stage;
+    await waitFor(async () => (await stage()) === 'embed', {
+      what: 'the document to reach the embed stage',
+    });
+    const sse = await fetch(`${server.url}/v1/tasks/${doc.task_id}/events`);
+    const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/v1/kbs/${KB}/events`);
+    await new Promise((resolve, reject) => {
+      ws.once('message', resolve);
+      ws.once('error', reject);
+    });
+    const t0 = Date.now();
+    const closed = server.close().then(() => Date.now() - t0);
+    const sseEnded = sse.text().then(() => Date.now() - t0);
+    const wsEnded = new Promise<number>((r) => ws.once('close', () => r(Date.now() - t0)));
+    const [closeMs, sseMs, wsMs] = await Promise.all([closed, sseEnded, wsEnded]);
+    // The pipeline's stuck stage holds the shutdown until its 4 s deadline; the streams do not wait for it.
+    assert.ok(closeMs >= 3_500, `close took ${closeMs} ms`);
+    assert.ok(sseMs < 2_000, `the task stream ended ${sseMs} ms after shutdown began`);
+    assert.ok(wsMs < 2_000, `the WebSocket closed ${wsMs} ms after shutdown began`);
   });
 });
