@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
-import { type TestServer, uploadText, waitReady } from '../support/server.js';
+import { postFiles, type TestServer, uploadText, waitReady } from '../support/server.js';
 import { postJson, startWithEnv } from './query-support.js';
 
 const N = 4;
@@ -123,6 +123,9 @@ describe('upload admission', () => {
     assert.equal(refused.body.error.code, 'overloaded');
     assert.match(refused.body.error.message, /backlog/);
     assert.equal(refused.headers.get('retry-after'), '1');
+    const multipart = await postFiles(server.url, 'default', [{ name: 'd.txt', bytes: Buffer.alloc(256 * 1024, 'otters ') }]);
+    assert.equal(multipart.status, 503, 'a multipart upload is refused the same way, before its body is read');
+    assert.equal(multipart.body.error.code, 'overloaded');
     const list = (await (await fetch(`${server.url}/v1/kbs/default/documents`)).json()) as { documents: { name: string }[] };
     assert.deepEqual(list.documents.map((d) => d.name).sort(), ['a.txt', 'b.txt']);
   });
