@@ -49,6 +49,8 @@ async function main(): Promise<void> {
     // High caps, so (a) and (d) measure ragd rather than a provider limit.
     RAGD_LLM_CONCURRENCY: '1000',
     RAGD_LLM_RPM: '1000000',
+    RAGD_MAX_CONCURRENT_QUERIES: '4096',
+    RAGD_MAX_POOL_QUEUE: '100000',
     RAGD_LOG_LEVEL: 'warn',
   });
   const pid = server.child.pid!;

@@ -30,6 +30,7 @@ import { startTracing, tracingEnabled } from '../observability/tracing.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
 import { ServerDefaultLimits } from '../services/limits/server-default-limits.js';
 import { QUERY_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
+import { createAdmission, type Admission } from '../services/admission.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -54,6 +55,8 @@ export interface Runtime {
   lanes: ProviderLane[];
   /** Per-tenant limits, and the count of queries each tenant runs (HTTP and query jobs share it). */
   tenantLimits: { source: TenantLimitsSource; queries: TenantAdmission };
+  /** The backpressure bounds the HTTP layer applies (RAGD_MAX_CONCURRENT_QUERIES …). */
+  admission: Admission;
   close(deadlineMs?: number): Promise<void>;
 }
 
@@ -100,7 +103,7 @@ export async function createRuntime(
     );
   }
   const tracing = await startTracing(config.tracing, logger);
-  const pool = new IngestPool({ threads: config.workers, taskTimeoutMs: config.taskTimeoutMs });
+  const pool = new IngestPool({ threads: config.workers, taskTimeoutMs: config.taskTimeoutMs, maxQueue: config.admission.maxPoolQueue });
   const embedder = createEmbedder(config, pool);
   const store = new SqliteStore({
     dataDir: config.dataDir,
@@ -150,11 +153,12 @@ export async function createRuntime(
   );
   logLanes(lanes, logger.child({ component: 'providers' }));
   if (tracingEnabled()) traceLanes(lanes);
+  const admission = createAdmission(config.admission, queue);
   if (opts.runPipeline ?? true) await pipeline.start();
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query, lanes, tenantLimits,
+    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query, lanes, tenantLimits, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
@@ -189,7 +193,7 @@ function createQueryStack(
 ): QueryStack {
   const options = loadQueryOptions();
   const log = deps.logger.child({ component: 'query' });
-  const searchPool = new SearchPool({ dbPath: deps.store.dbPath, threads: options.searchThreads });
+  const searchPool = new SearchPool({ dbPath: deps.store.dbPath, threads: options.searchThreads, maxQueue: config.admission.maxPoolQueue });
   deps.store.setSearchRunner(searchPool);
 
   let llmLane: ProviderLane | null = null;

@@ -7,6 +7,7 @@ import { createMetrics } from '../observability/metrics/index.js';
 import { observeRequests } from '../observability/http-observer.js';
 import { breakerChecks, metricsSources } from './observability.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { gracefulClose } from './shutdown.js';
 
 export interface RunningServer {
   runtime: Runtime;
@@ -28,6 +29,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       kbs: runtime.kbs,
       documents: runtime.documents,
       tasks: runtime.tasks,
+      admission: runtime.admission,
       health: [
         { name: 'store', check: () => runtime.store.ping() },
         { name: 'queue', check: async () => void (await runtime.queue.counts()) },
@@ -48,11 +50,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     app,
     url,
     close() {
-      closing ??= (async () => {
-        await app.close();
-        metrics.close();
-        await runtime.close();
-      })();
+      closing ??= gracefulClose({ app, runtime, deadlineMs: config.shutdownTimeoutMs, logger, afterHttp: () => metrics.close() });
       return closing;
     },
   };

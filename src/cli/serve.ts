@@ -2,6 +2,9 @@ import { createLogger } from '../app/logger.js';
 import { startServer } from '../app/server.js';
 import type { Config } from '../config/config.js';
 
+/** Time past RAGD_SHUTDOWN_TIMEOUT_MS after which a stuck shutdown is abandoned. */
+const WATCHDOG_GRACE_MS = 10_000;
+
 /** `ragd serve`: the HTTP server plus the pipeline, in one process (the embedded default). */
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
@@ -14,7 +17,14 @@ export async function serve(config: Config): Promise<void> {
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    logger.info({ signal }, 'shutting down: finishing in-flight work');
+    logger.info({ signal, deadline_ms: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight work');
+    // Everything is cut off at the deadline; this only fires if something still hangs after it
+    // (a stage that ignores its abort signal): leases then expire, or the next start reclaims them.
+    setTimeout(() => {
+      logger.error('shutdown did not complete after its deadline: exiting now');
+      logger.flush?.();
+      process.exit(1);
+    }, config.shutdownTimeoutMs + WATCHDOG_GRACE_MS).unref();
     server.close().then(
       () => {
         logger.info('bye');

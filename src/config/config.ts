@@ -52,6 +52,23 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** OpenTelemetry tracing, from the standard OTEL_* variables: on only when an OTLP endpoint is set. */
   tracing: { endpoint: string | null; serviceName: string };
+  /** Backpressure bounds (services/admission.ts): work beyond them gets 503 with Retry-After. */
+  admission: AdmissionConfig;
+}
+
+export interface AdmissionConfig {
+  /** Queries (POST /query) answered at once by this process. */
+  maxConcurrentQueries: number;
+  /** Queries that may wait for a slot; 0 refuses at once beyond maxConcurrentQueries. */
+  maxQueuedQueries: number;
+  /** A query waiting longer than this for a slot is refused. */
+  queryQueueTimeoutMs: number;
+  /** Tasks that may wait for a thread in each worker pool. */
+  maxPoolQueue: number;
+  /** Documents queued or in a pipeline stage beyond which uploads are refused. */
+  maxPipelineBacklog: number;
+  /** Seconds sent in Retry-After with a 503 overloaded. */
+  retryAfterSec: number;
 }
 
 export interface TenantLimitDefaults {
@@ -150,6 +167,16 @@ export function loadConfig(env: Env = process.env): Config {
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
     tracing: otlpTracing(env),
+    admission: {
+      // A query mostly waits (on the model, on a search thread): hundreds in flight cost little
+      // memory; past these the process sheds load instead of queueing without bound.
+      maxConcurrentQueries: int(env, 'MAX_CONCURRENT_QUERIES', 256, 1),
+      maxQueuedQueries: int(env, 'MAX_QUEUED_QUERIES', 1024, 0),
+      queryQueueTimeoutMs: int(env, 'QUERY_QUEUE_TIMEOUT_MS', 10_000, 1),
+      maxPoolQueue: int(env, 'MAX_POOL_QUEUE', 1024, 1),
+      maxPipelineBacklog: int(env, 'MAX_PIPELINE_BACKLOG', 10_000, 1),
+      retryAfterSec: int(env, 'RETRY_AFTER_SEC', 1, 1),
+    },
   };
 }
 

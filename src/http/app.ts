@@ -11,9 +11,13 @@ import type { TaskService } from '../services/task-service.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
 import { ServerDefaultLimits } from '../services/limits/server-default-limits.js';
 import { QUERY_ADMISSION, STREAM_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
-import { errorsPlugin } from './plugins/errors.js';
 import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.js';
 import { memoryRateLimiter, tenantLimitsPlugin, type RateLimiterFactory } from './plugins/tenant-limits.js';
+import type { Admission } from '../services/admission.js';
+import { backpressurePlugin } from './plugins/backpressure.js';
+import { drainingPlugin } from './plugins/draining.js';
+import { errorsPlugin } from './plugins/errors.js';
+import { registerOpenApi } from './plugins/openapi.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
 import { documentRoutes } from './routes/documents.js';
@@ -29,6 +33,8 @@ export interface HttpServices {
   documents: DocumentService;
   tasks: TaskService;
   health: HealthCheck[];
+  /** Backpressure bounds; without them no route is limited (tests of the bare HTTP layer). */
+  admission?: Admission;
 }
 
 /** Intervals of the long-lived responses; tests shorten them. */
@@ -100,6 +106,8 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
     genReqId: requestIdFor,
     frameworkErrors,
     clientErrorHandler,
+    // plugins/draining.ts answers requests that arrive during shutdown, in our error shape.
+    return503OnClosing: false,
     ajv: {
       customOptions: {
         // Unknown JSON fields are rejected by `additionalProperties: false`, not silently dropped.
@@ -128,6 +136,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // JSON everywhere: without Fastify's default text/plain parser such bodies get a 415 instead of
   // reaching handlers as strings.
   app.removeContentTypeParser('text/plain');
+  await app.register(drainingPlugin);
   await app.register(tenantPlugin);
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
@@ -141,12 +150,17 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
     streams: new TenantAdmission(source, STREAM_ADMISSION),
     rateLimiter: opts.tenantLimits?.rateLimiter ?? memoryRateLimiter,
   });
+  // Process-wide admission after the tenant's own limits: a tenant over its limits is refused
+  // before it can take (or wait for) one of the process's query slots.
+  if (services.admission) await app.register(backpressurePlugin, services.admission);
 
   // Long-lived SSE responses would keep close() waiting forever; end them when shutdown begins.
   app.addHook('preClose', (done) => {
     closeAllSse(app.server);
     done();
   });
+
+  await registerOpenApi(app);
 
   const context: RouteContext = { config, services, timing };
   for (const plugin of [...routes, ...(opts.extraRoutes ?? [])]) {

@@ -71,7 +71,7 @@ export const DocumentViewSchema = Type.Object({
   task_id: Type.String(),
   created_at: Type.String(),
   updated_at: Type.String(),
-});
+}, { description: 'a document and where it is in the pipeline' });
 
 export const TaskViewSchema = Type.Object({
   id: Type.String(),
@@ -86,7 +86,7 @@ export const TaskViewSchema = Type.Object({
   created_at: Type.String(),
   updated_at: Type.String(),
   version: Type.Integer(),
-});
+}, { description: 'a task: ingestion of one document, or a query job' });
 
 export const KbViewSchema = Type.Object({
   id: Type.String(),
@@ -95,7 +95,7 @@ export const KbViewSchema = Type.Object({
   embed_dim: Type.Integer(),
   version: Type.Integer(),
   created_at: Type.String(),
-});
+}, { description: 'a knowledge base' });
 export type KbView = Static<typeof KbViewSchema>;
 
 export const UploadedDocumentSchema = Type.Object({
@@ -155,9 +155,27 @@ export const ErrorBody = Type.Object({
 });
 export type ErrorBody = Static<typeof ErrorBody>;
 
-export const UploadResponse = Type.Object({ documents: Type.Array(UploadedDocumentSchema) });
+export const UploadResponse = Type.Object({ documents: Type.Array(UploadedDocumentSchema) }, { description: 'accepted: the documents are queued for the pipeline' });
 export const DocumentListResponse = Type.Object({
   documents: Type.Array(DocumentViewSchema),
   next_cursor: Nullable(Type.String()),
+}, { description: 'a page of documents; pass next_cursor as cursor for the next' });
+export const KbListResponse = Type.Object({ kbs: Type.Array(KbViewSchema) }, { description: 'the knowledge bases' });
+
+// ---------------------------------------------------------------------------------------------
+// Shared response entries (they also document the routes in /openapi.json)
+
+/** Every route's error statuses: the one error shape. */
+export const errorResponses = {
+  '4xx': { ...ErrorBody, description: 'the request was refused: `{error:{code,message}}`' },
+  '5xx': { ...ErrorBody, description: 'server failure, or `503 overloaded` with `Retry-After`' },
+} as const;
+
+/** A 204 with no body. */
+export const NoContent = { type: 'null', description: 'done; no body' } as const;
+
+/** A `text/event-stream` response: documented, never serialized (the handler writes the stream). */
+export const eventStream = (description: string) => ({
+  description,
+  content: { 'text/event-stream': { schema: { type: 'string', description } } },
 });
-export const KbListResponse = Type.Object({ kbs: Type.Array(KbViewSchema) });

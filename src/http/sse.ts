@@ -31,22 +31,31 @@ export interface SseOptions {
   headers?: Record<string, string>;
   /** Queued bytes beyond which a slow client is dropped. Default 4 MiB. */
   maxBufferedBytes?: number;
+  /**
+   * The stream ends by itself (a streaming answer): shutdown lets it finish instead of ending it
+   * at once, and only drops it when the shutdown deadline passes (dropAllSse).
+   */
+  finishOnShutdown?: boolean;
 }
 
 /**
  * Open streams per HTTP server (each with a function that drops it at once), so that shutdown
  * can end them: they would otherwise hold the server's `close()` forever.
  */
-const openStreams = new WeakMap<Server, Map<SseStream, () => void>>();
+const openStreams = new WeakMap<Server, Map<SseStream, { drop: () => void; finishOnShutdown: boolean }>>();
 
 /** A stream still stuck behind a client that does not read is dropped after this grace period. */
 const SHUTDOWN_GRACE_MS = 1_000;
 
-/** Ends every open SSE stream of `server`. Called from a `preClose` hook. */
+/**
+ * Ends every open SSE stream of `server` that would otherwise stay open forever (task progress);
+ * streams opened with `finishOnShutdown` (answers) are left to finish. Called from `preClose`.
+ */
 export function closeAllSse(server: Server): void {
   const streams = openStreams.get(server);
   if (!streams) return;
-  for (const [stream, drop] of [...streams]) {
+  for (const [stream, { drop, finishOnShutdown }] of [...streams]) {
+    if (finishOnShutdown) continue;
     stream.close();
     if (!stream.closed) setTimeout(drop, SHUTDOWN_GRACE_MS).unref();
   }
@@ -55,6 +64,11 @@ export function closeAllSse(server: Server): void {
 /** SSE streams open on `server` right now (the open-connections gauge reads it). */
 export function openSseCount(server: Server): number {
   return openStreams.get(server)?.size ?? 0;
+}
+
+/** Drops every SSE stream of `server` still open, answers included: the shutdown deadline has passed. */
+export function dropAllSse(server: Server): void {
+  for (const { drop } of [...(openStreams.get(server)?.values() ?? [])]) drop();
 }
 
 /** Strips characters that would end a field early (an event name or id must stay on one line). */
@@ -195,9 +209,12 @@ export function openSse(reply: FastifyReply, opts: SseOptions = {}): SseStream {
       return closed;
     },
   };
-  registry.set(stream, () => {
-    res.destroy();
-    finish();
+  registry.set(stream, {
+    drop: () => {
+      res.destroy();
+      finish();
+    },
+    finishOnShutdown: opts.finishOnShutdown ?? false,
   });
   // The client may have gone while the caller was still awaiting (the 'close' event already fired).
   if (res.destroyed || res.writableEnded || !res.socket || res.socket.destroyed) finish();

@@ -1,5 +1,6 @@
 import { Piscina } from 'piscina';
 import { PermanentError } from '../domain/errors.js';
+import { poolFull } from '../services/admission.js';
 import type { StageResult } from './stage-result.js';
 import { workerModule } from './worker-url.js';
 
@@ -13,12 +14,20 @@ export type IngestTaskName = 'parse' | 'chunk' | 'embedHash';
 export class IngestPool {
   readonly pool: Piscina;
 
-  constructor(private readonly opts: { threads: number; taskTimeoutMs: number }) {
+  constructor(
+    private readonly opts: {
+      threads: number;
+      taskTimeoutMs: number;
+      /** Tasks waiting for a thread beyond which new ones are refused with 503 (default: unbounded). */
+      maxQueue?: number;
+    },
+  ) {
     this.pool = new Piscina({
       ...workerModule('./ingest-tasks.js', import.meta.url),
       minThreads: Math.min(1, opts.threads),
       maxThreads: opts.threads,
       idleTimeout: 60_000,
+      maxQueue: opts.maxQueue ?? Number.POSITIVE_INFINITY,
     });
   }
 
@@ -32,7 +41,7 @@ export class IngestPool {
       if (timeout.aborted && !signal?.aborted) {
         throw new PermanentError(`${name} did not finish within ${this.opts.taskTimeoutMs} ms and was stopped`, 'timeout');
       }
-      throw err;
+      throw poolFull(err, 'ingest');
     }
     if (!result.ok) {
       if (result.error.permanent) throw new PermanentError(result.error.message, result.error.code);
@@ -43,7 +52,9 @@ export class IngestPool {
 
   /** Query embedding is tiny but still CPU: it runs here too, never on the event loop. */
   embedQuery(text: string, dim: number): Promise<Float32Array> {
-    return this.pool.run({ text, dim }, { name: 'embedQuery' }) as Promise<Float32Array>;
+    return (this.pool.run({ text, dim }, { name: 'embedQuery' }) as Promise<Float32Array>).catch((err: unknown) => {
+      throw poolFull(err, 'ingest');
+    });
   }
 
   stats(): { threads: number; queued: number; utilization: number } {

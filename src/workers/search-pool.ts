@@ -1,6 +1,7 @@
 import { Piscina } from 'piscina';
 import type { LexicalArgs, SearchRunner, VectorArgs } from '../adapters/embedded/sqlite/search-ops.js';
 import type { ChunkHit } from '../ports/store.js';
+import { poolFull } from '../services/admission.js';
 import type { ExtractInput, ExtractOutput } from '../services/query/extract-sentences.js';
 import type { LocalSearchTask } from './search-tasks.js';
 import { workerModule, workerUrl } from './worker-url.js';
@@ -9,6 +10,8 @@ export interface SearchPoolOptions {
   /** The SQLite file every worker opens read-only. */
   dbPath: string;
   threads: number;
+  /** Tasks waiting for a thread beyond which new ones are refused with 503 (default: unbounded). */
+  maxQueue?: number;
 }
 
 /**
@@ -31,20 +34,21 @@ export class SearchPool implements SearchRunner {
       maxThreads: opts.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
+      maxQueue: opts.maxQueue ?? Number.POSITIVE_INFINITY,
     });
   }
 
   lexical(args: LexicalArgs): Promise<ChunkHit[]> {
-    return this.pool.run({ dbPath: this.opts.dbPath, args }, { name: 'lexical' }) as Promise<ChunkHit[]>;
+    return this.run({ dbPath: this.opts.dbPath, args }, { name: 'lexical' }) as Promise<ChunkHit[]>;
   }
 
   vector(args: VectorArgs): Promise<ChunkHit[]> {
-    return this.pool.run({ dbPath: this.opts.dbPath, args }, { name: 'vector' }) as Promise<ChunkHit[]>;
+    return this.run({ dbPath: this.opts.dbPath, args }, { name: 'vector' }) as Promise<ChunkHit[]>;
   }
 
   /** A whole local-embedder retrieval in one task (see search-tasks.ts). */
   localSearch(task: Omit<LocalSearchTask, 'dbPath'>): Promise<{ vector: Float32Array; hits: ChunkHit[] }> {
-    return this.pool.run({ ...task, dbPath: this.opts.dbPath }, { name: 'localSearch' }) as Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
+    return this.run({ ...task, dbPath: this.opts.dbPath }, { name: 'localSearch' }) as Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
   }
 
   /**
@@ -52,7 +56,15 @@ export class SearchPool implements SearchRunner {
    * would throw away a warm connection to save a few milliseconds of work.
    */
   extractAnswer(input: ExtractInput): Promise<ExtractOutput> {
-    return this.pool.run(input, { filename: this.queryTasks, name: 'extractAnswer' }) as Promise<ExtractOutput>;
+    return this.run(input, { filename: this.queryTasks, name: 'extractAnswer' }) as Promise<ExtractOutput>;
+  }
+
+  private async run(task: unknown, options: { name: string; filename?: string }): Promise<unknown> {
+    try {
+      return await this.pool.run(task, options);
+    } catch (err) {
+      throw poolFull(err, 'search');
+    }
   }
 
   stats(): { threads: number; queued: number; utilization: number } {

@@ -1,4 +1,5 @@
 import multipart, { type MultipartFile, type MultipartValue } from '@fastify/multipart';
+import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import type { Config } from '../../config/config.js';
@@ -12,7 +13,9 @@ import {
   DocumentListResponse,
   DocumentParams,
   DocumentViewSchema,
+  errorResponses,
   KbParams,
+  NoContent,
   ListDocumentsQuery,
   UploadResponse,
   UploadTextBody,
@@ -166,6 +169,23 @@ async function uploadParts(
   return accepted;
 }
 
+/**
+ * The upload's multipart form, for /openapi.json only: Fastify never sees a multipart body (the
+ * handler streams it part by part), so it cannot be in the validated schema.
+ */
+const documentMultipart: SwaggerTransform = ({ schema, url }) => {
+  const body = schema.body as { content: Record<string, unknown> };
+  const form = {
+    type: 'object',
+    properties: {
+      file: { type: 'array', items: { type: 'string', format: 'binary' }, description: 'one or more files' },
+      metadata: { type: 'string', description: 'a JSON object applied to the files after it' },
+    },
+    required: ['file'],
+  };
+  return { url, schema: { ...schema, body: { content: { 'multipart/form-data': { schema: form }, ...body.content } } } };
+};
+
 export const documentRoutes: RoutePlugin = async (app, { config, services }) => {
   const { documents } = services;
 
@@ -185,11 +205,14 @@ export const documentRoutes: RoutePlugin = async (app, { config, services }) => 
   app.post<{ Params: KbParams; Body: UploadTextBody | undefined }>(
     '/v1/kbs/:kb/documents',
     {
+      config: { admission: 'upload', swaggerTransform: documentMultipart },
       schema: {
+        tags: ['documents'],
+        summary: 'Upload documents (multipart `file` parts, or JSON text); 202 at once, the pipeline goes on',
         params: KbParams,
         // Validated only for JSON bodies; multipart bodies are checked part by part below.
         body: { content: { 'application/json': { schema: UploadTextBody } } },
-        response: { 202: UploadResponse },
+        response: { 202: UploadResponse, ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -219,7 +242,7 @@ export const documentRoutes: RoutePlugin = async (app, { config, services }) => 
 
   app.get<{ Params: KbParams; Querystring: ListDocumentsQuery }>(
     '/v1/kbs/:kb/documents',
-    { schema: { params: KbParams, querystring: ListDocumentsQuery, response: { 200: DocumentListResponse } } },
+    { schema: { tags: ['documents'], summary: 'List documents', params: KbParams, querystring: ListDocumentsQuery, response: { 200: DocumentListResponse, ...errorResponses } } },
     async (request) => {
       const q: { status?: ListDocumentsQuery['status']; limit: number; cursor?: string } = {
         limit: request.query.limit ?? DEFAULT_LIST_LIMIT,
@@ -232,13 +255,20 @@ export const documentRoutes: RoutePlugin = async (app, { config, services }) => 
 
   app.get<{ Params: DocumentParams }>(
     '/v1/kbs/:kb/documents/:id',
-    { schema: { params: DocumentParams, response: { 200: DocumentViewSchema } } },
+    { schema: { tags: ['documents'], summary: 'Read one document', params: DocumentParams, response: { 200: DocumentViewSchema, ...errorResponses } } },
     async (request) => documents.get({ tenantId: request.tenantId, kbId: request.params.kb }, request.params.id),
   );
 
   app.delete<{ Params: DocumentParams }>(
     '/v1/kbs/:kb/documents/:id',
-    { schema: { params: DocumentParams } },
+    {
+      schema: {
+        tags: ['documents'],
+        summary: 'Delete a document: rows, chunks, vectors and the stored file',
+        params: DocumentParams,
+        response: { 204: NoContent, ...errorResponses },
+      },
+    },
     async (request, reply) => {
       await documents.delete({ tenantId: request.tenantId, kbId: request.params.kb }, request.params.id);
       return reply.code(204).send();

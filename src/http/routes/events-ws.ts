@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { AppError } from '../../domain/errors.js';
 import type { TaskView } from '../../domain/types.js';
 import type { RoutePlugin } from '../app.js';
-import { KbParams } from '../schemas.js';
+import { errorResponses, KbParams } from '../schemas.js';
 
 /** Close codes in the 4000-4999 range are ours; 4404 mirrors HTTP 404. */
 export const WS_CLOSE_NOT_FOUND = 4404;
@@ -18,7 +18,17 @@ export const eventsWsRoutes: RoutePlugin = async (app, { services, timing }) => 
 
   app.get<{ Params: KbParams }>(
     '/v1/kbs/:kb/events',
-    { websocket: true, schema: { params: KbParams }, config: { tenantLimit: 'event_stream' } },
+    {
+      websocket: true,
+      // @fastify/websocket hides WebSocket routes from the OpenAPI document; this one is API.
+      config: { tenantLimit: 'event_stream', swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, hide: false }, url }) },
+      schema: {
+        tags: ['tasks'],
+        summary: 'WebSocket: every task event of a knowledge base (`hello`, then `task` per change)',
+        params: KbParams,
+        response: { 101: { description: 'switching to the WebSocket protocol', type: 'null' }, ...errorResponses },
+      },
+    },
     async (socket: WebSocket, request) => {
       const kb = request.params.kb;
       let open = true;

@@ -1,5 +1,19 @@
 import type { HealthCheck } from '../../services/health.js';
+import { Type } from '@sinclair/typebox';
 import type { RoutePlugin } from '../app.js';
+import { ErrorBody } from '../schemas.js';
+
+// Loose on purpose: the body is written by the handler below; the schema documents it and must not reshape it.
+const Checks = Type.Object({}, { additionalProperties: true, description: 'outcome per dependency: ok, failed or timeout' });
+const healthzSchema = { tags: ['health'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'the process is up' }) } };
+const readyzSchema = {
+  tags: ['health'],
+  summary: 'Readiness: every dependency answers',
+  response: {
+    200: Type.Object({ status: Type.Literal('ready'), checks: Checks }, { additionalProperties: true, description: 'every dependency answers' }),
+    503: Type.Object({ error: ErrorBody.properties.error, checks: Checks }, { additionalProperties: true, description: 'a dependency failed or timed out' }),
+  },
+};
 
 type CheckOutcome = 'ok' | 'failed' | 'timeout';
 
@@ -26,9 +40,9 @@ async function runCheck(check: HealthCheck, timeoutMs: number): Promise<{ outcom
  * Both are logged at warn only, so probes do not flood the log.
  */
 export const healthRoutes: RoutePlugin = async (app, { services, timing }) => {
-  app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { logLevel: 'warn', schema: healthzSchema }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { logLevel: 'warn' }, async (request, reply) => {
+  app.get('/readyz', { logLevel: 'warn', schema: readyzSchema }, async (request, reply) => {
     const results = await Promise.all(
       services.health.map(async (c) => ({ name: c.name, failure: c.failure, ...(await runCheck(c, timing.readyTimeoutMs)) })),
     );

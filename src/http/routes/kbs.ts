@@ -1,6 +1,6 @@
 import type { KbRecord } from '../../ports/store.js';
 import type { RoutePlugin } from '../app.js';
-import { CreateKbBody, KbListResponse, KbParams, KbViewSchema, type KbView } from '../schemas.js';
+import { CreateKbBody, errorResponses, KbListResponse, KbParams, KbViewSchema, NoContent, type KbView } from '../schemas.js';
 
 /** The public shape of a knowledge base (snake_case, no tenant). */
 export function toKbView(kb: KbRecord): KbView {
@@ -19,7 +19,7 @@ export const kbRoutes: RoutePlugin = async (app, { services }) => {
 
   app.post<{ Body: CreateKbBody }>(
     '/v1/kbs',
-    { schema: { body: CreateKbBody, response: { 201: KbViewSchema } } },
+    { schema: { tags: ['kbs'], summary: 'Create a knowledge base', body: CreateKbBody, response: { 201: KbViewSchema, ...errorResponses } } },
     async (request, reply) => {
       const input: { id: string; name?: string } = { id: request.body.id };
       if (request.body.name !== undefined) input.name = request.body.name;
@@ -28,7 +28,7 @@ export const kbRoutes: RoutePlugin = async (app, { services }) => {
     },
   );
 
-  app.get('/v1/kbs', { schema: { response: { 200: KbListResponse } } }, async (request) => {
+  app.get('/v1/kbs', { schema: { tags: ['kbs'], summary: 'List knowledge bases', response: { 200: KbListResponse, ...errorResponses } } }, async (request) => {
     const list = await kbs.list(request.tenantId);
     return { kbs: list.map(toKbView) };
   });
@@ -37,12 +37,16 @@ export const kbRoutes: RoutePlugin = async (app, { services }) => {
   // have to list them all.
   app.get<{ Params: KbParams }>(
     '/v1/kbs/:kb',
-    { schema: { params: KbParams, response: { 200: KbViewSchema } } },
+    { schema: { tags: ['kbs'], summary: 'Read one knowledge base', params: KbParams, response: { 200: KbViewSchema, ...errorResponses } } },
     async (request) => toKbView(await kbs.get({ tenantId: request.tenantId, kbId: request.params.kb })),
   );
 
-  app.delete<{ Params: KbParams }>('/v1/kbs/:kb', { schema: { params: KbParams } }, async (request, reply) => {
-    await kbs.delete({ tenantId: request.tenantId, kbId: request.params.kb });
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: KbParams }>(
+    '/v1/kbs/:kb',
+    { schema: { tags: ['kbs'], summary: 'Delete a knowledge base and everything in it', params: KbParams, response: { 204: NoContent, ...errorResponses } } },
+    async (request, reply) => {
+      await kbs.delete({ tenantId: request.tenantId, kbId: request.params.kb });
+      return reply.code(204).send();
+    },
+  );
 };

@@ -11,7 +11,12 @@ import type { RoutePlugin } from '../app.js';
  */
 export function metricsRoutes(opts: { registry: Registry; beforeScrape?: () => void }): RoutePlugin {
   return async (app) => {
-    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+    const schema = {
+      tags: ['health'],
+      summary: 'Prometheus metrics',
+      response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    };
+    app.get('/metrics', { logLevel: 'warn', schema }, async (_request, reply) => {
       opts.beforeScrape?.();
       const body = await opts.registry.metrics();
       return reply.header('content-type', opts.registry.contentType).send(body);

@@ -67,4 +67,4 @@ export const QueryResponse = Type.Object({
   timings_ms: Timings,
 });
 
-export const RetrieveAccepted = Type.Object({ task_id: Type.String() });
+export const RetrieveAccepted = Type.Object({ task_id: Type.String() }, { description: 'accepted: follow the task for the result' });

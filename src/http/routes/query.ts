@@ -7,7 +7,7 @@ import type { RetrieveJobs } from '../../services/query/retrieve-jobs.js';
 import { DEFAULT_TOP_K, MAX_QUERY_CHARS, type QueryHooks, type QueryRequest } from '../../services/query/types.js';
 import type { HttpTiming, RoutePlugin } from '../app.js';
 import { describeError } from '../plugins/errors.js';
-import { KbParams } from '../schemas.js';
+import { errorResponses, eventStream, KbParams } from '../schemas.js';
 import { openSse } from '../sse.js';
 import { QueryBody, QueryResponse, RetrieveAccepted, RetrieveBody } from './query-schemas.js';
 
@@ -71,7 +71,7 @@ function abortOnDisconnect(reply: FastifyReply): QueryHooks {
 async function streamAnswer(svc: QueryService, scope: Scope, req: QueryRequest, request: FastifyRequest, reply: FastifyReply, timing: HttpTiming) {
   // Everything that can fail as a plain JSON error (unknown KB) fails before the stream opens.
   await svc.assertKb(scope);
-  const sse = openSse(reply);
+  const sse = openSse(reply, { finishOnShutdown: true });
   const controller = new AbortController();
   sse.onClose(() => controller.abort(new Error('client disconnected')));
   const ping = setInterval(() => void sse.comment('ping'), timing.ssePingMs);
@@ -106,7 +106,25 @@ export const queryRoutes =
   async (app, { timing }) => {
     app.post<{ Params: KbParams; Body: QueryBody }>(
       '/v1/kbs/:kb/query',
-      { schema: { params: KbParams, body: QueryBody, response: { 200: QueryResponse } }, config: { tenantLimit: 'query' } },
+      {
+        config: { admission: 'query', tenantLimit: 'query' },
+        schema: {
+          tags: ['query'],
+          summary: 'Ask a question; with `stream: true` the answer comes as Server-Sent Events',
+          params: KbParams,
+          body: QueryBody,
+          response: {
+            200: {
+              description: 'the answer, or with `stream: true` the events `context`, `token`…, `done` (or `error`)',
+              content: {
+                'application/json': { schema: QueryResponse },
+                'text/event-stream': eventStream('context, token…, done').content['text/event-stream'],
+              },
+            },
+            ...errorResponses,
+          },
+        },
+      },
       async (request, reply) => {
         const scope = { tenantId: request.tenantId, kbId: request.params.kb };
         const req = toRequest(request.body);
@@ -126,7 +144,7 @@ export const queryRoutes =
 
     app.post<{ Params: KbParams; Body: RetrieveBody }>(
       '/v1/kbs/:kb/retrieve',
-      { schema: { params: KbParams, body: RetrieveBody, response: { 202: RetrieveAccepted } } },
+      { schema: { tags: ['query'], summary: 'Run a query as a job; the answer lands in the task\'s result', params: KbParams, body: RetrieveBody, response: { 202: RetrieveAccepted, ...errorResponses } } },
       async (request, reply) => {
         const scope = { tenantId: request.tenantId, kbId: request.params.kb };
         const task = await deps.jobs.submit(scope, toRequest(request.body));

@@ -1,6 +1,6 @@
 import type { TaskView } from '../../domain/types.js';
 import type { RoutePlugin } from '../app.js';
-import { TaskParams, TaskViewSchema } from '../schemas.js';
+import { errorResponses, eventStream, TaskParams, TaskViewSchema } from '../schemas.js';
 import { openSse, type SseStream } from '../sse.js';
 
 const isFinal = (t: TaskView) => t.status === 'succeeded' || t.status === 'failed';
@@ -10,7 +10,7 @@ export const taskRoutes: RoutePlugin = async (app, { services, timing }) => {
 
   app.get<{ Params: TaskParams }>(
     '/v1/tasks/:id',
-    { schema: { params: TaskParams, response: { 200: TaskViewSchema } } },
+    { schema: { tags: ['tasks'], summary: 'A task\'s current state', params: TaskParams, response: { 200: TaskViewSchema, ...errorResponses } } },
     async (request) => tasks.get(request.tenantId, request.params.id),
   );
 
@@ -19,7 +19,13 @@ export const taskRoutes: RoutePlugin = async (app, { services, timing }) => {
    * then every change, `event: end` after the final state, then the stream closes.
    */
   // No HEAD twin: a HEAD request would open a stream that never sends a body and never ends.
-  app.get<{ Params: TaskParams }>('/v1/tasks/:id/events', { schema: { params: TaskParams }, exposeHeadRoute: false, config: { tenantLimit: 'event_stream' } }, async (request, reply) => {
+  const eventsSchema = {
+    tags: ['tasks'],
+    summary: 'A task\'s progress as Server-Sent Events',
+    params: TaskParams,
+    response: { 200: eventStream('`task` events (id: version), current state first, then `end`'), ...errorResponses },
+  };
+  app.get<{ Params: TaskParams }>('/v1/tasks/:id/events', { schema: eventsSchema, exposeHeadRoute: false, config: { tenantLimit: 'event_stream' } }, async (request, reply) => {
     const taskId = request.params.id;
     let sse: SseStream | null = null;
     // follow() may deliver the current state before it resolves, i.e. before the stream exists.

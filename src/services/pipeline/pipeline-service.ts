@@ -66,13 +66,12 @@ export class PipelineService {
     this.running = false;
     this.unsubscribeRunnable?.();
     this.wakeAll();
-    const settled = Promise.all([...this.inFlight.values()].map((r) => r.done));
-    const timedOut = await Promise.race([
-      settled.then(() => false),
-      new Promise<boolean>((r) => setTimeout(() => r(true), deadlineMs).unref()),
-    ]);
-    if (timedOut) for (const r of this.inFlight.values()) r.controller.abort(new Error('shutting down'));
+    // Every slot ends once its current stage does; whatever still runs at the deadline is aborted.
+    const deadline = setTimeout(() => {
+      for (const r of this.inFlight.values()) r.controller.abort(new Error('shutting down'));
+    }, deadlineMs);
     await Promise.all(this.slots);
+    clearTimeout(deadline);
     const released = await this.deps.queue.release(this.owner);
     if (released > 0) this.deps.logger.info({ released }, 'handed back job leases');
   }
@@ -116,6 +115,9 @@ export class PipelineService {
         await this.idle();
         continue;
       }
+      // Leased while stop() began (the lease was already on its way): not started, so the
+      // release() at the end of stop() hands it back untouched.
+      if (!this.running) break;
       const controller = new AbortController();
       const done = this.process(job, controller.signal);
       this.inFlight.set(job.id, { job, controller, done });

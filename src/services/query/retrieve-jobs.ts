@@ -4,6 +4,7 @@ import { AppError } from '../../domain/errors.js';
 import type { Scope, TaskView } from '../../domain/types.js';
 import type { EventBus } from '../../ports/event-bus.js';
 import type { Store } from '../../ports/store.js';
+import { overloaded } from '../admission.js';
 import { newId } from '../ids.js';
 import type { QueryService } from './query-service.js';
 import type { QueryRequest } from './types.js';
@@ -13,7 +14,7 @@ export interface RetrieveJobsOptions {
   resultTtlMs: number;
   /** Jobs answered at once; the rest wait in memory, in arrival order. */
   concurrency: number;
-  /** Waiting jobs beyond this are refused with 429 rather than piling up. */
+  /** Waiting jobs beyond this are refused with 503 overloaded rather than piling up. */
   maxQueued: number;
   /** How often expired results are purged (default: a tenth of the TTL, between 1 s and 60 s). */
   purgeIntervalMs?: number;
@@ -72,7 +73,7 @@ export class RetrieveJobs {
     if (this.closed) throw new AppError(503, 'shutting_down', 'the server is shutting down');
     await this.deps.query.assertKb(scope);
     if (this.waiting.length >= this.opts.maxQueued) {
-      throw new AppError(429, 'too_many_jobs', 'too many query jobs are waiting; retry later', { 'retry-after': '1' });
+      throw overloaded('too many query jobs are waiting; retry in 1 s', 1);
     }
     const release = (await this.deps.admit?.(scope.tenantId)) ?? (() => {});
     let task: TaskView;
