@@ -13,6 +13,7 @@ export function metricsSources(runtime: Runtime): MetricsSources {
     dbWriter: runtime.store.writer,
     lanes: runtime.lanes,
     query: { query: runtime.query.service, caches: { answer: runtime.query.cache, embedding: runtime.query.embeddings } },
+    admission: { gates: { query: runtime.admission.queries } },
   };
 }
 

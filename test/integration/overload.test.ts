@@ -73,6 +73,9 @@ describe('query admission', () => {
     const stats = server.server.runtime.admission.queries.stats();
     assert.equal(stats.active, 0, 'every slot was released');
     assert.equal(stats.rejected, 9 * N);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^ragd_admission_rejected_total\\{gate="query"\\} ${9 * N}$`, 'm'));
+    assert.match(metrics, /^ragd_admission_active\{gate="query"\} 0$/m);
   });
 
   test('streamed answers hold their slot until done, then release it', async () => {

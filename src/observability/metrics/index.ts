@@ -4,6 +4,7 @@ import type { RoutePlugin } from '../../http/app.js';
 import { metricsRoutes } from '../../http/routes/metrics.js';
 import type { ProviderLane } from '../../providers/lane.js';
 import { LOOP_RESOLUTION_MS, LoopWindowSampler, registerEventLoopMetrics } from './event-loop.js';
+import { registerAdmissionMetrics, type AdmissionSources } from './admission.js';
 import { registerHttpMetrics } from './http.js';
 import { registerPipelineMetrics, type PipelineSources } from './pipeline.js';
 import { registerProviderMetrics } from './providers.js';
@@ -19,6 +20,7 @@ export { LOOP_RESOLUTION_MS };
 export interface MetricsSources extends PipelineSources, ResourceSources {
   lanes?: readonly ProviderLane[];
   query?: QuerySources;
+  admission?: AdmissionSources;
 }
 
 export interface Metrics {
@@ -50,6 +52,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
   registerResourceMetrics(registry, sources);
   registerProviderMetrics(registry, sources.lanes ?? []);
   if (sources.query) registerQueryMetrics(registry, sources.query);
+  if (sources.admission) registerAdmissionMetrics(registry, sources.admission);
 
   const rotateWindow = () => loop.rotate();
   return {
