@@ -45,9 +45,27 @@ export interface Config {
   redisUrl: string | null;
   databaseUrl: string | null;
   adminKey: string | null;
+  /** JWT bearer tokens (verified with jose); null fields mean that kind is not accepted. */
+  jwt: JwtConfig;
+  /** Seals tenants' provider keys at rest; unset = a key file generated in the data dir. */
+  secretKey: string | null;
   /** How long a query job's result is kept. */
   resultTtlMs: number;
   shutdownTimeoutMs: number;
+}
+
+export interface JwtConfig {
+  /** HS256 shared secret. */
+  secret: string | null;
+  /** RS256/ES256 keys from this JWKS URL. */
+  jwksUrl: string | null;
+  /** The claim that names the tenant. */
+  tenantClaim: string;
+  audience: string | null;
+  issuer: string | null;
+  /** How long fetched JWKS keys are trusted, and the least time between two refetches. */
+  jwksCacheMs: number;
+  jwksCooldownMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -123,6 +141,16 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: optional(env, 'REDIS_URL'),
     databaseUrl: optional(env, 'DATABASE_URL'),
     adminKey: optional(env, 'ADMIN_KEY'),
+    jwt: {
+      secret: optional(env, 'JWT_SECRET'),
+      jwksUrl: optional(env, 'JWT_JWKS_URL'),
+      tenantClaim: str(env, 'JWT_TENANT_CLAIM', 'tenant'),
+      audience: optional(env, 'JWT_AUDIENCE'),
+      issuer: optional(env, 'JWT_ISSUER'),
+      jwksCacheMs: int(env, 'JWT_JWKS_CACHE_MS', 600_000, 0),
+      jwksCooldownMs: int(env, 'JWT_JWKS_COOLDOWN_MS', 30_000, 0),
+    },
+    secretKey: optional(env, 'SECRET_KEY'),
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
   };

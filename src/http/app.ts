@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type pino from 'pino';
 import type { Config } from '../config/config.js';
 import type { DocumentService } from '../services/document-service.js';
+import { OPEN_AUTH, type Authenticator } from '../services/auth-service.js';
 import type { HealthCheck } from '../services/health.js';
 import type { KbService } from '../services/kb-service.js';
 import type { TaskService } from '../services/task-service.js';
@@ -24,6 +25,8 @@ export interface HttpServices {
   documents: DocumentService;
   tasks: TaskService;
   health: HealthCheck[];
+  /** Decides each request's tenant from its credentials; absent = open mode (`default` tenant). */
+  auth?: Authenticator;
 }
 
 /** Intervals of the long-lived responses; tests shorten them. */
@@ -116,7 +119,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // JSON everywhere: without Fastify's default text/plain parser such bodies get a 415 instead of
   // reaching handlers as strings.
   app.removeContentTypeParser('text/plain');
-  await app.register(tenantPlugin);
+  await app.register(tenantPlugin, { auth: services.auth ?? OPEN_AUTH });
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
