@@ -13,18 +13,16 @@ import { KbService } from '../services/kb-service.js';
 import { PipelineService } from '../services/pipeline/pipeline-service.js';
 import { TaskService } from '../services/task-service.js';
 import { IngestPool } from '../workers/ingest-pool.js';
-import { HttpReranker } from '../providers/http-reranker.js';
-import { OpenAIChatGenerator } from '../providers/openai-chat.js';
 import { AnswerCache } from '../services/query/answer-cache.js';
-import { AnswerStep } from '../services/query/answer-step.js';
 import { EmbeddingCache } from '../services/query/embedding-cache.js';
 import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
 import { loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
 import { QueryService } from '../services/query/query-service.js';
-import { RerankStep } from '../services/query/rerank-step.js';
 import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
 import { Retriever } from '../services/query/retrieval.js';
 import { SearchPool } from '../workers/search-pool.js';
+import { stepFactory, TenantProviderRegistry } from './query-providers.js';
+import { createTenancy, type Tenancy } from './tenancy.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -43,6 +41,8 @@ export interface Runtime {
   documents: DocumentService;
   tasks: TaskService;
   pipeline: PipelineService;
+  /** Tenants, API keys, per-tenant settings and limits. */
+  tenancy: Tenancy;
   /** The query path: service, query jobs, and the pieces metrics and tests look at. */
   query: QueryStack;
   close(deadlineMs?: number): Promise<void>;
@@ -56,6 +56,8 @@ export interface QueryStack {
   /** Null when no LLM / reranker is configured. */
   llmLane: ProviderLane | null;
   rerankLane: ProviderLane | null;
+  /** Each tenant's LLM and reranker (its own settings, else the server's). */
+  providers: TenantProviderRegistry;
   options: QueryOptions;
 }
 
@@ -124,22 +126,24 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
     { maxUploadBytes: config.maxUploadBytes, embedderId: embedder.id },
   );
   const tasks = new TaskService(store, bus, kbs);
-  const query = createQueryStack(config, { store, bus, kbs, embedder, logger });
+  const tenancy = createTenancy(config, { store, kbs, embedder });
+  const query = createQueryStack(config, { store, bus, kbs, embedder, logger, tenancy });
   if (opts.runPipeline ?? true) await pipeline.start();
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query,
+    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, tenancy, query,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
       await query.jobs.close(deadlineMs);
       await pipeline.stop(deadlineMs);
-      await Promise.all([query.llmLane?.close(), query.rerankLane?.close()]);
+      await query.providers.close();
       await query.searchPool.close();
       await queue.close();
       await bus.close();
       await pool.close();
+      tenancy.store.close();
       await store.close();
     },
   };
@@ -152,57 +156,23 @@ export async function createRuntime(config: Config, logger: Logger, opts: { runP
  */
 function createQueryStack(
   config: Config,
-  deps: { store: SqliteStore; bus: MemoryEventBus; kbs: KbService; embedder: Embedder; logger: Logger },
+  deps: { store: SqliteStore; bus: MemoryEventBus; kbs: KbService; embedder: Embedder; logger: Logger; tenancy: Tenancy },
 ): QueryStack {
   const options = loadQueryOptions();
   const log = deps.logger.child({ component: 'query' });
   const searchPool = new SearchPool({ dbPath: deps.store.dbPath, threads: options.searchThreads });
   deps.store.setSearchRunner(searchPool);
 
-  let llmLane: ProviderLane | null = null;
-  let llm: OpenAIChatGenerator | null = null;
-  if (config.llm.baseUrl) {
-    llmLane = new ProviderLane({
-      name: 'llm',
-      concurrency: config.llm.concurrency,
-      requestsPerMinute: config.llm.requestsPerMinute,
-      timeoutMs: config.llm.timeoutMs,
-      maxRetries: config.llm.maxRetries,
-      backoffBaseMs: options.llmBackoffBaseMs,
-      breaker: { errorThresholdPercentage: 50, volumeThreshold: options.llmBreakerVolume, resetTimeoutMs: options.llmBreakerResetMs },
-    });
-    llm = new OpenAIChatGenerator({ baseURL: config.llm.baseUrl, apiKey: config.llm.apiKey, model: config.llm.model, lane: llmLane });
-  }
-  let rerankLane: ProviderLane | null = null;
-  let rerank: RerankStep | null = null;
-  if (config.rerank.baseUrl) {
-    rerankLane = new ProviderLane({
-      name: 'rerank',
-      concurrency: config.rerank.concurrency,
-      requestsPerMinute: config.rerank.requestsPerMinute,
-      timeoutMs: Math.min(config.rerank.timeoutMs, options.rerankTimeoutMs),
-      maxRetries: config.rerank.maxRetries,
-      backoffBaseMs: 100,
-      breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 30_000 },
-    });
-    const reranker = new HttpReranker({
-      baseURL: config.rerank.baseUrl,
-      apiKey: config.rerank.apiKey,
-      model: config.rerank.model,
-      lane: rerankLane,
-      requestShape: options.rerankRequestShape,
-    });
-    rerank = new RerankStep(reranker, { timeoutMs: options.rerankTimeoutMs }, log);
-  }
-
   const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
   const embeddings = new EmbeddingCache(deps.embedder, { maxEntries: options.embeddingCacheEntries, ttlMs: options.cacheTtlMs });
-  const answer = new AnswerStep(
-    llm,
-    new ExtractiveAnswerer(searchPool),
-    { fallbackToExtractive: options.llmFallback === 'extractive', promptTokens: options.promptTokens },
-    log,
+  const factory = stepFactory(options, new ExtractiveAnswerer(searchPool), log);
+  const providers = new TenantProviderRegistry(
+    factory,
+    { llm: config.llm, rerank: config.rerank },
+    { answer: factory.answer(config.llm), rerank: config.rerank.baseUrl ? factory.rerank(config.rerank) : null },
+    (tenantId, kind) => deps.tenancy.service.providerOf(tenantId, kind),
   );
+  const serverProviders = { answer: providers.defaults.answer, rerank: providers.defaults.rerank };
   const service = new QueryService({
     store: deps.store,
     kbs: deps.kbs,
@@ -211,10 +181,11 @@ function createQueryStack(
       embeddings,
       deps.embedder.id.startsWith('hash:') ? ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }) : null,
     ),
-    rerank,
-    rerankerId: rerank ? `${config.rerank.baseUrl}#${config.rerank.model}` : null,
-    answer,
-    answererId: llm ? `llm:${config.llm.baseUrl}#${config.llm.model}` : 'extractive',
+    answer: serverProviders.answer.step,
+    answererId: serverProviders.answer.id,
+    rerank: serverProviders.rerank?.step ?? null,
+    rerankerId: serverProviders.rerank?.id ?? null,
+    providersFor: (tenantId) => providers.forTenant(tenantId),
     cache,
   });
   const jobs = new RetrieveJobs(
@@ -222,5 +193,7 @@ function createQueryStack(
     { resultTtlMs: config.resultTtlMs, concurrency: options.retrieveConcurrency, maxQueued: options.retrieveMaxQueued },
   );
   jobs.start();
-  return { service, jobs, searchPool, cache, llmLane, rerankLane, options };
+  const llmLane = serverProviders.answer.lane;
+  const rerankLane = serverProviders.rerank?.lane ?? null;
+  return { service, jobs, searchPool, cache, llmLane, rerankLane, providers, options };
 }

@@ -2,9 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
+import { adminKeyRoutes } from '../http/routes/admin-keys.js';
+import { adminTenantRoutes } from '../http/routes/admin-tenants.js';
 import { queryRoutes } from '../http/routes/query.js';
 import { createMetrics } from './metrics.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { createAuth } from './tenancy.js';
 
 export interface RunningServer {
   runtime: Runtime;
@@ -16,6 +19,10 @@ export interface RunningServer {
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const runtime = await createRuntime(config, logger);
+  const auth = await createAuth(config, runtime.tenancy, logger).catch(async (err: unknown) => {
+    await runtime.close();
+    throw err;
+  });
   const metrics = createMetrics(runtime);
   const app = await buildHttpApp({
     config,
@@ -24,12 +31,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       kbs: runtime.kbs,
       documents: runtime.documents,
       tasks: runtime.tasks,
+      auth,
       health: [
         { name: 'store', check: () => runtime.store.ping() },
         { name: 'queue', check: async () => void (await runtime.queue.counts()) },
       ],
     },
-    extraRoutes: [metrics.routes, queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs })],
+    extraRoutes: [
+      metrics.routes,
+      queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs }),
+      adminTenantRoutes(runtime.tenancy.service),
+      adminKeyRoutes(runtime.tenancy.service),
+    ],
   });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();

@@ -8,10 +8,8 @@ import { rerankCandidates } from './rerank-step.js';
 import type { Retriever } from './retrieval.js';
 import type { Citation, QueryHooks, QueryRequest, QueryResult, RerankInfo, Timings } from './types.js';
 
-export interface QueryServiceDeps {
-  store: Store;
-  kbs: KbService;
-  retriever: Retriever;
+/** The model-backed steps of a query; a tenant with its own providers gets its own. */
+export interface QueryProviders {
   /** Null when no reranker is configured. */
   rerank: RerankStep | null;
   /** Identifies the reranker in cache keys (its model), or null. */
@@ -19,7 +17,15 @@ export interface QueryServiceDeps {
   answer: AnswerStep;
   /** Identifies the answerer in cache keys, e.g. 'llm:gpt-4o-mini' or 'extractive'. */
   answererId: string;
+}
+
+export interface QueryServiceDeps extends QueryProviders {
+  store: Store;
+  kbs: KbService;
+  retriever: Retriever;
   cache: AnswerCache;
+  /** The tenant's own providers (each falling back to the server's); absent = the server's for all. */
+  providersFor?: (tenantId: string) => Promise<QueryProviders>;
 }
 
 const ms = (from: number) => Math.round((performance.now() - from) * 10) / 10;
@@ -59,6 +65,7 @@ export class QueryService {
     const started = performance.now();
     const kb = await this.deps.kbs.get(scope);
     const pending = await this.deps.store.countPending(scope);
+    const providers = this.deps.providersFor ? await this.deps.providersFor(scope.tenantId) : this.deps;
     const key = answerKey({
       tenantId: scope.tenantId,
       kbId: scope.kbId,
@@ -70,8 +77,8 @@ export class QueryService {
       topK: req.topK,
       onlyContext: req.onlyContext,
       ...(req.filter ? { filter: req.filter } : {}),
-      answerer: req.onlyContext ? 'none' : this.deps.answererId,
-      reranker: this.deps.rerankerId,
+      answerer: req.onlyContext ? 'none' : providers.answererId,
+      reranker: providers.rerankerId,
     });
 
     const hit = this.deps.cache.get(key);
@@ -80,7 +87,7 @@ export class QueryService {
     const { signal } = hooks;
 
     const t0 = performance.now();
-    const depth = this.deps.rerank ? rerankCandidates(req.topK) : req.topK;
+    const depth = providers.rerank ? rerankCandidates(req.topK) : req.topK;
     const retrieved = await this.deps.retriever.retrieve({
       scope,
       kb,
@@ -96,12 +103,12 @@ export class QueryService {
     const t1 = performance.now();
     let hits = retrieved.hits;
     let rerank: RerankInfo | undefined;
-    if (this.deps.rerank) {
-      const r = await this.deps.rerank.run(req.query, hits, req.topK, signal);
+    if (providers.rerank) {
+      const r = await providers.rerank.run(req.query, hits, req.topK, signal);
       hits = r.hits;
       rerank = r.info;
     }
-    const rerankMs = this.deps.rerank ? ms(t1) : 0;
+    const rerankMs = providers.rerank ? ms(t1) : 0;
     const citations = hits.slice(0, req.topK).map(toCitation);
 
     let notice = joinNotices(pendingNotice(pending), retrieved.notice);
@@ -112,7 +119,7 @@ export class QueryService {
     let answerKind: QueryResult['answer_kind'] = null;
     let degraded = rerank?.applied === false;
     if (!req.onlyContext) {
-      const outcome = await this.deps.answer.answer(req.query, citations, signal, hooks.onToken);
+      const outcome = await providers.answer.answer(req.query, citations, signal, hooks.onToken);
       answer = outcome.text;
       answerKind = outcome.kind;
       if (outcome.fallbackNotice) {

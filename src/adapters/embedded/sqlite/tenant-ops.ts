@@ -30,6 +30,8 @@ export function deleteTenant(db: Db, a: { id: string }): boolean {
       throw new Error(`tenant ${a.id} still has knowledge bases`);
     }
     db.prepare('UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL').run(nowIso(), a.id);
+    // Query-job tasks outlive their KB; a tenant later created under the same id must not see them.
+    db.prepare('DELETE FROM tasks WHERE tenant_id = ?').run(a.id);
     return db.prepare('DELETE FROM tenants WHERE id = ?').run(a.id).changes > 0;
   }).immediate();
 }
