@@ -119,10 +119,12 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // JSON everywhere: without Fastify's default text/plain parser such bodies get a 415 instead of
   // reaching handlers as strings.
   app.removeContentTypeParser('text/plain');
-  await app.register(tenantPlugin, { auth: services.auth ?? OPEN_AUTH });
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // After websocket: its onRequest hook marks upgrade requests, so that when authentication
+  // refuses one (401) its onResponse hook still destroys the raw socket instead of leaking it.
+  await app.register(tenantPlugin, { auth: services.auth ?? OPEN_AUTH });
 
   // Long-lived SSE responses would keep close() waiting forever; end them when shutdown begins.
   app.addHook('preClose', (done) => {
