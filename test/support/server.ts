@@ -292,13 +292,14 @@ export async function postFiles(
   url: string,
   kb: string,
   files: { name: string; bytes: Uint8Array | Blob; type?: string }[],
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: any }> {
   const form = new FormData();
   for (const f of files) {
     const blob = f.bytes instanceof Blob ? f.bytes : new Blob([f.bytes], { type: f.type ?? 'application/octet-stream' });
     form.append('file', blob, f.name);
   }
-  return call(`${url}/v1/kbs/${kb}/documents`, { method: 'POST', body: form });
+  return call(`${url}/v1/kbs/${kb}/documents`, { method: 'POST', body: form, headers });
 }
 
 /** Uploads one file as multipart; throws HttpError unless it is accepted (202). */
