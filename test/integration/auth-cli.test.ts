@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { REPO_ROOT, spawnServer, type SpawnedServer, tempDir } from '../support/server.js';
+import { runRagd, spawnServer, type SpawnedServer, tempDir } from '../support/server.js';
 import { authed } from './auth-support.js';
 
 /*
@@ -13,19 +11,7 @@ import { authed } from './auth-support.js';
  * `ragd query` using the tenant key.
  */
 
-async function ragd(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      timeout: 60_000,
-      env: { ...process.env, RAGD_LOG_LEVEL: 'warn', RAGD_WORKERS: '1', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const ragd = (args: string[], env: Record<string, string> = {}) => runRagd(args, { RAGD_LOG_LEVEL: 'warn', RAGD_WORKERS: '1', ...env });
 
 describe('ragd admin', () => {
   let dataDir: string;

@@ -2,12 +2,13 @@
  * Helpers for tests and benches that talk to a real ragd: in-process (`startTestServer`) or as a
  * child process (`spawnServer`), always over real HTTP on a real port with a real data directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pino from 'pino';
 import { startServer, type RunningServer } from '../../src/app/server.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -214,6 +215,21 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** `ragd <args…>` as a user runs it (a child process); its exit code and output, never throwing. */
+export async function runRagd(args: string[], env: Env = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: REPO_ROOT,
+      timeout: 60_000,
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
