@@ -82,7 +82,7 @@ export class TenantService {
     try {
       if (!(await this.store.deleteTenant(id))) throw notFound(`tenant "${id}"`);
     } catch (err) {
-      if (err instanceof AppError) throw err;
+      if (!(err instanceof Error) || !err.message.includes('still has knowledge bases')) throw err;
       throw conflict(`tenant "${id}" gained a knowledge base while being deleted; try again`, 'tenant_busy');
     }
     this.cache.delete(id);

@@ -40,6 +40,10 @@ describe('admin API and API keys', () => {
     assert.match(key, /^ragd_[0-9a-f]{8}_/);
     assert.equal((await authed(`${url}/v1/kbs`, ADMIN_KEY)).status, 401, 'the admin key opens no tenant');
     assert.equal((await authed(`${url}/v1/admin/tenants`, key)).status, 401, 'a tenant key is not an admin key');
+    // The router decodes the path: a percent-encoded admin path is still the admin API.
+    assert.equal((await authed(`${url}/v1/%61dmin/tenants`, key)).status, 401, 'an encoded admin path is still admin');
+    assert.equal((await authed(`${url}/v1/%61dmin/tenants`, ADMIN_KEY)).status, 200);
+    assert.equal((await authed(`${url}/v1/no-such-route`, null)).status, 401, 'an unknown path tells the unauthenticated nothing');
     const kbs = await authed(`${url}/v1/kbs`, key);
     assert.equal(kbs.status, 200);
     assert.deepEqual(kbs.body.kbs.map((k: { id: string }) => k.id), ['default'], 'a new tenant starts with its own default KB');

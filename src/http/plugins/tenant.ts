@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../../domain/errors.js';
+import { keyPrefixOf } from '../../services/api-keys.js';
 import { AuthError, DEFAULT_TENANT, type Authenticator, type Principal } from '../../services/auth-service.js';
 
 declare module 'fastify' {
@@ -19,10 +20,16 @@ const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 type Access = 'public' | 'admin' | 'tenant';
 
-function accessOf(url: string): Access {
-  const path = url.split('?', 1)[0]!;
-  if (PUBLIC_PATHS.has(path)) return 'public';
-  return path === '/v1/admin' || path.startsWith('/v1/admin/') ? 'admin' : 'tenant';
+/**
+ * By the route that matched, not the raw URL: the router decodes the path, so a raw-URL test is
+ * fooled by `/v1/%61dmin/…`. A request that matched no route needs a tenant credential (its 404
+ * then says nothing to the unauthenticated).
+ */
+function accessOf(request: FastifyRequest): Access {
+  const route = request.routeOptions.url;
+  if (route === undefined) return 'tenant';
+  if (PUBLIC_PATHS.has(route)) return 'public';
+  return route === '/v1/admin' || route.startsWith('/v1/admin/') ? 'admin' : 'tenant';
 }
 
 const unauthorized = (message: string) => new AppError(401, 'unauthorized', message, { 'www-authenticate': 'Bearer' });
@@ -34,14 +41,17 @@ const unauthorized = (message: string) => new AppError(401, 'unauthorized', mess
  * lookup by `tenantId` makes another tenant's resources answer 404, as if they did not exist.
  */
 export async function resolveTenant(request: FastifyRequest, auth: Authenticator): Promise<void> {
-  const access = accessOf(request.url);
+  const access = accessOf(request);
   if (access === 'public') return;
   let principal: Principal;
   try {
     principal = await auth.authenticate(request.headers.authorization);
   } catch (err) {
-    if (err instanceof AuthError) throw unauthorized(err.message);
-    throw err;
+    if (!(err instanceof AuthError)) throw err;
+    // A revoked or mistyped ragd key is traced by its public prefix; nothing else is logged.
+    const attempted = keyPrefixOf((request.headers.authorization ?? '').replace(/^Bearer +/i, '').trim());
+    request.log.info({ ...(attempted ? { key: attempted } : {}), reason: err.message }, 'credentials refused');
+    throw unauthorized(err.message);
   }
   if (access === 'admin' && principal.kind !== 'admin') {
     throw unauthorized(
