@@ -99,6 +99,15 @@ export class TenantService {
     return this.mint(null, 'admin', name);
   }
 
+  listAdminKeys(): Promise<ApiKeyRecord[]> {
+    return this.store.listKeys(null);
+  }
+
+  /** An admin key, like a tenant key, is revoked at once; RAGD_ADMIN_KEY is not stored, so not here. */
+  async revokeAdminKey(keyId: string): Promise<void> {
+    if (!(await this.store.revokeKey(null, keyId))) throw notFound(`admin key "${keyId}"`);
+  }
+
   async listKeys(tenantId: string): Promise<ApiKeyRecord[]> {
     await this.get(tenantId);
     return this.store.listKeys(tenantId);

@@ -90,6 +90,20 @@ describe('admin API and API keys', () => {
     assert.equal((await authed(`${url}/v1/admin/tenants/gamma/keys/${view.id}`, ADMIN_KEY, { method: 'DELETE' })).status, 404);
   });
 
+  it('admin keys: minted, listed and revoked like tenant keys; RAGD_ADMIN_KEY keeps working', async () => {
+    const created = await authed(`${url}/v1/admin/keys`, ADMIN_KEY, jsonInit('POST', { name: 'ops' }));
+    assert.equal(created.status, 201);
+    assert.equal(created.body.tenant, null);
+    const second = created.body.key as string;
+    assert.equal((await authed(`${url}/v1/admin/tenants`, second)).status, 200);
+    assert.equal((await authed(`${url}/v1/kbs`, second)).status, 401, 'an admin key opens no tenant');
+    const listed = await authed(`${url}/v1/admin/keys`, second);
+    assert.deepEqual(listed.body.keys.map((k: { prefix: string }) => k.prefix), [second.slice(0, 13)]);
+    assert.equal((await authed(`${url}/v1/admin/keys/${created.body.id}`, second, { method: 'DELETE' })).status, 204);
+    assert.equal((await authed(`${url}/v1/admin/tenants`, second)).status, 401, 'revoked at once');
+    assert.equal((await authed(`${url}/v1/admin/tenants`, ADMIN_KEY)).status, 200);
+  });
+
   it('keys of a deleted tenant stop working', async () => {
     const key = await tenantWithKey(url, 'epsilon');
     assert.equal((await authed(`${url}/v1/admin/tenants/epsilon`, ADMIN_KEY, { method: 'DELETE' })).status, 204);

@@ -2,6 +2,7 @@ import type { ApiKeyRecord } from '../../ports/tenants.js';
 import type { TenantService } from '../../services/tenant-service.js';
 import type { RoutePlugin } from '../app.js';
 import {
+  AdminKeyParams,
   CreateKeyBody,
   CreatedKeyResponse,
   KeyListResponse,
@@ -13,7 +14,7 @@ import {
 
 const toKeyView = (k: ApiKeyRecord): KeyViewBody => ({
   id: k.id,
-  tenant: k.tenantId ?? '',
+  tenant: k.tenantId,
   name: k.name,
   prefix: k.prefix,
   created_at: k.createdAt,
@@ -21,7 +22,10 @@ const toKeyView = (k: ApiKeyRecord): KeyViewBody => ({
   last_used_at: k.lastUsedAt,
 });
 
-/** `/v1/admin/tenants/{t}/keys`: mint (the key is in that one response), list, revoke. */
+/**
+ * `/v1/admin/tenants/{t}/keys`: mint (the key is in that one response), list, revoke; and the
+ * same for admin keys under `/v1/admin/keys`, so a leaked admin key can be replaced and revoked.
+ */
 export const adminKeyRoutes =
   (tenants: TenantService): RoutePlugin =>
   async (app) => {
@@ -47,6 +51,30 @@ export const adminKeyRoutes =
       async (request, reply) => {
         await tenants.revokeKey(request.params.t, request.params.id);
         request.log.info({ keyId: request.params.id, tenant: request.params.t }, 'API key revoked');
+        return reply.code(204).send();
+      },
+    );
+
+    app.post<{ Body: CreateKeyBody | undefined }>(
+      '/v1/admin/keys',
+      { schema: { body: CreateKeyBody, response: { 201: CreatedKeyResponse } } },
+      async (request, reply) => {
+        const { record, key } = await tenants.createAdminKey(request.body?.name ?? 'admin');
+        request.log.info({ key: record.prefix }, 'admin key created');
+        return reply.code(201).send({ ...toKeyView(record), key });
+      },
+    );
+
+    app.get('/v1/admin/keys', { schema: { response: { 200: KeyListResponse } } }, async () => ({
+      keys: (await tenants.listAdminKeys()).map(toKeyView),
+    }));
+
+    app.delete<{ Params: AdminKeyParams }>(
+      '/v1/admin/keys/:id',
+      { schema: { params: AdminKeyParams, response: { 204: NoContent } } },
+      async (request, reply) => {
+        await tenants.revokeAdminKey(request.params.id);
+        request.log.info({ keyId: request.params.id }, 'admin key revoked');
         return reply.code(204).send();
       },
     );

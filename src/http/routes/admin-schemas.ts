@@ -18,6 +18,9 @@ export type TenantParams = Static<typeof TenantParams>;
 export const KeyParams = Type.Object({ t: TenantId, id: KeyId }, { additionalProperties: false });
 export type KeyParams = Static<typeof KeyParams>;
 
+export const AdminKeyParams = Type.Object({ id: KeyId }, { additionalProperties: false });
+export type AdminKeyParams = Static<typeof AdminKeyParams>;
+
 // ---------------------------------------------------------------------------------------------
 // Settings
 
@@ -100,7 +103,7 @@ export type CreateKeyBody = Static<typeof CreateKeyBody>;
 
 export const KeyViewSchema = Type.Object({
   id: Type.String(),
-  tenant: Type.String(),
+  tenant: Nullable(Type.String({ description: 'null for an admin key' })),
   name: Type.String(),
   prefix: Type.String({ description: 'the public start of the key, as it appears in logs' }),
   created_at: Type.String(),
