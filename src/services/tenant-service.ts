@@ -156,7 +156,16 @@ export class TenantService {
   async providerOf(tenantId: string, kind: 'llm' | 'rerank'): Promise<OpenProvider | null> {
     const p = (await this.settingsOf(tenantId))[kind];
     if (!p) return null;
-    return { baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.box.open(p.apiKeyCipher) : null };
+    return { baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null };
+  }
+
+  private openKey(sealed: string, kind: string): string {
+    try {
+      return this.box.open(sealed);
+    } catch {
+      // Sealed under another server key: the tenant's provider cannot be called until an admin sets the key again.
+      throw new AppError(503, 'provider_key_unreadable', `the ${kind} provider key of this tenant cannot be opened with the server key; an admin must set it again`);
+    }
   }
 
   private seal(input: ProviderInput, current: StoredProvider | undefined): StoredProvider {

@@ -80,4 +80,20 @@ describe('per-tenant provider settings', () => {
     // Settings are cached for at most a couple of seconds.
     await waitFor(async () => (await ask('own')).answer_kind === 'extractive', { timeoutMs: 10_000, what: 'the reset to apply' });
   });
+
+  it('a provider key sealed under another server key is refused clearly (503), not sent', async () => {
+    await server.server.close();
+    const restarted = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_DATA_DIR: server.dataDir, RAGD_SECRET_KEY: 'a-different-server-key' });
+    try {
+      const before = fake.stats.requests.chat;
+      const r = await authed(`${restarted.url}/v1/kbs/default/query`, keys.twin!, jsonInit('POST', { query: 'when does the depot close?' }));
+      assert.equal(r.status, 503);
+      assert.equal(r.body.error.code, 'provider_key_unreadable');
+      assert.equal(fake.stats.requests.chat, before);
+      const plain = await authed(`${restarted.url}/v1/kbs/default/query`, keys.plain!, jsonInit('POST', { query: 'when does the depot close?' }));
+      assert.equal(plain.status, 200, 'tenants without sealed keys are unaffected');
+    } finally {
+      await restarted.close();
+    }
+  });
 });
