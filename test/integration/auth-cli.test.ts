@@ -45,6 +45,12 @@ describe('ragd admin', () => {
     assert.equal(key.code, 0, key.stderr);
     const { key: apiKey, id: keyId } = JSON.parse(key.stdout) as { key: string; id: string };
 
+    const set = await ragd(['admin', 'settings', 'acme', '--set', '{"limits":{"max_documents":50}}', '--json'], env);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(JSON.parse(set.stdout).limits.max_documents, 50);
+    const badSet = await ragd(['admin', 'settings', 'acme', '--set', '{not json'], env);
+    assert.equal(badSet.code, 2);
+
     const file = join(dataDir, 'fact.txt');
     await writeFile(file, 'The acme warehouse opens at seven in the morning.');
     const tenantEnv = { RAGD_URL: server.url, RAGD_API_KEY: apiKey };
