@@ -1,13 +1,11 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { KB_ID_PATTERN } from '../schemas.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { KB_ID_PATTERN, Nullable } from '../schemas.js';
 
 /**
  * Request and response schemas of the admin API (`/v1/admin/…`). As elsewhere, request bodies
  * reject unknown fields, and response schemas are allow-lists: a key's hash, a sealed provider
  * key or a plain key outside its one creation response can never be serialised.
  */
-
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const TenantId = Type.String({ pattern: KB_ID_PATTERN, description: 'tenant id' });
 const KeyId = Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$', description: 'API key id (not the key)' });
