@@ -16,7 +16,8 @@ export class Client {
   private readonly agent: http.Agent;
   private readonly base: URL;
 
-  constructor(baseUrl: string, maxSockets = 1024) {
+  /** `headers` go on every request (e.g. a tenant's `authorization`). */
+  constructor(baseUrl: string, maxSockets = 1024, private readonly headers: Record<string, string> = {}) {
     this.base = new URL(baseUrl);
     this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
   }
@@ -32,7 +33,7 @@ export class Client {
           path,
           method: 'POST',
           agent: this.agent,
-          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+          headers: { ...this.headers, 'content-type': 'application/json', 'content-length': payload.length },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -58,7 +59,7 @@ export class Client {
           path,
           method: 'POST',
           agent: this.agent,
-          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+          headers: { ...this.headers, 'content-type': 'application/json', 'content-length': payload.length },
         },
         (res) => {
           let tokens = 0;

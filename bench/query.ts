@@ -6,23 +6,26 @@
  *      (BENCH_MB, default 20), and idle again afterwards.
  *  (c) cached-query throughput as a ratio to a bare Fastify route sending the same bytes.
  *  (d) peak RSS of the server with 1,000 concurrent streaming queries.
+ *  (e) two tenants: tenant B's query p99 while tenant A bulk-ingests, as a ratio to B alone.
  *
  * ragd runs as a child process (`ragd serve`), so the load generator and the stand-in model in
  * this process do not share its event loop. Env: BENCH_MB, BENCH_TIMEOUT_S (default 300),
- * BENCH_PARTS (default a,c,d,b: the parts to run, in that order).
+ * BENCH_PARTS (default a,b,c,d,e: the parts to run; they run in the order a,c,d,b,e).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { postFiles, REPO_ROOT, sleep, spawnServer, syntheticCorpus, tempDir } from '../test/support/server.js';
+import { REPO_ROOT, spawnServer, tempDir } from '../test/support/server.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../test/support/fake-openai.js';
+import { bulkIngest, closedLoopStats, seedQueryKb } from './bulk-ingest.js';
 import { Client, closedLoop, cpuMsOf, percentile, type Reply, rssOf, rssSampler } from './load.js';
 import { Questions } from './questions.js';
+import { partTwoTenants } from './two-tenants.js';
 
 const MB = 1024 * 1024;
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'a,b,c,d').split(','));
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'a,b,c,d,e').split(','));
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 const rows: string[][] = [];
@@ -30,16 +33,6 @@ const row = (...cells: string[]) => {
   rows.push(cells);
   console.log(`  ${cells.join('  ·  ')}`);
 };
-
-async function waitIndexed(client: Client, kb: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await client.post(`/v1/kbs/${kb}/query`, { query: 'status', mode: 'lexical', top_k: 1, only_context: true });
-    if (r.status === 200 && JSON.parse(r.body).pending_documents === 0) return;
-    if (Date.now() > deadline) throw new Error(`${kb}: documents still pending after ${timeoutMs} ms`);
-    await sleep(500);
-  }
-}
 
 async function main(): Promise<void> {
   const fake = await startFakeOpenAI({ latencyMs: 1000 }, {});
@@ -59,17 +52,14 @@ async function main(): Promise<void> {
   const bare: { child?: ReturnType<typeof spawn> } = {};
   try {
     // A small seeded corpus for the queries.
-    await client.post('/v1/kbs', { id: 'bench' });
-    const seed = [...syntheticCorpus({ seed: 7, count: 40, minBytes: 2 * 1024, maxBytes: 16 * 1024 })];
-    for (const d of seed) await client.post('/v1/kbs/bench/documents', { name: d.name, text: d.text });
-    questions.learn(seed.map((d) => d.text));
-    await waitIndexed(client, 'bench', 120_000);
+    await seedQueryKb(client, 'bench', questions);
     const ask = (extra: object = {}) => client.post('/v1/kbs/bench/query', { query: questions.next(), ...extra });
 
     if (PARTS.has('a')) await partA(ask);
     if (PARTS.has('c')) await partC(client, pid, bare);
     if (PARTS.has('d')) await partD(client, fake, pid, questions);
     if (PARTS.has('b')) await partB(client, server.url, questions);
+    if (PARTS.has('e')) await partTwoTenants(env('BENCH_MB', 20) * MB, env('BENCH_TIMEOUT_S', 300), row);
   } finally {
     client.close();
     bare.child?.kill('SIGTERM');
@@ -149,43 +139,16 @@ async function partB(client: Client, url: string, questions: Questions): Promise
   const retrieval = () => closedLoopStats(client, questions);
   const idle = await retrieval()(15_000);
   await client.post('/v1/kbs', { id: 'corpus' });
-  let uploading = true;
-  let pending = 1;
-  const uploads = (async () => {
-    const docs = syntheticCorpus({ seed: 1, totalBytes: env('BENCH_MB', 20) * MB, minBytes: 5 * 1024, maxBytes: 500 * 1024 });
-    const it = docs[Symbol.iterator]();
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      // Multipart, as bench:ingest and `ragd ingest` upload: streamed to disk, not parsed as JSON.
-      for (let n = it.next(); !n.done; n = it.next()) await postFiles(url, 'corpus', [{ name: n.value.name, bytes: Buffer.from(n.value.text) }]);
-    }));
-    uploading = false;
-  })();
-  const watcher = (async () => {
-    const deadline = Date.now() + env('BENCH_TIMEOUT_S', 300) * 1000;
-    while ((uploading || pending > 0) && Date.now() < deadline) {
-      await sleep(1000);
-      const r = await client.post('/v1/kbs/corpus/query', { query: 'status', mode: 'lexical', top_k: 1, only_context: true });
-      pending = r.status === 200 ? JSON.parse(r.body).pending_documents : pending;
-    }
-    pending = 0;
-    uploading = false;
-  })();
+  const ingest = bulkIngest(client, url, 'corpus', env('BENCH_MB', 20) * MB, env('BENCH_TIMEOUT_S', 300));
   const t2 = performance.now();
-  const busy = await retrieval()(() => !uploading && pending === 0);
+  const busy = await retrieval()(ingest.done);
   const ingestS = (performance.now() - t2) / 1000;
-  await Promise.all([uploads, watcher]);
+  await ingest.finished;
   const after = await retrieval()(15_000);
   row(`idle p50 ${fmt(idle.p50)} p99 ${fmt(idle.p99)} (${idle.n})`, `ingesting p50 ${fmt(busy.p50)} p99 ${fmt(busy.p99)} (${busy.n}, ${ingestS.toFixed(0)} s)`, `p99 ratio ${(busy.p99 / idle.p99).toFixed(2)} (goal ≤ 1.5), p50 ratio ${(busy.p50 / idle.p50).toFixed(2)}`);
   row(`idle again, larger index: p50 ${fmt(after.p50)} p99 ${fmt(after.p99)} (${after.n})`, `ingesting vs after: p99 ratio ${(busy.p99 / after.p99).toFixed(2)}`);
 }
 
-/** A closed-loop run of only_context hybrid queries on the seeded KB; p50/p99 of what completed. */
-function closedLoopStats(client: Client, questions: Questions) {
-  return async (until: number | (() => boolean)) => {
-    const r = await closedLoop(5, until, () => client.post('/v1/kbs/bench/query', { query: questions.next(), only_context: true }));
-    return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), n: r.latencies.length, errors: r.errors };
-  };
-}
 
 main().catch((err: unknown) => {
   console.error(err instanceof Error ? err.stack : err);

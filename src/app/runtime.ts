@@ -13,24 +13,21 @@ import { KbService } from '../services/kb-service.js';
 import { PipelineService } from '../services/pipeline/pipeline-service.js';
 import { TaskService } from '../services/task-service.js';
 import { IngestPool } from '../workers/ingest-pool.js';
-import { HttpReranker } from '../providers/http-reranker.js';
-import { OpenAIChatGenerator } from '../providers/openai-chat.js';
 import { AnswerCache } from '../services/query/answer-cache.js';
-import { AnswerStep } from '../services/query/answer-step.js';
 import { EmbeddingCache } from '../services/query/embedding-cache.js';
 import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
 import { HASH_VECTOR_WEIGHT, loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
 import { QueryService } from '../services/query/query-service.js';
-import { RerankStep } from '../services/query/rerank-step.js';
 import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
 import { Retriever } from '../services/query/retrieval.js';
 import { SearchPool } from '../workers/search-pool.js';
 import { logLanes, traceLanes } from '../observability/lane-observers.js';
 import { startTracing, tracingEnabled } from '../observability/tracing.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
-import { ServerDefaultLimits } from '../services/limits/server-default-limits.js';
 import { QUERY_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
 import { createAdmission, type Admission } from '../services/admission.js';
+import { stepFactory, TenantProviderRegistry } from './query-providers.js';
+import { createTenancy, type Tenancy } from './tenancy.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -49,6 +46,8 @@ export interface Runtime {
   documents: DocumentService;
   tasks: TaskService;
   pipeline: PipelineService;
+  /** Tenants, API keys, per-tenant settings and limits. */
+  tenancy: Tenancy;
   /** The query path: service, query jobs, and the pieces metrics and tests look at. */
   query: QueryStack;
   /** Every outbound provider lane (embed, llm, rerank) that is configured. */
@@ -69,6 +68,8 @@ export interface QueryStack {
   /** Null when no LLM / reranker is configured. */
   llmLane: ProviderLane | null;
   rerankLane: ProviderLane | null;
+  /** Each tenant's LLM and reranker (its own settings, else the server's). */
+  providers: TenantProviderRegistry;
   options: QueryOptions;
 }
 
@@ -112,15 +113,19 @@ export async function createRuntime(
     maxAttempts: config.maxAttempts,
   });
   await store.init();
-  const limits = opts.limits ?? new ServerDefaultLimits(config.tenantLimits);
+  const blobs = new FsBlobStore(config.dataDir);
+  await blobs.sweepTemp();
+  // `pipeline` is bound below; the KB service only calls this when a KB is deleted.
+  const kbs = new KbService(store, blobs, embedder, (ids) => ids.forEach((id) => pipeline.cancel(id)));
+  const tenancy = createTenancy(config, { store, kbs, embedder });
+  // Per-tenant settings over the RAGD_TENANT_* server-wide defaults.
+  const limits = opts.limits ?? tenancy.limits;
   const tenantLimits = { source: limits, queries: new TenantAdmission(limits, QUERY_ADMISSION) };
   const queue = new SqliteJobQueue(store.writer, config.maxAttempts, {
     limits,
     onError: (err) => logger.warn({ err }, 'reading tenant pipeline weights failed'),
   });
   const bus = new MemoryEventBus();
-  const blobs = new FsBlobStore(config.dataDir);
-  await blobs.sweepTemp();
 
   const pipeline = new PipelineService(
     {
@@ -141,13 +146,12 @@ export async function createRuntime(
       backoffMaxMs: config.backoffMaxMs,
     },
   );
-  const kbs = new KbService(store, blobs, embedder, (ids) => ids.forEach((id) => pipeline.cancel(id)));
   const documents = new DocumentService(
     { store, queue, bus, blobs, kbs, cancelRunning: (id) => pipeline.cancel(id), limits },
     { maxUploadBytes: config.maxUploadBytes, embedderId: embedder.id },
   );
   const tasks = new TaskService(store, bus, kbs);
-  const query = createQueryStack(config, { store, bus, kbs, embedder, logger, admitQuery: (t) => tenantLimits.queries.admit(t) });
+  const query = createQueryStack(config, { store, bus, kbs, embedder, logger, tenancy, admitQuery: (t) => tenantLimits.queries.admit(t) });
   const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane].filter(
     (l): l is ProviderLane => l !== null,
   );
@@ -158,17 +162,18 @@ export async function createRuntime(
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, query, lanes, tenantLimits, admission,
+    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, tenancy, query, lanes, tenantLimits, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
       await query.jobs.close(deadlineMs);
       await pipeline.stop(deadlineMs);
-      await Promise.all([query.llmLane?.close(), query.rerankLane?.close()]);
+      await query.providers.close();
       await query.searchPool.close();
       await queue.close();
       await bus.close();
       await pool.close();
+      tenancy.store.close();
       await store.close();
       await tracing?.shutdown();
     },
@@ -188,6 +193,7 @@ function createQueryStack(
     kbs: KbService;
     embedder: Embedder;
     logger: Logger;
+    tenancy: Tenancy;
     admitQuery: (tenantId: string) => Promise<() => void>;
   },
 ): QueryStack {
@@ -196,51 +202,17 @@ function createQueryStack(
   const searchPool = new SearchPool({ dbPath: deps.store.dbPath, threads: options.searchThreads, maxQueue: config.admission.maxPoolQueue });
   deps.store.setSearchRunner(searchPool);
 
-  let llmLane: ProviderLane | null = null;
-  let llm: OpenAIChatGenerator | null = null;
-  if (config.llm.baseUrl) {
-    llmLane = new ProviderLane({
-      name: 'llm',
-      concurrency: config.llm.concurrency,
-      requestsPerMinute: config.llm.requestsPerMinute,
-      timeoutMs: config.llm.timeoutMs,
-      maxRetries: config.llm.maxRetries,
-      backoffBaseMs: options.llmBackoffBaseMs,
-      breaker: { errorThresholdPercentage: 50, volumeThreshold: options.llmBreakerVolume, resetTimeoutMs: options.llmBreakerResetMs },
-    });
-    llm = new OpenAIChatGenerator({ baseURL: config.llm.baseUrl, apiKey: config.llm.apiKey, model: config.llm.model, lane: llmLane });
-  }
-  let rerankLane: ProviderLane | null = null;
-  let rerank: RerankStep | null = null;
-  if (config.rerank.baseUrl) {
-    rerankLane = new ProviderLane({
-      name: 'rerank',
-      concurrency: config.rerank.concurrency,
-      requestsPerMinute: config.rerank.requestsPerMinute,
-      timeoutMs: Math.min(config.rerank.timeoutMs, options.rerankTimeoutMs),
-      maxRetries: config.rerank.maxRetries,
-      backoffBaseMs: 100,
-      breaker: { errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeoutMs: 30_000 },
-    });
-    const reranker = new HttpReranker({
-      baseURL: config.rerank.baseUrl,
-      apiKey: config.rerank.apiKey,
-      model: config.rerank.model,
-      lane: rerankLane,
-      requestShape: options.rerankRequestShape,
-    });
-    rerank = new RerankStep(reranker, { timeoutMs: options.rerankTimeoutMs }, log);
-  }
-
   const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
   const embeddings = new EmbeddingCache(deps.embedder, { maxEntries: options.embeddingCacheEntries, ttlMs: options.cacheTtlMs });
   const localEmbedder = deps.embedder.id.startsWith('hash:');
-  const answer = new AnswerStep(
-    llm,
-    new ExtractiveAnswerer(searchPool),
-    { fallbackToExtractive: options.llmFallback === 'extractive', promptTokens: options.promptTokens },
-    log,
+  const factory = stepFactory(options, new ExtractiveAnswerer(searchPool), log);
+  const providers = new TenantProviderRegistry(
+    factory,
+    { llm: config.llm, rerank: config.rerank },
+    { answer: factory.answer(config.llm), rerank: config.rerank.baseUrl ? factory.rerank(config.rerank) : null },
+    (tenantId, kind) => deps.tenancy.service.providerOf(tenantId, kind),
   );
+  const serverProviders = { answer: providers.defaults.answer, rerank: providers.defaults.rerank };
   const service = new QueryService({
     store: deps.store,
     kbs: deps.kbs,
@@ -250,10 +222,11 @@ function createQueryStack(
       localEmbedder ? ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }) : null,
       options.hybridVectorWeight ?? (localEmbedder ? HASH_VECTOR_WEIGHT : 1),
     ),
-    rerank,
-    rerankerId: rerank ? `${config.rerank.baseUrl}#${config.rerank.model}` : null,
-    answer,
-    answererId: llm ? `llm:${config.llm.baseUrl}#${config.llm.model}` : 'extractive',
+    answer: serverProviders.answer.step,
+    answererId: serverProviders.answer.id,
+    rerank: serverProviders.rerank?.step ?? null,
+    rerankerId: serverProviders.rerank?.id ?? null,
+    providersFor: (tenantId) => providers.forTenant(tenantId),
     cache,
   });
   const jobs = new RetrieveJobs(
@@ -261,5 +234,7 @@ function createQueryStack(
     { resultTtlMs: config.resultTtlMs, concurrency: options.retrieveConcurrency, maxQueued: options.retrieveMaxQueued },
   );
   jobs.start();
-  return { service, jobs, searchPool, cache, embeddings, llmLane, rerankLane, options };
+  const llmLane = serverProviders.answer.lane;
+  const rerankLane = serverProviders.rerank?.lane ?? null;
+  return { service, jobs, searchPool, cache, embeddings, llmLane, rerankLane, providers, options };
 }

@@ -2,12 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
+import { adminKeyRoutes } from '../http/routes/admin-keys.js';
+import { adminTenantRoutes } from '../http/routes/admin-tenants.js';
 import { queryRoutes } from '../http/routes/query.js';
 import { createMetrics } from '../observability/metrics/index.js';
 import { observeRequests } from '../observability/http-observer.js';
 import { breakerChecks, metricsSources } from './observability.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { gracefulClose } from './shutdown.js';
+import { createAuth } from './tenancy.js';
 
 export interface RunningServer {
   runtime: Runtime;
@@ -21,6 +24,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // The whole configuration, for whoever reads the log later; the logger censors its keys.
   logger.debug({ config }, 'configuration');
   const runtime = await createRuntime(config, logger);
+  const auth = await createAuth(config, runtime.tenancy, logger).catch(async (err: unknown) => {
+    await runtime.close();
+    throw err;
+  });
   const metrics = createMetrics(metricsSources(runtime));
   const app = await buildHttpApp({
     config,
@@ -30,6 +37,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       documents: runtime.documents,
       tasks: runtime.tasks,
       admission: runtime.admission,
+      auth,
       health: [
         { name: 'store', check: () => runtime.store.ping() },
         { name: 'queue', check: async () => void (await runtime.queue.counts()) },
@@ -38,7 +46,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     instrument: [observeRequests, metrics.instrumentHttp],
     tenantLimits: runtime.tenantLimits,
-    extraRoutes: [metrics.routes, queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs })],
+    extraRoutes: [
+      metrics.routes,
+      queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs }),
+      adminTenantRoutes(runtime.tenancy.service),
+      adminKeyRoutes(runtime.tenancy.service),
+    ],
   });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();

@@ -12,6 +12,7 @@ import { createLogger } from '../app/logger.js';
 import type { Config } from '../config/config.js';
 import { EXTENSIONS, type TaskView } from '../domain/types.js';
 import { readSse } from './sse-reader.js';
+import { authHeader } from './credentials.js';
 
 /**
  * `ragd ingest <files|dirs…> [--kb default] [--url http://127.0.0.1:8080] [--embedded]`
@@ -139,7 +140,7 @@ export async function ingest(config: Config, paths: string[], env: Env, switches
   return failed.length > 0 ? 1 : 0;
 }
 
-function serverUrl(config: Config, env: Env): string {
+export function serverUrl(config: Config, env: Env): string {
   const explicit = env.RAGD_URL ?? process.env.RAGD_URL;
   if (explicit) return explicit.replace(/\/+$/, '');
   // A server listening on every interface is reached on loopback.
@@ -309,6 +310,7 @@ async function postFile(url: string, path: string): Promise<{ status: number; bo
       'content-type': `multipart/form-data; boundary=${boundary}`,
       'content-length': String(head.length + size + tail.length),
       accept: 'application/json',
+      ...authHeader(),
     },
   });
   const response = new Promise<IncomingMessage>((resolveResponse, reject) => {
@@ -367,7 +369,7 @@ async function followHttp(url: string, taskId: string, onTask: (t: TaskState) =>
     let final: TaskState | null = null;
     try {
       const res = await fetch(`${url}/v1/tasks/${encodeURIComponent(taskId)}/events`, {
-        headers: { accept: 'text/event-stream' },
+        headers: { accept: 'text/event-stream', ...authHeader() },
         signal: controller.signal,
       });
       if (res.status === 404) throw Object.assign(new Error(`task ${taskId} no longer exists`), { fatal: true });
@@ -398,7 +400,7 @@ async function followHttp(url: string, taskId: string, onTask: (t: TaskState) =>
   }
   // Polling fallback.
   for (;;) {
-    const res = await fetch(`${url}/v1/tasks/${encodeURIComponent(taskId)}`);
+    const res = await fetch(`${url}/v1/tasks/${encodeURIComponent(taskId)}`, { headers: authHeader() });
     const body = await res.json().catch(() => null);
     if (res.status === 404) throw new Error(`task ${taskId} no longer exists`);
     if (res.ok && deliver(body as TaskState)) return last!;

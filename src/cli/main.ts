@@ -6,6 +6,9 @@ Usage:
   ragd serve [--port 8080] [--host 127.0.0.1] [--data-dir ./data]
   ragd ingest <files|dirs…> [--kb default] [--url http://127.0.0.1:8080] [--embedded]
   ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid] [--stream] [--embedded]
+  ragd admin init | tenants | keys | settings …  (ragd admin help)
+
+Against a server that requires credentials, set RAGD_API_KEY (or --api-key) to a tenant key or JWT.
 
 Every flag mirrors a RAGD_* environment variable (--data-dir is RAGD_DATA_DIR).`;
 
@@ -16,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const { env, positional, switches } = flagsToEnv(rest, SWITCHES);
   const config = loadConfig({ ...process.env, ...env });
+  // --api-key / --admin-key reach the HTTP clients the way the variables do.
+  for (const name of ['RAGD_API_KEY', 'RAGD_ADMIN_KEY'] as const) if (env[name] !== undefined) process.env[name] = env[name];
   switch (command) {
     case 'serve': {
       const { serve } = await import('./serve.js');
@@ -29,6 +34,14 @@ async function main(argv: string[]): Promise<number> {
     case 'query': {
       const { query } = await import('./query.js');
       return query(config, positional, { ...env }, switches);
+    }
+    case 'admin': {
+      const { admin, ADMIN_USAGE } = await import('./admin.js');
+      if (positional.length === 0 || positional[0] === 'help') {
+        console.log(ADMIN_USAGE);
+        return 0;
+      }
+      return admin(config, positional, { ...env }, switches);
     }
     case undefined:
     case 'help':

@@ -1,6 +1,7 @@
 import type { Citation } from '../services/query/types.js';
 import { readSse } from './sse-reader.js';
 import type { PrintableResult, QueryArgs, QueryPrinter } from './query.js';
+import { authHeader } from './credentials.js';
 
 /**
  * `ragd query --stream` over HTTP: POST with `stream: true` and feed the Server-Sent Events
@@ -14,7 +15,7 @@ export async function queryHttpStream(url: string, a: QueryArgs & { onlyContext:
   try {
     const res = await fetch(`${url}/v1/kbs/${encodeURIComponent(a.kb)}/query`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...authHeader() },
       body: JSON.stringify({ query: a.query, top_k: a.topK, mode: a.mode, only_context: a.onlyContext, stream: true }),
       signal: controller.signal,
     });

@@ -10,6 +10,7 @@ import {
   type QueryResult,
   type SearchMode,
 } from '../services/query/types.js';
+import { authHeader } from './credentials.js';
 
 /**
  * `ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid] [--stream] [--only-context] [--json] [--embedded]`
@@ -158,7 +159,7 @@ async function queryHttp(url: string, a: QueryArgs): Promise<PrintableResult> {
   try {
     res = await fetch(`${url}/v1/kbs/${encodeURIComponent(a.kb)}/query`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...authHeader() },
       body: JSON.stringify({ query: a.query, top_k: a.topK, mode: a.mode, only_context: a.onlyContext }),
     });
   } catch (err) {

@@ -47,6 +47,10 @@ export interface Config {
   adminKey: string | null;
   /** Server-wide per-tenant limits (RAGD_TENANT_*); null = unlimited. */
   tenantLimits: TenantLimitDefaults;
+  /** JWT bearer tokens (verified with jose); null fields mean that kind is not accepted. */
+  jwt: JwtConfig;
+  /** Seals tenants' provider keys at rest; unset = a key file generated in the data dir. */
+  secretKey: string | null;
   /** How long a query job's result is kept. */
   resultTtlMs: number;
   shutdownTimeoutMs: number;
@@ -77,6 +81,20 @@ export interface TenantLimitDefaults {
   maxStoredBytes: number | null;
   maxDocuments: number | null;
   maxEventStreams: number | null;
+}
+
+export interface JwtConfig {
+  /** HS256 shared secret. */
+  secret: string | null;
+  /** RS256/ES256 keys from this JWKS URL. */
+  jwksUrl: string | null;
+  /** The claim that names the tenant. */
+  tenantClaim: string;
+  audience: string | null;
+  issuer: string | null;
+  /** How long fetched JWKS keys are trusted, and the least time between two refetches. */
+  jwksCacheMs: number;
+  jwksCooldownMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -164,6 +182,16 @@ export function loadConfig(env: Env = process.env): Config {
       maxDocuments: limit(env, 'TENANT_MAX_DOCUMENTS'),
       maxEventStreams: limit(env, 'TENANT_MAX_EVENT_STREAMS'),
     },
+    jwt: {
+      secret: optional(env, 'JWT_SECRET'),
+      jwksUrl: optional(env, 'JWT_JWKS_URL'),
+      tenantClaim: str(env, 'JWT_TENANT_CLAIM', 'tenant'),
+      audience: optional(env, 'JWT_AUDIENCE'),
+      issuer: optional(env, 'JWT_ISSUER'),
+      jwksCacheMs: int(env, 'JWT_JWKS_CACHE_MS', 600_000, 0),
+      jwksCooldownMs: int(env, 'JWT_JWKS_COOLDOWN_MS', 30_000, 0),
+    },
+    secretKey: optional(env, 'SECRET_KEY'),
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
     tracing: otlpTracing(env),

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type pino from 'pino';
 import type { Config } from '../config/config.js';
 import type { DocumentService } from '../services/document-service.js';
+import { OPEN_AUTH, type Authenticator } from '../services/auth-service.js';
 import type { HealthCheck } from '../services/health.js';
 import type { KbService } from '../services/kb-service.js';
 import type { TaskService } from '../services/task-service.js';
@@ -35,6 +36,8 @@ export interface HttpServices {
   health: HealthCheck[];
   /** Backpressure bounds; without them no route is limited (tests of the bare HTTP layer). */
   admission?: Admission;
+  /** Decides each request's tenant from its credentials; absent = open mode (`default` tenant). */
+  auth?: Authenticator;
 }
 
 /** Intervals of the long-lived responses; tests shorten them. */
@@ -137,12 +140,13 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // reaching handlers as strings.
   app.removeContentTypeParser('text/plain');
   await app.register(drainingPlugin);
-  await app.register(tenantPlugin);
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
-  // After the tenant (limits are per tenant) and after websocket, whose onRequest hook marks
-  // upgrade requests (`request.ws`): a refused upgrade must still have its socket closed.
+  // After websocket: its onRequest hook marks upgrade requests, so that when authentication
+  // refuses one (401) its onResponse hook still destroys the raw socket instead of leaking it.
+  await app.register(tenantPlugin, { auth: services.auth ?? OPEN_AUTH });
+  // After the tenant (limits are per tenant) and after websocket, for the same reason.
   const source = opts.tenantLimits?.source ?? new ServerDefaultLimits(config.tenantLimits);
   await app.register(tenantLimitsPlugin, {
     source,

@@ -9,7 +9,7 @@ import { STAGES, SUPPORTED_TYPES } from '../domain/types.js';
  * can never reach a client.
  */
 
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 /**
  * A string enum as a plain JSON Schema `enum` (TypeBox's literal unions compile to `anyOf`,

@@ -45,12 +45,22 @@ export class KbService {
     if (scope.kbId === DEFAULT_KB) {
       throw new AppError(409, 'kb_protected', 'the default knowledge base cannot be deleted');
     }
+    if (!(await this.remove(scope))) throw notFound(`knowledge base "${scope.kbId}"`);
+  }
+
+  /** Every KB of the tenant, `default` included: the first half of deleting a tenant. */
+  async deleteAllOf(tenantId: string): Promise<void> {
+    for (const kb of await this.store.listKbs(tenantId)) await this.remove({ tenantId, kbId: kb.id });
+  }
+
+  private async remove(scope: Scope): Promise<boolean> {
     const removed = await this.store.deleteKb(scope);
-    if (!removed) throw notFound(`knowledge base "${scope.kbId}"`);
+    if (!removed) return false;
     this.onDocumentsRemoved(removed.documentIds);
     await Promise.all([
       ...removed.blobKeys.map((k) => this.blobs.delete(k)),
       ...removed.documentIds.map((id) => this.blobs.deletePrefix(stagePrefix(scope, id))),
     ]);
+    return true;
   }
 }

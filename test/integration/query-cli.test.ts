@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import type { FakeOpenAI } from '../support/fake-openai.js';
-import { REPO_ROOT, type TestServer } from '../support/server.js';
+import { runRagd, type TestServer } from '../support/server.js';
 import { startLlmServer } from './query-support.js';
 
 /* `ragd query --stream` as a user runs it: a child process talking to a real server over HTTP. */
 
 const ANSWER = 'Uhuru Peak rises 5,895 metres above sea level [1].';
 
-async function ragdQuery(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'query', ...args], {
-      cwd: REPO_ROOT,
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const ragdQuery = (args: string[]) => runRagd(['query', ...args]);
 
 describe('ragd query --stream', () => {
   let fake: FakeOpenAI;

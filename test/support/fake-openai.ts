@@ -67,7 +67,7 @@ export interface FakeStats {
   aborted: number;
   abortedByRoute: Record<FakeRoute, number>;
   /** The most recent request bodies, oldest first. */
-  bodies: { route: FakeRoute; body: unknown }[];
+  bodies: { route: FakeRoute; body: unknown; authorization?: string }[];
 }
 
 export interface FakeOpenAI {
@@ -295,7 +295,7 @@ export async function startFakeOpenAI(
     s.requests[route]++;
     s.inFlight[route]++;
     s.maxConcurrent[route] = Math.max(s.maxConcurrent[route], s.inFlight[route]);
-    s.bodies.push({ route, body: request.body });
+    s.bodies.push({ route, body: request.body, ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}) });
     if (s.bodies.length > behavior.maxBodies) s.bodies.splice(0, s.bodies.length - behavior.maxBodies);
 
     const controller = new AbortController();

@@ -3,13 +3,14 @@
  * child process (`spawnServer`), always over real HTTP on a real port with a real data directory.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pino from 'pino';
 import { startServer, type RunningServer } from '../../src/app/server.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -218,6 +219,21 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
   };
 }
 
+/** `ragd <args…>` as a user runs it (a child process); its exit code and output, never throwing. */
+export async function runRagd(args: string[], env: Env = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: REPO_ROOT,
+      timeout: 60_000,
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers
 
@@ -294,13 +310,14 @@ export async function postFiles(
   url: string,
   kb: string,
   files: { name: string; bytes: Uint8Array | Blob; type?: string }[],
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: any }> {
   const form = new FormData();
   for (const f of files) {
     const blob = f.bytes instanceof Blob ? f.bytes : new Blob([f.bytes], { type: f.type ?? 'application/octet-stream' });
     form.append('file', blob, f.name);
   }
-  return call(`${url}/v1/kbs/${kb}/documents`, { method: 'POST', body: form });
+  return call(`${url}/v1/kbs/${kb}/documents`, { method: 'POST', body: form, headers });
 }
 
 /** Uploads one file as multipart; throws HttpError unless it is accepted (202). */

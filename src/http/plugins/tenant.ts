@@ -1,31 +1,82 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { AppError } from '../../domain/errors.js';
+import { keyPrefixOf } from '../../services/api-keys.js';
+import { AuthError, DEFAULT_TENANT, type Authenticator, type Principal } from '../../services/auth-service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The tenant every service call of this request is scoped to. Set before routing. */
+    /** The tenant every service call of this request is scoped to ('' on admin and public routes). */
     tenantId: string;
+    /** Who the credentials say this request is; null on public routes. */
+    principal: Principal | null;
   }
 }
 
-export const DEFAULT_TENANT = 'default';
+export { DEFAULT_TENANT };
+
+/** Liveness, readiness and metrics stay reachable without credentials (probes, scrapers). */
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+type Access = 'public' | 'admin' | 'tenant';
 
 /**
- * THE place where a request's tenant is decided. Until authentication lands every request
- * belongs to the `default` tenant; the auth work replaces this function (API key → tenant,
- * 401 when missing) and nothing else in the HTTP layer has to change.
+ * By the route that matched, not the raw URL: the router decodes the path, so a raw-URL test is
+ * fooled by `/v1/%61dmin/…`. A request that matched no route needs a tenant credential (its 404
+ * then says nothing to the unauthenticated).
  */
-export async function resolveTenant(_request: FastifyRequest): Promise<string> {
-  return DEFAULT_TENANT;
+function accessOf(request: FastifyRequest): Access {
+  const route = request.routeOptions.url;
+  if (route === undefined) return 'tenant';
+  if (PUBLIC_PATHS.has(route)) return 'public';
+  return route === '/v1/admin' || route.startsWith('/v1/admin/') ? 'admin' : 'tenant';
+}
+
+const unauthorized = (message: string) => new AppError(401, 'unauthorized', message, { 'www-authenticate': 'Bearer' });
+
+/**
+ * THE place where a request's tenant is decided: from its credentials, never from server
+ * configuration. Admin routes need the admin credential, every other route a tenant credential;
+ * a credential of one kind opens nothing of the other (401). Across tenants, scoping every
+ * lookup by `tenantId` makes another tenant's resources answer 404, as if they did not exist.
+ */
+export async function resolveTenant(request: FastifyRequest, auth: Authenticator): Promise<void> {
+  const access = accessOf(request);
+  if (access === 'public') return;
+  let principal: Principal;
+  try {
+    principal = await auth.authenticate(request.headers.authorization);
+  } catch (err) {
+    if (!(err instanceof AuthError)) throw err;
+    // A revoked or mistyped ragd key is traced by its public prefix; nothing else is logged.
+    const attempted = keyPrefixOf((request.headers.authorization ?? '').replace(/^Bearer +/i, '').trim());
+    request.log.info({ ...(attempted ? { key: attempted } : {}), reason: err.message }, 'credentials refused');
+    throw unauthorized(err.message);
+  }
+  if (access === 'admin' && principal.kind !== 'admin') {
+    throw unauthorized(
+      auth.open
+        ? 'the admin API needs an admin credential: set RAGD_ADMIN_KEY or run `ragd admin init`, then restart'
+        : 'this credential does not grant admin access',
+    );
+  }
+  if (access === 'tenant' && principal.kind !== 'tenant') throw unauthorized('the admin key is not a tenant key: use a tenant API key');
+  request.principal = principal;
+  if (principal.kind === 'tenant') request.tenantId = principal.tenantId;
+  // Every later log line of this request names the tenant and key prefix, never the key.
+  request.log = request.log.child({
+    ...(principal.kind === 'tenant' ? { tenant: principal.tenantId } : { admin: true }),
+    ...(principal.keyPrefix ? { key: principal.keyPrefix } : {}),
+  });
 }
 
 /** Decorates `request.tenantId` for every route registered after it (fastify-plugin: not encapsulated). */
-export const tenantPlugin: FastifyPluginAsync = fp(
-  async (app) => {
-    app.decorateRequest('tenantId', '');
-    app.addHook('onRequest', async (request) => {
-      request.tenantId = await resolveTenant(request);
-    });
-  },
-  { name: 'ragd-tenant', fastify: '5.x' },
-);
+const plugin: FastifyPluginAsync<{ auth: Authenticator }> = async (app, { auth }) => {
+  app.decorateRequest('tenantId', '');
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    await resolveTenant(request, auth);
+  });
+};
+
+export const tenantPlugin = fp(plugin, { name: 'ragd-tenant', fastify: '5.x' });

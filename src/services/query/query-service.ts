@@ -10,10 +10,8 @@ import { rerankCandidates } from './rerank-step.js';
 import type { Retriever } from './retrieval.js';
 import type { Citation, QueryHooks, QueryRequest, QueryResult, RerankInfo, Timings } from './types.js';
 
-export interface QueryServiceDeps {
-  store: Store;
-  kbs: KbService;
-  retriever: Retriever;
+/** The model-backed steps of a query; a tenant with its own providers gets its own. */
+export interface QueryProviders {
   /** Null when no reranker is configured. */
   rerank: RerankStep | null;
   /** Identifies the reranker in cache keys (its model), or null. */
@@ -21,7 +19,15 @@ export interface QueryServiceDeps {
   answer: AnswerStep;
   /** Identifies the answerer in cache keys, e.g. 'llm:gpt-4o-mini' or 'extractive'. */
   answererId: string;
+}
+
+export interface QueryServiceDeps extends QueryProviders {
+  store: Store;
+  kbs: KbService;
+  retriever: Retriever;
   cache: AnswerCache;
+  /** The tenant's own providers (each falling back to the server's); absent = the server's for all. */
+  providersFor?: (tenantId: string) => Promise<QueryProviders>;
 }
 
 /** Events for metrics: every answered query with its phase timings. */
@@ -78,6 +84,7 @@ export class QueryService {
     const started = performance.now();
     const kb = await this.deps.kbs.get(scope);
     const pending = await this.deps.store.countPending(scope);
+    const providers = this.deps.providersFor ? await this.deps.providersFor(scope.tenantId) : this.deps;
     const key = answerKey({
       tenantId: scope.tenantId,
       kbId: scope.kbId,
@@ -89,8 +96,8 @@ export class QueryService {
       topK: req.topK,
       onlyContext: req.onlyContext,
       ...(req.filter ? { filter: req.filter } : {}),
-      answerer: req.onlyContext ? 'none' : this.deps.answererId,
-      reranker: this.deps.rerankerId,
+      answerer: req.onlyContext ? 'none' : providers.answererId,
+      reranker: providers.rerankerId,
     });
 
     const hit = this.deps.cache.get(key);
@@ -99,7 +106,7 @@ export class QueryService {
     const { signal } = hooks;
 
     const t0 = performance.now();
-    const depth = this.deps.rerank ? rerankCandidates(req.topK) : req.topK;
+    const depth = providers.rerank ? rerankCandidates(req.topK) : req.topK;
     const retrieved = await withSpan('query retrieve', { attributes: { 'ragd.query.depth': depth } }, () =>
       this.deps.retriever.retrieve({
         scope,
@@ -117,13 +124,13 @@ export class QueryService {
     const t1 = performance.now();
     let hits = retrieved.hits;
     let rerank: RerankInfo | undefined;
-    const reranker = this.deps.rerank;
+    const reranker = providers.rerank;
     if (reranker) {
       const r = await withSpan('query rerank', {}, () => reranker.run(req.query, hits, req.topK, signal));
       hits = r.hits;
       rerank = r.info;
     }
-    const rerankMs = this.deps.rerank ? ms(t1) : 0;
+    const rerankMs = providers.rerank ? ms(t1) : 0;
     const citations = hits.slice(0, req.topK).map(toCitation);
 
     let notice = joinNotices(pendingNotice(pending), retrieved.notice);
@@ -134,7 +141,7 @@ export class QueryService {
     let answerKind: QueryResult['answer_kind'] = null;
     let degraded = rerank?.applied === false;
     if (!req.onlyContext) {
-      const outcome = await withSpan('query generate', {}, () => this.deps.answer.answer(req.query, citations, signal, hooks.onToken));
+      const outcome = await withSpan('query generate', {}, () => providers.answer.answer(req.query, citations, signal, hooks.onToken));
       answer = outcome.text;
       answerKind = outcome.kind;
       if (outcome.fallbackNotice) {

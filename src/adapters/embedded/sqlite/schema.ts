@@ -154,6 +154,24 @@ const MIGRATIONS: string[] = [
     UPDATE tenant_usage SET documents = documents - 1, bytes = bytes - OLD.bytes WHERE tenant_id = OLD.tenant_id;
   END;
   `,
+  // 4: authentication: API keys (stored as SHA-256 hashes only) and per-tenant settings (JSON,
+  // provider keys sealed with the server key). Revoked keys stay, so a prefix in old logs can
+  // still be traced to its tenant.
+  `
+  ALTER TABLE tenants ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_used_at TEXT
+  );
+  CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, created_at);
+  `,
 ];
 
 export function migrate(db: Db): void {

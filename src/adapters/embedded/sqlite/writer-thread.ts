@@ -1,6 +1,7 @@
 import { workerData } from 'piscina';
 import { openDatabase } from './open.js';
 import * as queueOps from './queue-ops.js';
+import * as tenantOps from './tenant-ops.js';
 import { migrate } from './schema.js';
 import * as writeOps from './write-ops.js';
 
@@ -16,6 +17,7 @@ migrate(db);
 const ops = {
   ...writeOps,
   ...queueOps,
+  ...tenantOps,
   // Readiness: the writer can take the database's write lock (an empty IMMEDIATE transaction),
   // so a database locked or made unwritable by something else reads as not ready.
   ping: () => {

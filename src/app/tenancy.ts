@@ -1,0 +1,45 @@
+import type { Logger } from 'pino';
+import { SqliteTenantStore } from '../adapters/embedded/sqlite/sqlite-tenant-store.js';
+import type { SqliteStore } from '../adapters/embedded/sqlite/sqlite-store.js';
+import type { Config } from '../config/config.js';
+import type { TenantLimitsSource } from '../ports/tenant-limits.js';
+import { AuthService, authPosture } from '../services/auth-service.js';
+import type { KbService } from '../services/kb-service.js';
+import { SecretBox } from '../services/secret-box.js';
+import { SettingsLimitsSource } from '../services/tenant-limits-source.js';
+import { TenantService } from '../services/tenant-service.js';
+
+/** Tenants, keys and settings: their store, the service the admin API uses, and the limits port. */
+export interface Tenancy {
+  store: SqliteTenantStore;
+  service: TenantService;
+  limits: TenantLimitsSource;
+}
+
+export function createTenancy(
+  config: Config,
+  deps: { store: SqliteStore; kbs: KbService; embedder: { id: string; dim: number } },
+): Tenancy {
+  const store = new SqliteTenantStore(deps.store.dbPath, deps.store.writer, { embedder: deps.embedder.id, embedDim: deps.embedder.dim });
+  const service = new TenantService(store, deps.kbs, SecretBox.load(config.secretKey, config.dataDir));
+  // A tenant's own limits over the server-wide RAGD_TENANT_* defaults.
+  return { store, service, limits: new SettingsLimitsSource(service, { ...config.tenantLimits, pipelineWeight: 1 }) };
+}
+
+/**
+ * Decides, once at startup, whether requests need credentials, and says so. Throws (the server
+ * must not start) when bound beyond loopback with no authentication configured.
+ */
+export async function createAuth(config: Config, tenancy: Tenancy, logger: Logger): Promise<AuthService> {
+  const { open } = await authPosture(config, tenancy.store);
+  if (open) {
+    logger.warn(
+      { host: config.host },
+      'authentication is OFF: no admin key, JWT or API key is configured, so every request acts as the "default" tenant. ' +
+        'Fine on loopback; set RAGD_ADMIN_KEY or run `ragd admin init` to require credentials.',
+    );
+  } else {
+    logger.info({ jwt: Boolean(config.jwt.secret || config.jwt.jwksUrl) }, 'authentication is on: every request needs credentials');
+  }
+  return new AuthService(tenancy.store, config, open);
+}

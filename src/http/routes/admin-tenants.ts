@@ -1,0 +1,102 @@
+import type { TenantLimits } from '../../ports/tenant-limits.js';
+import type { TenantRecord } from '../../ports/tenants.js';
+import type { SettingsPatch, SettingsView, TenantService } from '../../services/tenant-service.js';
+import type { RoutePlugin } from '../app.js';
+import {
+  CreateTenantBody,
+  NoContent,
+  SettingsPatchBody,
+  SettingsViewSchema,
+  TenantListResponse,
+  TenantParams,
+  TenantViewSchema,
+  type LimitsBody,
+  type SettingsViewBody,
+  type TenantViewBody,
+} from './admin-schemas.js';
+
+/** Wire names of the limits (snake_case) to TenantLimits' fields. */
+const LIMIT_FIELDS = {
+  requests_per_minute: 'requestsPerMinute',
+  max_concurrent_queries: 'maxConcurrentQueries',
+  max_stored_bytes: 'maxStoredBytes',
+  max_documents: 'maxDocuments',
+  max_event_streams: 'maxEventStreams',
+  pipeline_weight: 'pipelineWeight',
+} as const satisfies Record<keyof LimitsBody, keyof TenantLimits>;
+
+const toTenantView = (t: TenantRecord): TenantViewBody => ({ id: t.id, name: t.name, created_at: t.createdAt });
+
+export function toSettingsPatch(body: SettingsPatchBody): SettingsPatch {
+  const patch: SettingsPatch = {};
+  for (const kind of ['llm', 'rerank'] as const) {
+    const p = body[kind];
+    if (p === undefined) continue;
+    patch[kind] = p === null ? null : { baseUrl: p.base_url, model: p.model, ...(p.api_key !== undefined ? { apiKey: p.api_key } : {}) };
+  }
+  if (body.limits !== undefined) {
+    const limits: Record<string, number | null> = {};
+    for (const [wire, field] of Object.entries(LIMIT_FIELDS)) {
+      const v = body.limits?.[wire as keyof LimitsBody];
+      if (v !== undefined) limits[field] = v;
+    }
+    patch.limits = body.limits === null ? null : (limits as Partial<TenantLimits>);
+  }
+  return patch;
+}
+
+function toSettingsBody(s: SettingsView): SettingsViewBody {
+  const provider = (p: SettingsView['llm']) => (p ? { base_url: p.baseUrl, model: p.model, api_key_set: p.apiKeySet } : null);
+  const limits: Record<string, number | null> = {};
+  for (const [wire, field] of Object.entries(LIMIT_FIELDS)) {
+    const v = s.limits[field];
+    if (v !== undefined) limits[wire] = v;
+  }
+  return { llm: provider(s.llm), rerank: provider(s.rerank), limits };
+}
+
+/** `/v1/admin/tenants`: create, list, show, delete tenants, and read or change their settings. */
+export const adminTenantRoutes =
+  (tenants: TenantService): RoutePlugin =>
+  async (app) => {
+    app.post<{ Body: CreateTenantBody }>(
+      '/v1/admin/tenants',
+      { schema: { body: CreateTenantBody, response: { 201: TenantViewSchema } } },
+      async (request, reply) => {
+        const { id, name, settings } = request.body;
+        const tenant = await tenants.create({ id, ...(name ? { name } : {}), ...(settings ? { settings: toSettingsPatch(settings) } : {}) });
+        return reply.code(201).send(toTenantView(tenant));
+      },
+    );
+
+    app.get('/v1/admin/tenants', { schema: { response: { 200: TenantListResponse } } }, async () => ({
+      tenants: (await tenants.list()).map(toTenantView),
+    }));
+
+    app.get<{ Params: TenantParams }>(
+      '/v1/admin/tenants/:t',
+      { schema: { params: TenantParams, response: { 200: TenantViewSchema } } },
+      async (request) => toTenantView(await tenants.get(request.params.t)),
+    );
+
+    app.delete<{ Params: TenantParams }>(
+      '/v1/admin/tenants/:t',
+      { schema: { params: TenantParams, response: { 204: NoContent } } },
+      async (request, reply) => {
+        await tenants.delete(request.params.t);
+        return reply.code(204).send();
+      },
+    );
+
+    app.get<{ Params: TenantParams }>(
+      '/v1/admin/tenants/:t/settings',
+      { schema: { params: TenantParams, response: { 200: SettingsViewSchema } } },
+      async (request) => toSettingsBody(await tenants.settingsView(request.params.t)),
+    );
+
+    app.patch<{ Params: TenantParams; Body: SettingsPatchBody }>(
+      '/v1/admin/tenants/:t/settings',
+      { schema: { params: TenantParams, body: SettingsPatchBody, response: { 200: SettingsViewSchema } } },
+      async (request) => toSettingsBody(await tenants.updateSettings(request.params.t, toSettingsPatch(request.body))),
+    );
+  };

@@ -1,0 +1,185 @@
+import { AppError, conflict, notFound } from '../domain/errors.js';
+import type { TenantLimits } from '../ports/tenant-limits.js';
+import type { ApiKeyRecord, StoredProvider, StoredTenantSettings, TenantRecord, TenantStore } from '../ports/tenants.js';
+import { mintKey } from './api-keys.js';
+import { DEFAULT_TENANT } from './auth-service.js';
+import { newId } from './ids.js';
+import type { KbService } from './kb-service.js';
+import type { SecretBox } from './secret-box.js';
+
+/** A provider as an admin sets it; `apiKey` undefined keeps the stored one, null removes it. */
+export interface ProviderInput {
+  baseUrl: string;
+  model: string;
+  apiKey?: string | null;
+}
+
+/** A partial update: an absent part stays as it is, null clears it. */
+export interface SettingsPatch {
+  llm?: ProviderInput | null;
+  rerank?: ProviderInput | null;
+  limits?: Partial<TenantLimits> | null;
+}
+
+/** A provider as it is shown: never the key, only whether one is set. */
+export interface ProviderView {
+  baseUrl: string;
+  model: string;
+  apiKeySet: boolean;
+}
+
+export interface SettingsView {
+  llm: ProviderView | null;
+  rerank: ProviderView | null;
+  limits: Partial<TenantLimits>;
+}
+
+/** A provider with its key opened, for the provider registry only. */
+export interface OpenProvider {
+  baseUrl: string;
+  model: string;
+  apiKey: string | null;
+}
+
+/** Settings are read on every request (limits) and query (providers); this long they are reused. */
+const SETTINGS_TTL_MS = 2_000;
+
+/**
+ * Tenants, their API keys and settings: what the admin API and CLI manage. A key is shown once,
+ * when it is created, and stored as a hash; provider keys are sealed with the server key.
+ */
+export class TenantService {
+  private readonly cache = new Map<string, { at: number; settings: StoredTenantSettings }>();
+
+  constructor(
+    private readonly store: TenantStore,
+    private readonly kbs: KbService,
+    private readonly box: SecretBox,
+  ) {}
+
+  async create(input: { id: string; name?: string; settings?: SettingsPatch }): Promise<TenantRecord> {
+    const tenant = await this.store.createTenant({ id: input.id, name: input.name ?? input.id });
+    if (!tenant) throw conflict(`tenant "${input.id}" already exists`, 'tenant_exists');
+    if (input.settings) await this.updateSettings(input.id, input.settings);
+    return tenant;
+  }
+
+  list(): Promise<TenantRecord[]> {
+    return this.store.listTenants();
+  }
+
+  async get(id: string): Promise<TenantRecord> {
+    const tenant = await this.store.getTenant(id);
+    if (!tenant) throw notFound(`tenant "${id}"`);
+    return tenant;
+  }
+
+  /** Removes every KB (documents, vectors, files) of the tenant, then the tenant; revokes its keys. */
+  async delete(id: string): Promise<void> {
+    if (id === DEFAULT_TENANT) throw new AppError(409, 'tenant_protected', 'the default tenant cannot be deleted');
+    await this.get(id);
+    await this.kbs.deleteAllOf(id);
+    try {
+      if (!(await this.store.deleteTenant(id))) throw notFound(`tenant "${id}"`);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.includes('still has knowledge bases')) throw err;
+      throw conflict(`tenant "${id}" gained a knowledge base while being deleted; try again`, 'tenant_busy');
+    }
+    this.cache.delete(id);
+  }
+
+  /** Returns the key itself once; only its hash is kept. */
+  async createKey(tenantId: string, name: string): Promise<{ record: ApiKeyRecord; key: string }> {
+    await this.get(tenantId);
+    return this.mint(tenantId, 'tenant', name);
+  }
+
+  /** An admin key (`ragd admin init`): manages tenants, opens no tenant's data. */
+  createAdminKey(name: string): Promise<{ record: ApiKeyRecord; key: string }> {
+    return this.mint(null, 'admin', name);
+  }
+
+  listAdminKeys(): Promise<ApiKeyRecord[]> {
+    return this.store.listKeys(null);
+  }
+
+  /** An admin key, like a tenant key, is revoked at once; RAGD_ADMIN_KEY is not stored, so not here. */
+  async revokeAdminKey(keyId: string): Promise<void> {
+    if (!(await this.store.revokeKey(null, keyId))) throw notFound(`admin key "${keyId}"`);
+  }
+
+  async listKeys(tenantId: string): Promise<ApiKeyRecord[]> {
+    await this.get(tenantId);
+    return this.store.listKeys(tenantId);
+  }
+
+  async revokeKey(tenantId: string, keyId: string): Promise<void> {
+    await this.get(tenantId);
+    if (!(await this.store.revokeKey(tenantId, keyId))) throw notFound(`key "${keyId}"`);
+  }
+
+  async settingsView(tenantId: string): Promise<SettingsView> {
+    await this.get(tenantId);
+    const s = await this.settingsOf(tenantId);
+    const view = (p: StoredProvider | undefined): ProviderView | null =>
+      p ? { baseUrl: p.baseUrl, model: p.model, apiKeySet: p.apiKeyCipher !== null } : null;
+    return { llm: view(s.llm), rerank: view(s.rerank), limits: s.limits ?? {} };
+  }
+
+  async updateSettings(tenantId: string, patch: SettingsPatch): Promise<SettingsView> {
+    await this.get(tenantId);
+    const current = await this.store.getSettings(tenantId);
+    const next: StoredTenantSettings = { ...current };
+    for (const kind of ['llm', 'rerank'] as const) {
+      const input = patch[kind];
+      if (input === undefined) continue;
+      if (input === null) delete next[kind];
+      else next[kind] = this.seal(input, current[kind]);
+    }
+    if (patch.limits === null) delete next.limits;
+    else if (patch.limits) next.limits = { ...current.limits, ...patch.limits };
+    await this.store.putSettings(tenantId, next);
+    this.cache.delete(tenantId);
+    return this.settingsView(tenantId);
+  }
+
+  /** The stored settings, briefly cached: limits and providers are looked up on hot paths. */
+  async settingsOf(tenantId: string): Promise<StoredTenantSettings> {
+    const hit = this.cache.get(tenantId);
+    if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.settings;
+    const settings = await this.store.getSettings(tenantId);
+    this.cache.set(tenantId, { at: Date.now(), settings });
+    return settings;
+  }
+
+  /** The tenant's provider of that kind with its key opened, or null to use the server's. */
+  async providerOf(tenantId: string, kind: 'llm' | 'rerank'): Promise<OpenProvider | null> {
+    const p = (await this.settingsOf(tenantId))[kind];
+    if (!p) return null;
+    return { baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null };
+  }
+
+  private openKey(sealed: string, kind: string): string {
+    try {
+      return this.box.open(sealed);
+    } catch {
+      // Sealed under another server key: the tenant's provider cannot be called until an admin sets the key again.
+      throw new AppError(503, 'provider_key_unreadable', `the ${kind} provider key of this tenant cannot be opened with the server key; an admin must set it again`);
+    }
+  }
+
+  private seal(input: ProviderInput, current: StoredProvider | undefined): StoredProvider {
+    const keep = input.apiKey === undefined ? (current?.apiKeyCipher ?? null) : null;
+    return {
+      baseUrl: input.baseUrl,
+      model: input.model,
+      apiKeyCipher: input.apiKey ? this.box.seal(input.apiKey) : keep,
+    };
+  }
+
+  private async mint(tenantId: string | null, role: 'admin' | 'tenant', name: string) {
+    const minted = mintKey();
+    const record = await this.store.createKey({ id: newId('key'), tenantId, role, name, prefix: minted.prefix, hash: minted.hash });
+    return { record, key: minted.key };
+  }
+}
