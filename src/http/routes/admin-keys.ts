@@ -1,3 +1,4 @@
+import { errorResponses } from '../schemas.js';
 import type { ApiKeyRecord } from '../../ports/tenants.js';
 import type { TenantService } from '../../services/tenant-service.js';
 import type { RoutePlugin } from '../app.js';
@@ -31,7 +32,7 @@ export const adminKeyRoutes =
   async (app) => {
     app.post<{ Params: TenantParams; Body: CreateKeyBody | undefined }>(
       '/v1/admin/tenants/:t/keys',
-      { schema: { params: TenantParams, body: CreateKeyBody, response: { 201: CreatedKeyResponse } } },
+      { schema: { tags: ['admin'], summary: "Create an API key for a tenant (shown only in this response)", params: TenantParams, body: CreateKeyBody, response: { 201: CreatedKeyResponse, ...errorResponses } } },
       async (request, reply) => {
         const { record, key } = await tenants.createKey(request.params.t, request.body?.name ?? 'default');
         request.log.info({ key: record.prefix, tenant: request.params.t }, 'API key created');
@@ -41,13 +42,13 @@ export const adminKeyRoutes =
 
     app.get<{ Params: TenantParams }>(
       '/v1/admin/tenants/:t/keys',
-      { schema: { params: TenantParams, response: { 200: KeyListResponse } } },
+      { schema: { tags: ['admin'], summary: "List a tenant's API keys (prefixes only)", params: TenantParams, response: { 200: KeyListResponse, ...errorResponses } } },
       async (request) => ({ keys: (await tenants.listKeys(request.params.t)).map(toKeyView) }),
     );
 
     app.delete<{ Params: KeyParams }>(
       '/v1/admin/tenants/:t/keys/:id',
-      { schema: { params: KeyParams, response: { 204: NoContent } } },
+      { schema: { tags: ['admin'], summary: "Revoke a tenant's API key", params: KeyParams, response: { 204: NoContent, ...errorResponses } } },
       async (request, reply) => {
         await tenants.revokeKey(request.params.t, request.params.id);
         request.log.info({ keyId: request.params.id, tenant: request.params.t }, 'API key revoked');
@@ -57,7 +58,7 @@ export const adminKeyRoutes =
 
     app.post<{ Body: CreateKeyBody | undefined }>(
       '/v1/admin/keys',
-      { schema: { body: CreateKeyBody, response: { 201: CreatedKeyResponse } } },
+      { schema: { tags: ['admin'], summary: "Create another admin key (shown only in this response)", body: CreateKeyBody, response: { 201: CreatedKeyResponse, ...errorResponses } } },
       async (request, reply) => {
         const { record, key } = await tenants.createAdminKey(request.body?.name ?? 'admin');
         request.log.info({ key: record.prefix }, 'admin key created');
@@ -65,13 +66,13 @@ export const adminKeyRoutes =
       },
     );
 
-    app.get('/v1/admin/keys', { schema: { response: { 200: KeyListResponse } } }, async () => ({
+    app.get('/v1/admin/keys', { schema: { tags: ['admin'], summary: "List admin keys (prefixes only)", response: { 200: KeyListResponse, ...errorResponses } } }, async () => ({
       keys: (await tenants.listAdminKeys()).map(toKeyView),
     }));
 
     app.delete<{ Params: AdminKeyParams }>(
       '/v1/admin/keys/:id',
-      { schema: { params: AdminKeyParams, response: { 204: NoContent } } },
+      { schema: { tags: ['admin'], summary: "Revoke an admin key", params: AdminKeyParams, response: { 204: NoContent, ...errorResponses } } },
       async (request, reply) => {
         await tenants.revokeAdminKey(request.params.id);
         request.log.info({ keyId: request.params.id }, 'admin key revoked');

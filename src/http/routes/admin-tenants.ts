@@ -1,3 +1,4 @@
+import { errorResponses } from '../schemas.js';
 import type { TenantLimits } from '../../ports/tenant-limits.js';
 import type { TenantRecord } from '../../ports/tenants.js';
 import type { SettingsPatch, SettingsView, TenantService } from '../../services/tenant-service.js';
@@ -61,7 +62,7 @@ export const adminTenantRoutes =
   async (app) => {
     app.post<{ Body: CreateTenantBody }>(
       '/v1/admin/tenants',
-      { schema: { body: CreateTenantBody, response: { 201: TenantViewSchema } } },
+      { schema: { tags: ['admin'], summary: "Create a tenant (it gets its own default KB)", body: CreateTenantBody, response: { 201: TenantViewSchema, ...errorResponses } } },
       async (request, reply) => {
         const { id, name, settings } = request.body;
         const tenant = await tenants.create({ id, ...(name ? { name } : {}), ...(settings ? { settings: toSettingsPatch(settings) } : {}) });
@@ -69,19 +70,19 @@ export const adminTenantRoutes =
       },
     );
 
-    app.get('/v1/admin/tenants', { schema: { response: { 200: TenantListResponse } } }, async () => ({
+    app.get('/v1/admin/tenants', { schema: { tags: ['admin'], summary: "List tenants", response: { 200: TenantListResponse, ...errorResponses } } }, async () => ({
       tenants: (await tenants.list()).map(toTenantView),
     }));
 
     app.get<{ Params: TenantParams }>(
       '/v1/admin/tenants/:t',
-      { schema: { params: TenantParams, response: { 200: TenantViewSchema } } },
+      { schema: { tags: ['admin'], summary: "Read one tenant", params: TenantParams, response: { 200: TenantViewSchema, ...errorResponses } } },
       async (request) => toTenantView(await tenants.get(request.params.t)),
     );
 
     app.delete<{ Params: TenantParams }>(
       '/v1/admin/tenants/:t',
-      { schema: { params: TenantParams, response: { 204: NoContent } } },
+      { schema: { tags: ['admin'], summary: "Delete a tenant: its KBs, documents and tasks; its keys are revoked", params: TenantParams, response: { 204: NoContent, ...errorResponses } } },
       async (request, reply) => {
         await tenants.delete(request.params.t);
         return reply.code(204).send();
@@ -90,13 +91,13 @@ export const adminTenantRoutes =
 
     app.get<{ Params: TenantParams }>(
       '/v1/admin/tenants/:t/settings',
-      { schema: { params: TenantParams, response: { 200: SettingsViewSchema } } },
+      { schema: { tags: ['admin'], summary: "Read a tenant's provider settings and limits (keys never shown)", params: TenantParams, response: { 200: SettingsViewSchema, ...errorResponses } } },
       async (request) => toSettingsBody(await tenants.settingsView(request.params.t)),
     );
 
     app.patch<{ Params: TenantParams; Body: SettingsPatchBody }>(
       '/v1/admin/tenants/:t/settings',
-      { schema: { params: TenantParams, body: SettingsPatchBody, response: { 200: SettingsViewSchema } } },
+      { schema: { tags: ['admin'], summary: "Change a tenant's provider settings and limits", params: TenantParams, body: SettingsPatchBody, response: { 200: SettingsViewSchema, ...errorResponses } } },
       async (request) => toSettingsBody(await tenants.updateSettings(request.params.t, toSettingsPatch(request.body))),
     );
   };
