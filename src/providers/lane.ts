@@ -8,6 +8,36 @@ import {
   ProviderTimeoutError,
   ProviderUnavailableError,
 } from '../ports/models.js';
+import { Attempt, CallerAbort } from './attempt.js';
+import type {
+  AttemptContext,
+  BreakerState,
+  CallOutcome,
+  FailureKind,
+  LaneEvents,
+  LaneOptions,
+  LaneStats,
+  LaneTask,
+  RunOptions,
+} from './lane-types.js';
+import {
+  abortError,
+  CircuitOpenError,
+  classify,
+  type ErrorClass,
+  FAILURE_KIND,
+  isAbortError,
+  isOutage,
+  isRetryable,
+  messageOf,
+  TIMEOUT_STATUS,
+} from './upstream-errors.js';
+
+export * from './lane-types.js';
+export { abortError, CircuitOpenError, isAbortError, retryAfterMs, UpstreamHttpError } from './upstream-errors.js';
+
+// Bottleneck runs lower numbers first (0-9).
+const PRIORITY: Record<Priority, number> = { interactive: 1, bulk: 6 };
 
 /**
  * One lane per remote provider: every call to that provider queues here. The lane owns the whole
@@ -15,324 +45,6 @@ import {
  * with backoff, circuit breaker, cancellation — so provider adapters only translate wire formats,
  * and the SDKs underneath must run with their own retries switched off.
  */
-
-export interface BreakerOptions {
-  /** Failure percentage within the rolling window above which the breaker opens. */
-  errorThresholdPercentage: number;
-  /** Calls the rolling window must hold before the breaker may open at all. */
-  volumeThreshold: number;
-  /** How long the breaker stays open before it lets one probe through (half-open). */
-  resetTimeoutMs: number;
-  /** Length of the rolling statistics window (default 10 s). */
-  rollingWindowMs?: number;
-}
-
-export interface LaneOptions {
-  name: string;
-  /** Attempts in flight at once. */
-  concurrency: number;
-  /** Attempts started per minute; 0 or undefined means no budget. */
-  requestsPerMinute?: number;
-  /** An attempt that makes no progress for this long is aborted (see AttemptContext.heartbeat). */
-  timeoutMs: number;
-  /** Retries after the first attempt, for 429/408/5xx/network errors only. */
-  maxRetries: number;
-  /** First backoff step; doubles per retry, with jitter. */
-  backoffBaseMs: number;
-  /** Largest backoff step (default 30 s). */
-  backoffMaxMs?: number;
-  /** A Retry-After longer than this is not waited for: the call fails at once (default 30 s). */
-  maxRetryAfterMs?: number;
-  /**
-   * After an attempt is aborted (caller or timeout) its slot stays taken until the upstream call
-   * has really ended, so the concurrency cap holds; but at most this long (default 2 s), so a task
-   * that ignores its signal cannot wedge the lane.
-   */
-  abortGraceMs?: number;
-  breaker: BreakerOptions;
-}
-
-export interface RunOptions {
-  priority: Priority;
-  signal?: AbortSignal;
-}
-
-/** What a task may tell the lane about the attempt it is running. */
-export interface AttemptContext {
-  /** 0 for the first attempt, 1 for the first retry … */
-  readonly attempt: number;
-  /** The attempt made progress (a stream chunk arrived): restart its timeout. */
-  heartbeat(): void;
-  /**
-   * The attempt has had effects the caller saw (a streamed token was emitted): from now on a
-   * failure is final, because a retry would repeat those effects.
-   */
-  commit(): void;
-}
-
-export type LaneTask<T> = (signal: AbortSignal, ctx: AttemptContext) => Promise<T>;
-
-export type BreakerState = 'closed' | 'open' | 'half_open';
-
-export interface LaneStats {
-  name: string;
-  /** Attempts holding a concurrency slot. */
-  inFlight: number;
-  /** Attempts waiting for a slot or for the per-minute budget. */
-  queued: number;
-  /** Calls sleeping between a failed attempt and their retry. */
-  backingOff: number;
-  breaker: BreakerState;
-  /** run() calls. */
-  calls: number;
-  /** Requests sent to the provider (first attempts and retries). */
-  attempts: number;
-  retries: number;
-  /** run() calls that ended in an error (caller aborts excluded). */
-  failures: number;
-  /** run() calls failed fast by the open breaker, without reaching the provider (part of failures). */
-  rejected: number;
-  /** Attempts cut off by timeoutMs. */
-  timeouts: number;
-  /** run() calls whose caller aborted. */
-  aborted: number;
-}
-
-export type CallOutcome = 'ok' | 'error' | 'aborted' | 'rejected';
-
-/** Why an attempt or call failed, in words stable enough for a metric label. */
-export type FailureKind = 'breaker_open' | 'timeout' | 'rate_limited' | 'upstream_error' | 'network' | 'client_error' | 'other';
-
-/** Events for metrics and logs. */
-export interface LaneEvents {
-  /** A request is about to be sent to the provider. */
-  attempt: [info: { lane: string; priority: Priority; attempt: number }];
-  /** An attempt failed and will be retried after delayMs. */
-  retry: [info: { lane: string; attempt: number; delayMs: number; reason: string; kind: FailureKind }];
-  /**
-   * A run() call finished. Emitted synchronously inside run(), so a listener runs in the
-   * caller's async context (a tracing listener sees the caller's active span).
-   */
-  settled: [info: { lane: string; priority: Priority; outcome: CallOutcome; durationMs: number; error?: unknown; kind?: FailureKind }];
-  breaker: [info: { lane: string; state: BreakerState }];
-}
-
-/**
- * An upstream HTTP failure in the shape the lane classifies: adapters that do not use the openai
- * SDK (whose APIError has the same `status` and `headers`) throw this for non-2xx answers.
- */
-export class UpstreamHttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers?: Headers,
-  ) {
-    super(message);
-    this.name = 'UpstreamHttpError';
-  }
-}
-
-/** The breaker is open: the call failed fast without reaching the provider. */
-export class CircuitOpenError extends ProviderUnavailableError {
-  /** `retryAfterMs`: the breaker's reset timeout, an upper bound on when it will try again. */
-  constructor(provider: string, retryAfterMs?: number) {
-    super(provider, 'circuit open, failing fast', retryAfterMs);
-    this.name = 'CircuitOpenError';
-  }
-}
-
-/** The error a lane rejects with when the caller aborts: the signal's reason when it is an Error (as fetch does), else an AbortError. */
-export function abortError(signal?: AbortSignal): Error {
-  const reason: unknown = signal?.reason;
-  if (reason instanceof Error) return reason;
-  return new DOMException('The operation was aborted', 'AbortError');
-}
-
-export function isAbortError(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
-}
-
-// Bottleneck runs lower numbers first (0-9).
-const PRIORITY: Record<Priority, number> = { interactive: 1, bulk: 6 };
-
-const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const TIMEOUT_STATUS = new Set([408, 504]);
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
-  'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-]);
-const NETWORK_MESSAGES = new Set(['fetch failed', 'terminated', 'other side closed']);
-
-/** Internal marker: the attempt ended because the caller aborted. Never leaves the lane. */
-class CallerAbort extends Error {
-  constructor() {
-    super('aborted by caller');
-  }
-}
-
-type ErrorClass =
-  | { kind: 'breaker_open' }
-  | { kind: 'timeout' }
-  | { kind: 'rate_limited'; status: number; retryAfterMs?: number }
-  | { kind: 'upstream'; status: number; retryAfterMs?: number } // retryable 408/5xx
-  | { kind: 'network' }
-  | { kind: 'rejected'; status: number } // 4xx and other statuses retrying cannot fix
-  | { kind: 'other' };
-
-function statusOf(err: unknown): number | undefined {
-  const status = (err as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 100 && status <= 599 ? status : undefined;
-}
-
-function header(err: unknown, name: string): string | undefined {
-  const headers = (err as { headers?: unknown } | null)?.headers;
-  if (headers instanceof Headers) return headers.get(name) ?? undefined;
-  if (headers && typeof headers === 'object') {
-    const v = (headers as Record<string, unknown>)[name];
-    return typeof v === 'string' ? v : undefined;
-  }
-  return undefined;
-}
-
-/** Retry-After as milliseconds: `retry-after-ms` (OpenAI), then `retry-after` in seconds or as an HTTP date. */
-export function retryAfterMs(err: unknown, now = Date.now()): number | undefined {
-  const ms = Number(header(err, 'retry-after-ms'));
-  if (header(err, 'retry-after-ms') !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = header(err, 'retry-after');
-  if (raw === undefined) return undefined;
-  const seconds = Number(raw);
-  if (raw.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(raw);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-function isNetworkError(err: unknown): boolean {
-  // undici wraps socket errors: TypeError('fetch failed') → cause { code: 'ECONNREFUSED' }; the openai
-  // SDK wraps that once more in APIConnectionError. Walk the cause chain a few levels.
-  let e: unknown = err;
-  for (let depth = 0; depth < 6 && e !== null && typeof e === 'object'; depth++) {
-    const { code, message, name } = e as { code?: unknown; message?: unknown; name?: unknown };
-    if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
-    if (typeof message === 'string' && NETWORK_MESSAGES.has(message)) return true;
-    if (name === 'APIConnectionError') return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-function classify(err: unknown): ErrorClass {
-  if ((err as { code?: unknown } | null)?.code === 'EOPENBREAKER') return { kind: 'breaker_open' };
-  if (err instanceof ProviderTimeoutError) return { kind: 'timeout' };
-  if (err instanceof AppError) return { kind: 'other' }; // already a client-facing decision made by the task
-  const status = statusOf(err);
-  if (status !== undefined) {
-    if (status === 429) return { kind: 'rate_limited', status, retryAfterMs: retryAfterMs(err) };
-    if (RETRY_STATUS.has(status)) return { kind: 'upstream', status, retryAfterMs: retryAfterMs(err) };
-    if (status >= 400) return { kind: 'rejected', status };
-  }
-  if (isNetworkError(err)) return { kind: 'network' };
-  return { kind: 'other' };
-}
-
-const FAILURE_KIND: Record<ErrorClass['kind'], FailureKind> = {
-  breaker_open: 'breaker_open',
-  timeout: 'timeout',
-  rate_limited: 'rate_limited',
-  upstream: 'upstream_error',
-  network: 'network',
-  rejected: 'client_error',
-  other: 'other',
-};
-
-/** Failures that say "the provider is in trouble" and so count toward opening the breaker. */
-function isOutage(c: ErrorClass): boolean {
-  return c.kind === 'timeout' || c.kind === 'upstream' || c.kind === 'network';
-}
-
-function isRetryable(c: ErrorClass): boolean {
-  return c.kind === 'rate_limited' || c.kind === 'upstream' || c.kind === 'network';
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * One attempt of one call: links the caller's signal and the timeout into the AbortSignal the task
- * sees, and settles as soon as either fires — even if the task is slow to notice.
- */
-class Attempt<T> {
-  private readonly controller = new AbortController();
-  private timer: NodeJS.Timeout | undefined;
-  private done = false;
-  /** Settles when the task itself has settled (not merely been abandoned). */
-  taskSettled: Promise<void> = Promise.resolve();
-  committed = false;
-
-  constructor(
-    private readonly lane: string,
-    private readonly task: LaneTask<T>,
-    private readonly signal: AbortSignal | undefined,
-    private readonly attempt: number,
-    private readonly timeoutMs: number,
-  ) {}
-
-  start(): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const settle = (fn: () => void): void => {
-        if (this.done) return;
-        this.done = true;
-        clearTimeout(this.timer);
-        this.signal?.removeEventListener('abort', onCallerAbort);
-        fn();
-      };
-      const onCallerAbort = (): void =>
-        settle(() => {
-          this.controller.abort(this.signal?.reason);
-          reject(new CallerAbort());
-        });
-      const onTimeout = (): void =>
-        settle(() => {
-          const err = new ProviderTimeoutError(this.lane, `no response within ${this.timeoutMs} ms`);
-          this.controller.abort(err);
-          reject(err);
-        });
-      const arm = (): void => {
-        clearTimeout(this.timer);
-        this.timer = setTimeout(onTimeout, this.timeoutMs);
-      };
-
-      if (this.signal?.aborted) return onCallerAbort();
-      this.signal?.addEventListener('abort', onCallerAbort, { once: true });
-      arm();
-
-      const ctx: AttemptContext = {
-        attempt: this.attempt,
-        heartbeat: () => {
-          if (!this.done) arm();
-        },
-        commit: () => {
-          this.committed = true;
-        },
-      };
-      let running: Promise<T>;
-      try {
-        running = this.task(this.controller.signal, ctx);
-      } catch (err) {
-        running = Promise.reject(err);
-      }
-      this.taskSettled = running.then(
-        () => undefined,
-        () => undefined,
-      );
-      running.then(
-        (value) => settle(() => resolve(value)),
-        (err: unknown) => settle(() => reject(err)),
-      );
-    });
-  }
-}
-
 export class ProviderLane extends EventEmitter<LaneEvents> {
   readonly name: string;
   private readonly opts: Required<Omit<LaneOptions, 'requestsPerMinute'>> & { requestsPerMinute: number };
