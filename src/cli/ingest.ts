@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { basename, extname, join, relative, resolve, sep } from 'node:path';
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { basename } from 'node:path';
 import pino from 'pino';
 import { createLogger } from '../app/logger.js';
 import type { Config } from '../config/config.js';
-import { EXTENSIONS, type TaskView } from '../domain/types.js';
+import { collectFiles, type FileEntry } from './ingest/files.js';
+import { createView, isFinal, type TaskState } from './ingest/progress-view.js';
 import { readSse } from './sse-reader.js';
 import { authHeader } from './credentials.js';
 
@@ -30,19 +30,10 @@ const SSE_IDLE_MS = 45_000;
 const POLL_MS = 1000;
 const TENANT = 'default';
 
-const SUPPORTED_EXTENSIONS = new Set(Object.values(EXTENSIONS).flat());
 
 type Env = Record<string, string | undefined>;
 
-export interface FileEntry {
-  path: string;
-  /** What the user sees: the path relative to the working directory. */
-  label: string;
-  bytes: number;
-}
 
-/** The part of a task view the CLI shows. */
-type TaskState = Pick<TaskView, 'status' | 'stage' | 'progress' | 'error' | 'version'>;
 
 interface Uploaded {
   id: string;
@@ -57,8 +48,6 @@ interface Backend {
   follow(taskId: string, onTask: (t: TaskState) => void): Promise<TaskState>;
   close(): Promise<void>;
 }
-
-const isFinal = (t: TaskState) => t.status === 'succeeded' || t.status === 'failed';
 
 export async function ingest(config: Config, paths: string[], env: Env, switches: Set<string>): Promise<number> {
   if (switches.has('help') || paths.length === 0) {
@@ -180,84 +169,6 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
       waiting.shift()?.();
     }
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Finding files
-
-/**
- * Expands the arguments into files. Directories are walked recursively in name order; dotfiles
- * and dot-directories are skipped, and so are files of unsupported types (a directory holds
- * more than documents). A file named explicitly is always sent: the server decides.
- * Symbolic links are followed only while they stay inside the directory tree being walked, so
- * a link cannot pull in `/etc` or loop forever.
- */
-export async function collectFiles(inputs: string[]): Promise<{ files: FileEntry[]; notes: string[] }> {
-  const files: FileEntry[] = [];
-  const notes: string[] = [];
-  const seen = new Set<string>();
-  let unsupported = 0;
-
-  const add = async (path: string, real: string) => {
-    if (seen.has(real)) return;
-    seen.add(real);
-    const info = await stat(real);
-    files.push({ path: real, label: relative(process.cwd(), path) || path, bytes: info.size });
-  };
-
-  const walk = async (dir: string, root: string, visited: Set<string>) => {
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      notes.push(`skipped ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-      return;
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
-      if (entry.name.startsWith('.')) continue;
-      const path = join(dir, entry.name);
-      let real: string;
-      try {
-        real = await realpath(path);
-      } catch {
-        notes.push(`skipped ${path}: broken link`);
-        continue;
-      }
-      if (entry.isSymbolicLink() && real !== root && !real.startsWith(root + sep)) {
-        notes.push(`skipped ${path}: links outside ${root}`);
-        continue;
-      }
-      const info = await stat(real).catch(() => null);
-      if (!info) {
-        notes.push(`skipped ${path}: cannot be read`);
-      } else if (info.isDirectory()) {
-        if (visited.has(real)) continue;
-        visited.add(real);
-        await walk(path, root, visited);
-      } else if (info.isFile()) {
-        if (SUPPORTED_EXTENSIONS.has(extname(entry.name).toLowerCase())) await add(path, real);
-        else unsupported++;
-      }
-    }
-  };
-
-  for (const input of inputs) {
-    const path = resolve(input);
-    let real: string;
-    try {
-      real = await realpath(path);
-    } catch {
-      notes.push(`skipped ${input}: no such file or directory`);
-      continue;
-    }
-    const info = await stat(real);
-    if (info.isDirectory()) await walk(path, real, new Set([real]));
-    else if (info.isFile()) await add(path, real);
-    else notes.push(`skipped ${input}: not a regular file`);
-  }
-  if (unsupported > 0) notes.push(`skipped ${unsupported} file(s) of unsupported types (supported: ${[...SUPPORTED_EXTENSIONS].join(' ')})`);
-  return { files, notes };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,89 +360,6 @@ async function embeddedBackend(config: Config, kb: string): Promise<Backend> {
     close() {
       closed ??= runtime.close();
       return closed;
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Progress display
-
-interface View {
-  update(file: FileEntry, status: string, task: TaskState | null): void;
-  settle(file: FileEntry, ok: boolean, error?: string): void;
-  stop(): void;
-}
-
-const NAME_WIDTH = 32;
-const fit = (s: string) => (s.length > NAME_WIDTH ? `…${s.slice(-(NAME_WIDTH - 1))}` : s.padEnd(NAME_WIDTH));
-
-/**
- * In a terminal: one bar per file in flight (stage and stages done) under an overall bar;
- * finished files leave their bar, failures are logged above. Otherwise (a pipe, CI logs): one
- * line per state change of each file.
- */
-function createView(files: FileEntry[], tty: boolean): View {
-  const total = files.length;
-  let settled = 0;
-  let failed = 0;
-  const width = String(total).length;
-  if (!tty) {
-    const lastStatus = new Map<FileEntry, string>();
-    const line = (file: FileEntry, text: string) => console.log(`[${String(settled).padStart(width)}/${total}] ${file.label}: ${text}`);
-    return {
-      update(file, status, task) {
-        const text = task && !isFinal(task) && task.status !== 'queued' ? `${status} (${task.progress.done}/${task.progress.total})` : status;
-        if (lastStatus.get(file) === text || status === 'ready' || status === 'failed') return;
-        lastStatus.set(file, text);
-        line(file, text);
-      },
-      settle(file, ok, error) {
-        settled++;
-        if (!ok) failed++;
-        line(file, ok ? 'ready' : `failed: ${error ?? 'unknown error'}`);
-      },
-      stop() {},
-    };
-  }
-
-  const multibar = new MultiBar(
-    {
-      format: '{name} {bar} {status} {value}/{total}',
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      autopadding: true,
-      stream: process.stdout,
-    },
-    Presets.shades_classic,
-  );
-  const overall = multibar.create(total, 0, { name: fit('all files'), status: 'settled' });
-  const bars = new Map<FileEntry, SingleBar>();
-  return {
-    update(file, status, task) {
-      let bar = bars.get(file);
-      if (!bar) {
-        bar = multibar.create(task?.progress.total ?? 4, 0, { name: fit(file.label), status });
-        bars.set(file, bar);
-      }
-      bar.update(task?.progress.done ?? 0, { status: status.padEnd(10) });
-    },
-    settle(file, ok, error) {
-      settled++;
-      if (!ok) {
-        failed++;
-        multibar.log(`failed ${file.label}: ${error ?? 'unknown error'}\n`);
-      }
-      const bar = bars.get(file);
-      if (bar) {
-        multibar.remove(bar);
-        bars.delete(file);
-      }
-      overall.update(settled, { status: failed > 0 ? `settled (${failed} failed)` : 'settled' });
-    },
-    stop() {
-      multibar.stop();
     },
   };
 }
