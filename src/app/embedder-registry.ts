@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ProviderConfig } from '../config/config.js';
+import { remoteEmbedderId } from '../domain/embedder-space.js';
 import type { Embedder, EmbedderResolver } from '../ports/models.js';
 import { ProviderLane } from '../providers/lane.js';
 import { OpenAIEmbedder } from '../providers/openai-embedder.js';
@@ -65,7 +66,7 @@ export class EmbedderRegistry implements EmbedderResolver {
   private cached(p: OpenEmbedProvider): OpenAIEmbedder {
     const apiKey = p.apiKey ?? 'none';
     // The key's hash, not the key, names the embedder: the map must not become a second key store.
-    const id = `${p.baseUrl}\n${p.model}\n${p.dim}\n${createHash('sha256').update(apiKey).digest('hex')}`;
+    const id = `${remoteEmbedderId(p)}\n${createHash('sha256').update(apiKey).digest('hex')}`;
     let built = this.own.get(id);
     if (!built) this.own.set(id, (built = remoteEmbedder({ ...this.limits, baseUrl: p.baseUrl, model: p.model, apiKey }, p.dim)));
     return built;
