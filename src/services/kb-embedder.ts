@@ -4,13 +4,22 @@ import type { Embedder, EmbedderResolver } from '../ports/models.js';
 import type { KbRecord } from '../ports/store.js';
 
 /**
- * The embedder of the KB's vector space, or `409 embedder_mismatch` when its tenant can no longer
- * reach it (the tenant's embedding settings changed, or the server's did): embedding with any other
- * embedder would put vectors of another space into the KB.
+ * The KB's tenant can no longer reach the embedder the KB was built with (the tenant's embedding
+ * settings changed, or the server's). A `409` to a client; to the pipeline a permanent failure,
+ * since retrying cannot bring the embedder back and any other one would mix vector spaces.
  */
+export class EmbedderMismatchError extends AppError {
+  readonly permanent = true;
+  constructor(message: string) {
+    super(409, 'embedder_mismatch', message);
+    this.name = 'EmbedderMismatchError';
+  }
+}
+
+/** The embedder of the KB's vector space, or EmbedderMismatchError. */
 export async function requireKbEmbedder(embedders: EmbedderResolver, kb: KbRecord): Promise<Embedder> {
   const embedder = await embedders.forKb(kb.tenantId, kb);
   if (embedder) return embedder;
   const current = await embedders.forTenant(kb.tenantId);
-  throw new AppError(409, 'embedder_mismatch', embedderMismatchMessage(kb, current.id));
+  throw new EmbedderMismatchError(embedderMismatchMessage(kb, current.id));
 }

@@ -1,6 +1,5 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { embedderMismatchMessage } from '../../domain/embedder-space.js';
 import { PermanentError } from '../../domain/errors.js';
 import type { ChunkDraft, ChunkingOptions, DocType, ParseLimits, PipelineStage, TaskView } from '../../domain/types.js';
 import type { BlobStore } from '../../ports/blob-store.js';
@@ -8,6 +7,7 @@ import type { LeasedJob } from '../../ports/job-queue.js';
 import type { Embedder, EmbedderResolver } from '../../ports/models.js';
 import type { Store } from '../../ports/store.js';
 import type { IngestPool } from '../../workers/ingest-pool.js';
+import { requireKbEmbedder } from '../kb-embedder.js';
 import { stageKeys } from './stage-files.js';
 
 /**
@@ -47,12 +47,8 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
     case 'embed': {
       const kb = await deps.store.getKb(job.scope);
       if (!kb) return { kind: 'gone' };
-      const embedder = await deps.embedders.forKb(kb.tenantId, kb);
-      // Never embed into another space than the KB's: the document fails, saying why.
-      if (!embedder) {
-        const current = await deps.embedders.forTenant(kb.tenantId);
-        throw new PermanentError(embedderMismatchMessage(kb, current.id), 'embedder_mismatch');
-      }
+      // Never into another space than the KB's: without its embedder the document fails, saying why.
+      const embedder = await requireKbEmbedder(deps.embedders, kb);
       await embed(deps.pool, embedder, { chunksPath: path(keys.chunks), outPath: path(keys.vectors), title: doc.name }, signal);
       return { kind: 'next' };
     }

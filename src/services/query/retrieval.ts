@@ -1,8 +1,7 @@
-import { embedderMismatchMessage } from '../../domain/embedder-space.js';
-import { AppError } from '../../domain/errors.js';
 import type { Scope } from '../../domain/types.js';
 import type { Embedder, EmbedderResolver } from '../../ports/models.js';
 import type { ChunkHit, KbRecord, SearchFilter, Store } from '../../ports/store.js';
+import { requireKbEmbedder } from '../kb-embedder.js';
 import { normalizeQuery } from './answer-cache.js';
 import type { EmbeddingCache } from './embedding-cache.js';
 import { HASH_VECTOR_WEIGHT } from './query-options.js';
@@ -75,11 +74,8 @@ export class Retriever {
     // The question is embedded with the KB's own embedder. When its tenant can no longer reach
     // that one, another embedder's vectors cannot be compared with the KB's: vector search
     // refuses; hybrid degrades to lexical and says so.
-    const embedder = mode === 'lexical' ? null : await this.embedders.forKb(scope.tenantId, kb);
-    if (mode === 'vector' && !embedder) {
-      const current = await this.embedders.forTenant(scope.tenantId);
-      throw new AppError(409, 'embedder_mismatch', embedderMismatchMessage(kb, current.id));
-    }
+    const embedder =
+      mode === 'vector' ? await requireKbEmbedder(this.embedders, kb) : mode === 'hybrid' ? await this.embedders.forKb(kb.tenantId, kb) : null;
     if (!embedder) {
       const hits = await this.store.searchLexical(scope, query, input.depth, filter);
       return mode === 'hybrid'
