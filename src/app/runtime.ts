@@ -16,7 +16,7 @@ import { IngestPool } from '../workers/ingest-pool.js';
 import { AnswerCache } from '../services/query/answer-cache.js';
 import { EmbeddingCache } from '../services/query/embedding-cache.js';
 import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
-import { HASH_VECTOR_WEIGHT, loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
+import { loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
 import { QueryService } from '../services/query/query-service.js';
 import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
 import { Retriever } from '../services/query/retrieval.js';
@@ -28,6 +28,7 @@ import { QUERY_ADMISSION, TenantAdmission } from '../services/limits/tenant-admi
 import { createAdmission, type Admission } from '../services/admission.js';
 import { stepFactory, TenantProviderRegistry } from './query-providers.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
+import { EmbedderRegistry, remoteEmbedder } from './embedder-registry.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -41,7 +42,10 @@ export interface Runtime {
   bus: MemoryEventBus;
   blobs: FsBlobStore;
   pool: IngestPool;
+  /** The server's embedder (RAGD_EMBED_*, else the local hash embedder). */
   embedder: Embedder;
+  /** Each tenant's embedder (its own embedding settings, else the server's) and each KB's. */
+  embedders: EmbedderRegistry;
   kbs: KbService;
   documents: DocumentService;
   tasks: TaskService;
@@ -74,23 +78,8 @@ export interface QueryStack {
 }
 
 export function createEmbedder(config: Config, pool: IngestPool): Embedder {
-  if (!config.embed.baseUrl) return new HashEmbedder(pool, config.embedDim);
-  const lane = new ProviderLane({
-    name: 'embed',
-    concurrency: config.embed.concurrency,
-    requestsPerMinute: config.embed.requestsPerMinute,
-    timeoutMs: config.embed.timeoutMs,
-    maxRetries: config.embed.maxRetries,
-    backoffBaseMs: 500,
-    breaker: { errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeoutMs: 30_000 },
-  });
-  return new OpenAIEmbedder({
-    lane,
-    baseURL: config.embed.baseUrl,
-    apiKey: config.embed.apiKey,
-    model: config.embed.model,
-    dim: config.embedDim,
-  });
+  const { baseUrl } = config.embed;
+  return baseUrl ? remoteEmbedder({ ...config.embed, baseUrl }, config.embedDim) : new HashEmbedder(pool, config.embedDim);
 }
 
 export async function createRuntime(
@@ -115,9 +104,10 @@ export async function createRuntime(
   await store.init();
   const blobs = new FsBlobStore(config.dataDir);
   await blobs.sweepTemp();
-  // `pipeline` is bound below; the KB service only calls this when a KB is deleted.
-  const kbs = new KbService(store, blobs, embedder, (ids) => ids.forEach((id) => pipeline.cancel(id)));
+  // `embedders` and `pipeline` are bound below; the KB service calls them only once serving.
+  const kbs = new KbService(store, blobs, (t) => embedders.forTenant(t), (ids) => ids.forEach((id) => pipeline.cancel(id)));
   const tenancy = createTenancy(config, { store, kbs, embedder });
+  const embedders = new EmbedderRegistry(embedder, config.embed, (t) => tenancy.service.embedProviderOf(t));
   // Per-tenant settings over the RAGD_TENANT_* server-wide defaults.
   const limits = opts.limits ?? tenancy.limits;
   const tenantLimits = { source: limits, queries: new TenantAdmission(limits, QUERY_ADMISSION) };
@@ -134,7 +124,7 @@ export async function createRuntime(
       pool,
       queue,
       bus,
-      embedder,
+      embedders,
       logger: logger.child({ component: 'pipeline' }),
       parseLimits: config.parse,
       chunking: { chunkTokens: config.chunkTokens, overlapTokens: config.chunkOverlap },
@@ -147,11 +137,11 @@ export async function createRuntime(
     },
   );
   const documents = new DocumentService(
-    { store, queue, bus, blobs, kbs, cancelRunning: (id) => pipeline.cancel(id), limits },
-    { maxUploadBytes: config.maxUploadBytes, embedderId: embedder.id },
+    { store, queue, bus, blobs, kbs, embedders, cancelRunning: (id) => pipeline.cancel(id), limits },
+    { maxUploadBytes: config.maxUploadBytes },
   );
   const tasks = new TaskService(store, bus, kbs);
-  const query = createQueryStack(config, { store, bus, kbs, embedder, logger, tenancy, admitQuery: (t) => tenantLimits.queries.admit(t) });
+  const query = createQueryStack(config, { store, bus, kbs, embedders, logger, tenancy, admitQuery: (t) => tenantLimits.queries.admit(t) });
   const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane].filter(
     (l): l is ProviderLane => l !== null,
   );
@@ -162,13 +152,14 @@ export async function createRuntime(
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, kbs, documents, tasks, pipeline, tenancy, query, lanes, tenantLimits, admission,
+    config, logger, store, queue, bus, blobs, pool, embedder, embedders, kbs, documents, tasks, pipeline, tenancy, query, lanes, tenantLimits, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
       await query.jobs.close(deadlineMs);
       await pipeline.stop(deadlineMs);
       await query.providers.close();
+      await embedders.close();
       await query.searchPool.close();
       await queue.close();
       await bus.close();
@@ -191,7 +182,7 @@ function createQueryStack(
     store: SqliteStore;
     bus: MemoryEventBus;
     kbs: KbService;
-    embedder: Embedder;
+    embedders: EmbedderRegistry;
     logger: Logger;
     tenancy: Tenancy;
     admitQuery: (tenantId: string) => Promise<() => void>;
@@ -203,8 +194,8 @@ function createQueryStack(
   deps.store.setSearchRunner(searchPool);
 
   const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
-  const embeddings = new EmbeddingCache(deps.embedder, { maxEntries: options.embeddingCacheEntries, ttlMs: options.cacheTtlMs });
-  const localEmbedder = deps.embedder.id.startsWith('hash:');
+  const maxEntries = options.embeddingCacheEntries;
+  const embeddings = new EmbeddingCache({ maxEntries, maxBytes: maxEntries * deps.embedders.server.dim * 4, ttlMs: options.cacheTtlMs });
   const factory = stepFactory(options, new ExtractiveAnswerer(searchPool), log);
   const providers = new TenantProviderRegistry(
     factory,
@@ -219,8 +210,9 @@ function createQueryStack(
     retriever: new Retriever(
       deps.store,
       embeddings,
-      localEmbedder ? ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }) : null,
-      options.hybridVectorWeight ?? (localEmbedder ? HASH_VECTOR_WEIGHT : 1),
+      deps.embedders,
+      ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }),
+      options.hybridVectorWeight,
     ),
     answer: serverProviders.answer.step,
     answererId: serverProviders.answer.id,

@@ -19,6 +19,17 @@ export interface Embedder {
   embed(texts: string[], opts: { priority: Priority; signal?: AbortSignal }): Promise<Float32Array[]>;
 }
 
+/**
+ * The embedders a tenant can reach: its own provider's (from its settings) or the server's.
+ * A KB is embedded and searched only with the embedder of the space it was built in.
+ */
+export interface EmbedderResolver {
+  /** The embedder new KBs of the tenant are built with. */
+  forTenant(tenantId: string): Promise<Embedder>;
+  /** The embedder of the KB's recorded space, or null when the tenant can no longer reach it. */
+  forKb(tenantId: string, kb: { embedder: string; embedDim: number }): Promise<Embedder | null>;
+}
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;

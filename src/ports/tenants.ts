@@ -45,15 +45,22 @@ export interface StoredProvider {
   apiKeyCipher: string | null;
 }
 
+/** An embedding provider also fixes the dimension of the vector space its KBs are built in. */
+export interface StoredEmbedProvider extends StoredProvider {
+  dim: number;
+}
+
 /** Everything a tenant may override; an absent part falls back to the server's configuration. */
 export interface StoredTenantSettings {
   llm?: StoredProvider;
   rerank?: StoredProvider;
+  embed?: StoredEmbedProvider;
   limits?: Partial<TenantLimits>;
 }
 
 export interface TenantStore {
-  createTenant(t: { id: string; name: string }): Promise<TenantRecord | null>;
+  /** Creates the tenant with its `default` KB, built in `defaultKb`'s space (else the server's). */
+  createTenant(t: { id: string; name: string; defaultKb?: { embedder: string; embedDim: number } }): Promise<TenantRecord | null>;
   getTenant(id: string): Promise<TenantRecord | null>;
   listTenants(): Promise<TenantRecord[]>;
   /** Removes the tenant row, its keys and settings (its KBs are removed by the caller first). */

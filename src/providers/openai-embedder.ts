@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { AppError } from '../domain/errors.js';
+import { remoteEmbedderId } from '../domain/embedder-space.js';
 import type { Embedder, Priority } from '../ports/models.js';
 import type { ProviderLane } from './lane.js';
 
@@ -85,7 +86,10 @@ function toVector(embedding: unknown): Float32Array {
 }
 
 export class OpenAIEmbedder implements Embedder {
+  /** `openai:<baseURL>#<model>:<dim>`: see remoteEmbedderId. */
   readonly id: string;
+  /** The id earlier versions recorded (`openai:<model>`), so KBs they built stay usable. */
+  readonly legacyId: string;
   readonly dim: number;
   private readonly client: OpenAI;
   private readonly model: string;
@@ -96,7 +100,8 @@ export class OpenAIEmbedder implements Embedder {
   private readonly sendDimensions: boolean;
 
   constructor(opts: OpenAIEmbedderOptions) {
-    this.id = `openai:${opts.model}`;
+    this.id = remoteEmbedderId({ baseUrl: opts.baseURL, model: opts.model, dim: opts.dim });
+    this.legacyId = `openai:${opts.model}`;
     this.dim = opts.dim;
     this.model = opts.model;
     this.lane = opts.lane;

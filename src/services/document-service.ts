@@ -16,6 +16,8 @@ import { displayName } from './display-name.js';
 import { assertMetadataDepth } from './metadata-guard.js';
 import { newId } from './ids.js';
 import type { KbService } from './kb-service.js';
+import { requireKbEmbedder } from './kb-embedder.js';
+import type { EmbedderResolver } from '../ports/models.js';
 import { sourceKey, stagePrefix } from './pipeline/stage-files.js';
 
 export interface UploadedDocument {
@@ -28,8 +30,6 @@ export interface UploadedDocument {
 
 export interface DocumentServiceOptions {
   maxUploadBytes: number;
-  /** The embedder this process ingests with; a KB recorded with another one refuses uploads. */
-  embedderId: string;
 }
 
 const SNIFF_BYTES = 4096;
@@ -43,6 +43,8 @@ export class DocumentService {
       bus: EventBus;
       blobs: BlobStore;
       kbs: KbService;
+      /** A KB whose embedder its tenant can no longer reach refuses uploads. */
+      embedders: EmbedderResolver;
       /** Cuts off a document's running stage when it is deleted. */
       cancelRunning: (documentId: string) => void;
       /** Per-tenant storage quotas; without it, none. */
@@ -138,14 +140,7 @@ export class DocumentService {
   }
 
   private async checkKb(scope: Scope): Promise<void> {
-    const kb = await this.deps.kbs.get(scope);
-    if (kb.embedder !== this.opts.embedderId) {
-      throw new AppError(
-        409,
-        'embedder_mismatch',
-        `knowledge base "${kb.id}" was built with embedder ${kb.embedder} (dimension ${kb.embedDim}); this server embeds with ${this.opts.embedderId}`,
-      );
-    }
+    await requireKbEmbedder(this.deps.embedders, await this.deps.kbs.get(scope));
   }
 
   /**

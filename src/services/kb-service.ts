@@ -11,17 +11,19 @@ export class KbService {
   constructor(
     private readonly store: Store,
     private readonly blobs: BlobStore,
-    private readonly embedder: { id: string; dim: number },
+    /** The embedder a tenant's new KBs are built with (its own provider's, else the server's). */
+    private readonly embedderOf: (tenantId: string) => Promise<{ id: string; dim: number }>,
     private readonly onDocumentsRemoved: (ids: string[]) => void = () => {},
   ) {}
 
   async create(tenantId: string, input: { id: string; name?: string }): Promise<KbRecord> {
+    const embedder = await this.embedderOf(tenantId);
     try {
       return await this.store.createKb(tenantId, {
         id: input.id,
         name: input.name ?? input.id,
-        embedder: this.embedder.id,
-        embedDim: this.embedder.dim,
+        embedder: embedder.id,
+        embedDim: embedder.dim,
       });
     } catch (err) {
       if ((err as { code?: string }).code === 'kb_exists') {

@@ -1,3 +1,4 @@
+import { remoteEmbedderId } from '../domain/embedder-space.js';
 import { AppError, conflict, notFound } from '../domain/errors.js';
 import type { TenantLimits } from '../ports/tenant-limits.js';
 import type { ApiKeyRecord, StoredProvider, StoredTenantSettings, TenantRecord, TenantStore } from '../ports/tenants.js';
@@ -14,10 +15,16 @@ export interface ProviderInput {
   apiKey?: string | null;
 }
 
+/** An embedding provider and the dimension of its vectors. */
+export interface EmbedInput extends ProviderInput {
+  dim: number;
+}
+
 /** A partial update: an absent part stays as it is, null clears it. */
 export interface SettingsPatch {
   llm?: ProviderInput | null;
   rerank?: ProviderInput | null;
+  embed?: EmbedInput | null;
   limits?: Partial<TenantLimits> | null;
 }
 
@@ -31,6 +38,7 @@ export interface ProviderView {
 export interface SettingsView {
   llm: ProviderView | null;
   rerank: ProviderView | null;
+  embed: (ProviderView & { dim: number }) | null;
   limits: Partial<TenantLimits>;
 }
 
@@ -39,6 +47,10 @@ export interface OpenProvider {
   baseUrl: string;
   model: string;
   apiKey: string | null;
+}
+
+export interface OpenEmbedProvider extends OpenProvider {
+  dim: number;
 }
 
 /** Settings are read on every request (limits) and query (providers); this long they are reused. */
@@ -58,7 +70,10 @@ export class TenantService {
   ) {}
 
   async create(input: { id: string; name?: string; settings?: SettingsPatch }): Promise<TenantRecord> {
-    const tenant = await this.store.createTenant({ id: input.id, name: input.name ?? input.id });
+    // The `default` KB is created with the tenant, so it must already be in the tenant's own space.
+    const embed = input.settings?.embed;
+    const defaultKb = embed ? { embedder: remoteEmbedderId(embed), embedDim: embed.dim } : undefined;
+    const tenant = await this.store.createTenant({ id: input.id, name: input.name ?? input.id, ...(defaultKb ? { defaultKb } : {}) });
     if (!tenant) throw conflict(`tenant "${input.id}" already exists`, 'tenant_exists');
     if (input.settings) await this.updateSettings(input.id, input.settings);
     return tenant;
@@ -123,7 +138,8 @@ export class TenantService {
     const s = await this.settingsOf(tenantId);
     const view = (p: StoredProvider | undefined): ProviderView | null =>
       p ? { baseUrl: p.baseUrl, model: p.model, apiKeySet: p.apiKeyCipher !== null } : null;
-    return { llm: view(s.llm), rerank: view(s.rerank), limits: s.limits ?? {} };
+    const embed = s.embed ? { ...view(s.embed)!, dim: s.embed.dim } : null;
+    return { llm: view(s.llm), rerank: view(s.rerank), embed, limits: s.limits ?? {} };
   }
 
   async updateSettings(tenantId: string, patch: SettingsPatch): Promise<SettingsView> {
@@ -136,6 +152,8 @@ export class TenantService {
       if (input === null) delete next[kind];
       else next[kind] = this.seal(input, current[kind]);
     }
+    if (patch.embed === null) delete next.embed;
+    else if (patch.embed) next.embed = { ...this.seal(patch.embed, current.embed), dim: patch.embed.dim };
     if (patch.limits === null) delete next.limits;
     else if (patch.limits) next.limits = { ...current.limits, ...patch.limits };
     await this.store.putSettings(tenantId, next);
@@ -155,7 +173,16 @@ export class TenantService {
   /** The tenant's provider of that kind with its key opened, or null to use the server's. */
   async providerOf(tenantId: string, kind: 'llm' | 'rerank'): Promise<OpenProvider | null> {
     const p = (await this.settingsOf(tenantId))[kind];
-    if (!p) return null;
+    return p ? this.opened(p, kind) : null;
+  }
+
+  /** The tenant's own embedding provider with its key opened, or null to use the server's embedder. */
+  async embedProviderOf(tenantId: string): Promise<OpenEmbedProvider | null> {
+    const p = (await this.settingsOf(tenantId)).embed;
+    return p ? { ...this.opened(p, 'embedding'), dim: p.dim } : null;
+  }
+
+  private opened(p: StoredProvider, kind: string): OpenProvider {
     return { baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null };
   }
 

@@ -131,7 +131,7 @@ describe('admin API and API keys', () => {
     assert.equal(limits.requestsPerMinute, 60);
     assert.equal(limits.pipelineWeight, 1, 'unset limits come from the defaults');
     const cleared = await authed(`${url}/v1/admin/tenants/zeta/settings`, ADMIN_KEY, jsonInit('PATCH', { llm: null, limits: null }));
-    assert.deepEqual(cleared.body, { llm: null, rerank: null, limits: {} });
+    assert.deepEqual(cleared.body, { llm: null, rerank: null, embed: null, limits: {} });
     const bad = await authed(`${url}/v1/admin/tenants/zeta/settings`, ADMIN_KEY, jsonInit('PATCH', { limits: { requests_per_minute: -1 } }));
     assert.equal(bad.status, 400);
   });

@@ -235,7 +235,7 @@ describe('OpenAIEmbedder against the fake server', () => {
   it('batches by count and returns vectors in input order', async (t) => {
     const server = await fake(t, { latencyMs: 5 });
     const embedder = new OpenAIEmbedder({ baseURL: server.url, model: 'e', dim: 384, lane: lane(t), batchSize: 4 });
-    assert.equal(embedder.id, 'openai:e');
+    assert.equal(embedder.id, `openai:${server.url}#e:384`);
     assert.equal(embedder.dim, 384);
     const vectors = await embedder.embed(texts, { priority: 'bulk' });
     assert.equal(server.stats.requests.embeddings, 3);

@@ -50,7 +50,7 @@ describe('PipelineService.stop', () => {
         store: { transition: started, getDocument: started } as never,
         blobs: {} as never,
         pool: {} as never,
-        embedder: {} as never,
+        embedders: {} as never,
         parseLimits: {} as never,
         chunking: {} as never,
       },

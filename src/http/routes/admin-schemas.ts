@@ -31,6 +31,12 @@ const ProviderBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** An embedding provider also names the dimension of its vectors: it fixes the space of the tenant's new KBs. */
+const EmbedProviderBody = Type.Composite(
+  [ProviderBody, Type.Object({ dim: Type.Integer({ minimum: 8, maximum: 8192, description: 'dimension of the vectors the model returns' }) })],
+  { additionalProperties: false },
+);
+
 const Limit = Nullable(Type.Integer({ minimum: 1, description: 'null: no limit of this kind' }));
 
 const LimitsBody = Type.Object(
@@ -50,6 +56,7 @@ export const SettingsPatchBody = Type.Object(
   {
     llm: Type.Optional(Nullable(ProviderBody)),
     rerank: Type.Optional(Nullable(ProviderBody)),
+    embed: Type.Optional(Nullable(EmbedProviderBody)),
     limits: Type.Optional(Nullable(LimitsBody)),
   },
   { additionalProperties: false, description: 'absent parts stay as they are; null resets a part to the server default' },
@@ -61,6 +68,7 @@ const ProviderView = Type.Object({ base_url: Type.String(), model: Type.String()
 export const SettingsViewSchema = Type.Object({
   llm: Nullable(ProviderView),
   rerank: Nullable(ProviderView),
+  embed: Nullable(Type.Composite([ProviderView, Type.Object({ dim: Type.Integer() })])),
   limits: Type.Object({
     requests_per_minute: Type.Optional(Nullable(Type.Integer())),
     max_concurrent_queries: Type.Optional(Nullable(Type.Integer())),

@@ -28,13 +28,16 @@ const LIMIT_FIELDS = {
 
 const toTenantView = (t: TenantRecord): TenantViewBody => ({ id: t.id, name: t.name, created_at: t.createdAt });
 
+type ProviderBody = NonNullable<SettingsPatchBody['llm']>;
+const toProviderInput = (p: ProviderBody) => ({ baseUrl: p.base_url, model: p.model, ...(p.api_key !== undefined ? { apiKey: p.api_key } : {}) });
+
 export function toSettingsPatch(body: SettingsPatchBody): SettingsPatch {
   const patch: SettingsPatch = {};
   for (const kind of ['llm', 'rerank'] as const) {
     const p = body[kind];
-    if (p === undefined) continue;
-    patch[kind] = p === null ? null : { baseUrl: p.base_url, model: p.model, ...(p.api_key !== undefined ? { apiKey: p.api_key } : {}) };
+    if (p !== undefined) patch[kind] = p === null ? null : toProviderInput(p);
   }
+  if (body.embed !== undefined) patch.embed = body.embed === null ? null : { ...toProviderInput(body.embed), dim: body.embed.dim };
   if (body.limits !== undefined) {
     const limits: Record<string, number | null> = {};
     for (const [wire, field] of Object.entries(LIMIT_FIELDS)) {
@@ -53,7 +56,8 @@ function toSettingsBody(s: SettingsView): SettingsViewBody {
     const v = s.limits[field];
     if (v !== undefined) limits[wire] = v;
   }
-  return { llm: provider(s.llm), rerank: provider(s.rerank), limits };
+  const embed = s.embed ? { ...provider(s.embed)!, dim: s.embed.dim } : null;
+  return { llm: provider(s.llm), rerank: provider(s.rerank), embed, limits };
 }
 
 /** `/v1/admin/tenants`: create, list, show, delete tenants, and read or change their settings. */

@@ -4,9 +4,10 @@ import { PermanentError } from '../../domain/errors.js';
 import type { ChunkDraft, ChunkingOptions, DocType, ParseLimits, PipelineStage, TaskView } from '../../domain/types.js';
 import type { BlobStore } from '../../ports/blob-store.js';
 import type { LeasedJob } from '../../ports/job-queue.js';
-import type { Embedder } from '../../ports/models.js';
+import type { Embedder, EmbedderResolver } from '../../ports/models.js';
 import type { Store } from '../../ports/store.js';
 import type { IngestPool } from '../../workers/ingest-pool.js';
+import { requireKbEmbedder } from '../kb-embedder.js';
 import { stageKeys } from './stage-files.js';
 
 /**
@@ -20,8 +21,8 @@ export interface StageDeps {
   pool: IngestPool;
   parseLimits: ParseLimits;
   chunking: ChunkingOptions;
-  /** The embedder this process uses; `hash:<dim>` runs in the worker pool. */
-  embedder: Embedder;
+  /** Each KB's embedder (its tenant's own or the server's); `hash:<dim>` runs in the worker pool. */
+  embedders: EmbedderResolver;
 }
 
 export type StageOutcome = { kind: 'next' } | { kind: 'indexed'; task: TaskView } | { kind: 'gone' };
@@ -43,9 +44,14 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
     case 'chunk':
       await deps.pool.run('chunk', { parsedPath: path(keys.parsed), outPath: path(keys.chunks), options: deps.chunking }, signal);
       return { kind: 'next' };
-    case 'embed':
-      await embed(deps, { chunksPath: path(keys.chunks), outPath: path(keys.vectors), title: doc.name }, signal);
+    case 'embed': {
+      const kb = await deps.store.getKb(job.scope);
+      if (!kb) return { kind: 'gone' };
+      // Never into another space than the KB's: without its embedder the document fails, saying why.
+      const embedder = await requireKbEmbedder(deps.embedders, kb);
+      await embed(deps.pool, embedder, { chunksPath: path(keys.chunks), outPath: path(keys.vectors), title: doc.name }, signal);
       return { kind: 'next' };
+    }
     case 'index': {
       const kb = await deps.store.getKb(job.scope);
       if (!kb) return { kind: 'gone' };
@@ -73,10 +79,14 @@ async function checkParseable(type: DocType, sourcePath: string, limits: ParseLi
   }
 }
 
-async function embed(deps: StageDeps, a: { chunksPath: string; outPath: string; title: string }, signal: AbortSignal): Promise<void> {
-  const { embedder } = deps;
+async function embed(
+  pool: IngestPool,
+  embedder: Embedder,
+  a: { chunksPath: string; outPath: string; title: string },
+  signal: AbortSignal,
+): Promise<void> {
   if (embedder.id.startsWith('hash:')) {
-    await deps.pool.run('embedHash', { chunksPath: a.chunksPath, outPath: a.outPath, dim: embedder.dim, title: a.title }, signal);
+    await pool.run('embedHash', { chunksPath: a.chunksPath, outPath: a.outPath, dim: embedder.dim, title: a.title }, signal);
     return;
   }
   // A remote embedder: the work is network wait, so it stays on the event loop, in the

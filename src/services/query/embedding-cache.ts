@@ -4,26 +4,25 @@ import { type CacheStats, LruCache } from './lru.js';
 
 export interface EmbeddingCacheOptions {
   maxEntries: number;
+  /** Bound on the vectors' bytes; tenants' embedders may have larger dimensions than the server's. */
+  maxBytes: number;
   ttlMs: number;
 }
 
 /**
  * Query embeddings, cached by embedder id + normalised text: the same question asked again (or
- * with another top_k or mode) costs no embedding call. Concurrent misses for the same text share
- * one call. The text embedded is the normalised one, so the cached vector is exactly the one
- * its key describes.
+ * with another top_k or mode) costs no embedding call, and two embedders (tenants with their own
+ * providers) never share a vector. Concurrent misses for the same text share one call. The text
+ * embedded is the normalised one, so the cached vector is exactly the one its key describes.
  */
 export class EmbeddingCache {
   private readonly lru: LruCache<Float32Array>;
   private readonly inFlight = new Map<string, Promise<Float32Array>>();
 
-  constructor(
-    private readonly embedder: Embedder,
-    opts: EmbeddingCacheOptions,
-  ) {
+  constructor(opts: EmbeddingCacheOptions) {
     this.lru = new LruCache<Float32Array>({
       maxEntries: opts.maxEntries,
-      maxSize: opts.maxEntries * embedder.dim * 4,
+      maxSize: opts.maxBytes,
       ttlMs: opts.ttlMs,
       sizeOf: (v) => v.byteLength,
     });
@@ -33,37 +32,33 @@ export class EmbeddingCache {
     return this.lru.stats();
   }
 
-  get embedderId(): string {
-    return this.embedder.id;
+  private key(embedderId: string, normalized: string): string {
+    return `${embedderId}\u0000${normalized}`;
   }
 
-  private key(normalized: string): string {
-    return `${this.embedder.id}\u0000${normalized}`;
-  }
-
-  /** The cached vector of `text`, if any (no embedding call). */
-  peek(text: string): Float32Array | undefined {
-    return this.lru.get(this.key(normalizeQuery(text)));
+  /** The cached vector of `text` under that embedder, if any (no embedding call). */
+  peek(embedder: Embedder, text: string): Float32Array | undefined {
+    return this.lru.get(this.key(embedder.id, normalizeQuery(text)));
   }
 
   /** Stores a vector computed elsewhere (the search pool embeds and searches in one task). */
-  remember(text: string, vector: Float32Array): void {
-    if (vector.length === this.embedder.dim) this.lru.set(this.key(normalizeQuery(text)), vector);
+  remember(embedder: Embedder, text: string, vector: Float32Array): void {
+    if (vector.length === embedder.dim) this.lru.set(this.key(embedder.id, normalizeQuery(text)), vector);
   }
 
-  async embed(text: string, signal?: AbortSignal): Promise<Float32Array> {
+  async embed(embedder: Embedder, text: string, signal?: AbortSignal): Promise<Float32Array> {
     const normalized = normalizeQuery(text);
-    const key = this.key(normalized);
+    const key = this.key(embedder.id, normalized);
     const hit = this.lru.get(key);
     if (hit) return hit;
     let pending = this.inFlight.get(key);
     if (!pending) {
       // The shared call is not tied to one caller's signal: another caller may still want it.
-      pending = this.embedder
+      pending = embedder
         .embed([normalized], { priority: 'interactive' })
         .then(([v]) => {
-          if (!v || v.length !== this.embedder.dim) {
-            throw new Error(`embedder ${this.embedder.id} returned ${v?.length ?? 0} dimensions, expected ${this.embedder.dim}`);
+          if (!v || v.length !== embedder.dim) {
+            throw new Error(`embedder ${embedder.id} returned ${v?.length ?? 0} dimensions, expected ${embedder.dim}`);
           }
           this.lru.set(key, v);
           return v;

@@ -1,8 +1,10 @@
-import { AppError } from '../../domain/errors.js';
 import type { Scope } from '../../domain/types.js';
+import type { Embedder, EmbedderResolver } from '../../ports/models.js';
 import type { ChunkHit, KbRecord, SearchFilter, Store } from '../../ports/store.js';
+import { requireKbEmbedder } from '../kb-embedder.js';
 import { normalizeQuery } from './answer-cache.js';
 import type { EmbeddingCache } from './embedding-cache.js';
+import { HASH_VECTOR_WEIGHT } from './query-options.js';
 import { fetchDepth, fuseRrf } from './rrf.js';
 import type { SearchMode } from './types.js';
 
@@ -59,39 +61,42 @@ export class Retriever {
   constructor(
     private readonly store: Store,
     private readonly embeddings: EmbeddingCache,
+    /** Each KB's embedder: its tenant's own provider's or the server's. */
+    private readonly embedders: EmbedderResolver,
+    /** The search pool's embed-and-search task, for KBs built with the local hash embedder. */
     private readonly local: LocalSearch | null = null,
-    /** RRF weight of the vector ranking in hybrid mode (BM25's is 1). */
-    private readonly vectorWeight = 1,
+    /** RRF weight of the vector ranking in hybrid mode (BM25's is 1); null = by embedder (see query-options). */
+    private readonly hybridVectorWeight: number | null = null,
   ) {}
 
   async retrieve(input: RetrieveInput): Promise<RetrieveOutput> {
     const { scope, kb, query, mode, filter } = input;
-    // A KB built with another embedder lives in another vector space: its vectors cannot be
-    // compared with ours. Vector search refuses; hybrid degrades to lexical and says so.
-    const vectorsUsable = kb.embedder === this.embeddings.embedderId;
-    if (mode === 'vector' && !vectorsUsable) {
-      throw new AppError(
-        409,
-        'embedder_mismatch',
-        `knowledge base "${kb.id}" was built with embedder ${kb.embedder}, this server embeds with ${this.embeddings.embedderId}`,
-      );
-    }
-    if (mode === 'lexical' || (mode === 'hybrid' && !vectorsUsable)) {
+    // The question is embedded with the KB's own embedder. When its tenant can no longer reach
+    // that one, another embedder's vectors cannot be compared with the KB's: vector search
+    // refuses; hybrid degrades to lexical and says so.
+    const embedder =
+      mode === 'vector' ? await requireKbEmbedder(this.embedders, kb) : mode === 'hybrid' ? await this.embedders.forKb(kb.tenantId, kb) : null;
+    if (!embedder) {
       const hits = await this.store.searchLexical(scope, query, input.depth, filter);
       return mode === 'hybrid'
         ? { hits, notice: `vector search skipped: the knowledge base was built with embedder ${kb.embedder}` }
         : { hits };
     }
+    const hashed = embedder.id.startsWith('hash:');
+    const weight = this.hybridVectorWeight ?? (hashed ? HASH_VECTOR_WEIGHT : 1);
     const fetch = mode === 'hybrid' ? Math.max(input.depth, fetchDepth(input.depth)) : input.depth;
-    if (this.local) return { hits: await this.viaLocal(input, fetch) };
-    if (mode === 'vector') return { hits: await this.vector(input, input.depth) };
+    if (hashed && this.local) return { hits: await this.viaLocal(input, embedder, fetch, weight) };
+    if (mode === 'vector') return { hits: await this.vector(input, embedder, input.depth) };
     // Hybrid with a remote embedder: BM25 runs while the question is being embedded.
-    const [lexical, vector] = await Promise.all([this.store.searchLexical(scope, query, fetch, filter), this.vector(input, fetch)]);
-    return { hits: fuseRrf([lexical, vector], [1, this.vectorWeight]).slice(0, input.depth) };
+    const [lexical, vector] = await Promise.all([
+      this.store.searchLexical(scope, query, fetch, filter),
+      this.vector(input, embedder, fetch),
+    ]);
+    return { hits: fuseRrf([lexical, vector], [1, weight]).slice(0, input.depth) };
   }
 
-  private async viaLocal(input: RetrieveInput, fetch: number): Promise<ChunkHit[]> {
-    const cached = this.embeddings.peek(input.query);
+  private async viaLocal(input: RetrieveInput, embedder: Embedder, fetch: number, vectorWeight: number): Promise<ChunkHit[]> {
+    const cached = this.embeddings.peek(embedder, input.query);
     const { vector, hits } = await this.local!({
       scope: input.scope,
       dim: input.kb.embedDim,
@@ -99,16 +104,16 @@ export class Retriever {
       ...(cached ? { vector: cached } : {}),
       ...(input.mode === 'hybrid' ? { lexicalQuery: input.query } : {}),
       fetch,
-      vectorWeight: this.vectorWeight,
+      vectorWeight,
       depth: input.depth,
       ...(input.filter ? { filter: input.filter } : {}),
     });
-    if (!cached) this.embeddings.remember(input.query, vector);
+    if (!cached) this.embeddings.remember(embedder, input.query, vector);
     return hits;
   }
 
-  private async vector(input: RetrieveInput, depth: number): Promise<ChunkHit[]> {
-    const vector = await this.embeddings.embed(input.query, input.signal);
+  private async vector(input: RetrieveInput, embedder: Embedder, depth: number): Promise<ChunkHit[]> {
+    const vector = await this.embeddings.embed(embedder, input.query, input.signal);
     return this.store.searchVector(input.scope, vector, depth, input.filter);
   }
 }

@@ -29,8 +29,8 @@ export class SqliteTenantStore implements TenantStore {
     this.db.close();
   }
 
-  async createTenant(t: { id: string; name: string }): Promise<TenantRecord | null> {
-    return this.writer.call('createTenant', { ...t, defaultKb: this.defaultKb });
+  async createTenant(t: { id: string; name: string; defaultKb?: { embedder: string; embedDim: number } }): Promise<TenantRecord | null> {
+    return this.writer.call('createTenant', { id: t.id, name: t.name, defaultKb: t.defaultKb ?? this.defaultKb });
   }
 
   async getTenant(id: string): Promise<TenantRecord | null> {
