@@ -29,6 +29,19 @@ describe('logger', () => {
     assert.equal(line.headers.authorization, '[redacted]');
   });
 
+  test('errors are serialized with their secret-named fields censored and URLs scrubbed', () => {
+    const { lines, logger, parsed } = capture();
+    const err = Object.assign(new Error('upstream said no'), {
+      headers: { authorization: 'Bearer err-secret-1', 'x-request-id': 'r1' },
+      url: 'https://u:err-secret-2@llm.example/v1?api_key=err-secret-3',
+    });
+    logger.warn({ err }, 'provider failed');
+    for (const secret of ['err-secret-1', 'err-secret-2', 'err-secret-3']) assert.ok(!lines.join('').includes(secret), secret);
+    const line = parsed()[0]!;
+    assert.equal(line.err.message, 'upstream said no');
+    assert.equal(line.err.headers['x-request-id'], 'r1');
+  });
+
   test('URLs lose user info and key-like query parameters, in fields and nested objects', () => {
     assert.equal(scrubUrl('https://user:pw@llm.example/v1?api_key=abc&q=1'), 'https://[redacted]@llm.example/v1?api_key=[redacted]&q=1');
     assert.equal(scrubUrl('/v1/kbs?token=t0k&limit=5'), '/v1/kbs?token=[redacted]&limit=5');

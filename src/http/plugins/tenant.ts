@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../../domain/errors.js';
@@ -63,8 +64,12 @@ export async function resolveTenant(request: FastifyRequest, auth: Authenticator
   if (access === 'tenant' && principal.kind !== 'tenant') throw unauthorized('the admin key is not a tenant key: use a tenant API key');
   request.principal = principal;
   if (principal.kind === 'tenant') request.tenantId = principal.tenantId;
-  // Every later log line of this request names the tenant and key prefix, never the key.
-  request.log = request.log.child({
+  // Every later log line of this request names the tenant and key prefix, never the key. Bound
+  // in place on the request's own logger: a second child logger per request costs a measurable
+  // share of a cached answer's CPU.
+  // (Fastify makes that logger per request; without a logger it is a shared no-op one.)
+  const log = request.log as Partial<Pick<Logger, 'setBindings'>>;
+  log.setBindings?.({
     ...(principal.kind === 'tenant' ? { tenant: principal.tenantId } : { admin: true }),
     ...(principal.keyPrefix ? { key: principal.keyPrefix } : {}),
   });
