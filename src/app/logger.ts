@@ -1,5 +1,4 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { currentRequestId } from '../observability/request-context.js';
 import { activeTraceId } from '../observability/tracing.js';
 
 /**
@@ -83,18 +82,13 @@ function errSerializer(err: unknown): unknown {
   return serialized !== null && typeof serialized === 'object' ? scrubFields(serialized as Record<string, unknown>) : serialized;
 }
 
-const hasBinding = (logger: Logger, key: string): boolean =>
-  ((logger as unknown as Record<symbol, string | undefined>)[pino.symbols.chindingsSym] ?? '').includes(`"${key}":`);
-
-/** Adds the current request id (unless the logger is already a request's child) and trace id. */
-function contextMixin(_obj: object, _level: number, logger: Logger): object {
-  const reqId = currentRequestId();
+/**
+ * Adds the active trace id when tracing is on. (The request id comes from the request's own
+ * logger in the HTTP layer, and from QueryHooks.requestId in the provider lanes' lines.)
+ */
+function contextMixin(): object {
   const traceId = activeTraceId();
-  if (reqId === undefined && traceId === undefined) return {};
-  return {
-    ...(reqId !== undefined && !hasBinding(logger, 'reqId') ? { reqId } : {}),
-    ...(traceId !== undefined ? { trace_id: traceId } : {}),
-  };
+  return traceId === undefined ? {} : { trace_id: traceId };
 }
 
 function wantsPretty(env: NodeJS.ProcessEnv): boolean {

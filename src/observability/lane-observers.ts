@@ -32,8 +32,11 @@ export function traceLanes(lanes: readonly ProviderLane[]): void {
 /** Retries and breaker changes are what an operator looks for when a provider misbehaves. */
 export function logLanes(lanes: readonly ProviderLane[], logger: Logger): void {
   for (const lane of lanes) {
-    lane.on('retry', ({ lane: provider, attempt, delayMs, kind, reason }) =>
-      logger.warn({ provider, attempt, delay_ms: Math.round(delayMs), kind, reason }, 'provider call failed; retrying'),
+    lane.on('retry', ({ lane: provider, attempt, delayMs, kind, reason, requestId }) =>
+      logger.warn(
+        { ...(requestId ? { reqId: requestId } : {}), provider, attempt, delay_ms: Math.round(delayMs), kind, reason },
+        'provider call failed; retrying',
+      ),
     );
     lane.on('breaker', ({ lane: provider, state }) =>
       (state === 'open' ? logger.warn.bind(logger) : logger.info.bind(logger))({ provider, state }, `circuit breaker ${state}`),

@@ -16,7 +16,7 @@ export interface Embedder {
   readonly id: string;
   readonly dim: number;
   /** One vector per input, in input order. */
-  embed(texts: string[], opts: { priority: Priority; signal?: AbortSignal }): Promise<Float32Array[]>;
+  embed(texts: string[], opts: { priority: Priority; signal?: AbortSignal; requestId?: string }): Promise<Float32Array[]>;
 }
 
 /**
@@ -41,6 +41,8 @@ export interface GenerateInput {
   signal?: AbortSignal;
   /** When given, the answer is streamed and each token is passed here as it arrives. */
   onToken?: (token: string) => void;
+  /** The HTTP request the answer is for (named in the provider lane's log lines). */
+  requestId?: string;
 }
 
 export interface GenerateResult {
@@ -56,7 +58,7 @@ export interface AnswerGenerator {
 
 export interface Reranker {
   /** The topN best documents, best first; `index` points into `documents`. */
-  rerank(query: string, documents: string[], opts: { topN: number; signal?: AbortSignal }): Promise<{ index: number; score: number }[]>;
+  rerank(query: string, documents: string[], opts: { topN: number; signal?: AbortSignal; requestId?: string }): Promise<{ index: number; score: number }[]>;
 }
 
 function retryAfterHeader(retryAfterMs: number | undefined): Record<string, string> {

@@ -54,7 +54,7 @@ export class HttpReranker implements Reranker {
     };
   }
 
-  async rerank(query: string, documents: string[], opts: { topN: number; signal?: AbortSignal }): Promise<RerankHit[]> {
+  async rerank(query: string, documents: string[], opts: { topN: number; signal?: AbortSignal; requestId?: string }): Promise<RerankHit[]> {
     if (documents.length === 0 || opts.topN <= 0) return [];
     const topN = Math.min(opts.topN, documents.length);
     const body =
@@ -72,7 +72,7 @@ export class HttpReranker implements Reranker {
         }
         return (await res.json()) as unknown;
       },
-      { priority: this.opts.priority ?? 'interactive', signal: opts.signal },
+      { priority: this.opts.priority ?? 'interactive', signal: opts.signal, ...(opts.requestId ? { requestId: opts.requestId } : {}) },
     );
 
     // TEI returns every document and ignores top_n, and no server promises the order: sort and cut here.

@@ -41,6 +41,8 @@ export interface LaneOptions {
 export interface RunOptions {
   priority: Priority;
   signal?: AbortSignal;
+  /** The HTTP request the call is made for, named in the lane's events (and so its log lines). */
+  requestId?: string;
 }
 
 /** What a task may tell the lane about the attempt it is running. */
@@ -94,7 +96,7 @@ export interface LaneEvents {
   /** A request is about to be sent to the provider. */
   attempt: [info: { lane: string; priority: Priority; attempt: number }];
   /** An attempt failed and will be retried after delayMs. */
-  retry: [info: { lane: string; attempt: number; delayMs: number; reason: string; kind: FailureKind }];
+  retry: [info: { lane: string; attempt: number; delayMs: number; reason: string; kind: FailureKind; requestId?: string }];
   /**
    * A run() call finished. Emitted synchronously inside run(), so a listener runs in the
    * caller's async context (a tracing listener sees the caller's active span).

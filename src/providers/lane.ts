@@ -36,6 +36,12 @@ import {
 export * from './lane-types.js';
 export { abortError, CircuitOpenError, isAbortError, retryAfterMs, UpstreamHttpError } from './upstream-errors.js';
 
+/** One call's request id (for its events) and, once it fails for good, how it failed. */
+interface CallState {
+  requestId?: string;
+  kind?: FailureKind;
+}
+
 // Bottleneck runs lower numbers first (0-9).
 const PRIORITY: Record<Priority, number> = { interactive: 1, bulk: 6 };
 
@@ -135,7 +141,7 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
       throw err;
     }
 
-    const failure: { kind?: FailureKind } = {};
+    const failure: CallState = opts.requestId ? { requestId: opts.requestId } : {};
     try {
       const value = await this.withRetries(task, priority, signal, failure);
       finish('ok');
@@ -187,12 +193,7 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
   }
 
   /** `failure.kind` is set to the classification of the error it finally throws. */
-  private async withRetries<T>(
-    task: LaneTask<T>,
-    priority: Priority,
-    signal: AbortSignal | undefined,
-    failure: { kind?: FailureKind },
-  ): Promise<T> {
+  private async withRetries<T>(task: LaneTask<T>, priority: Priority, signal: AbortSignal | undefined, failure: CallState): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const state = { committed: false };
       try {
@@ -206,7 +207,8 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
         const delayMs = this.retryDelay(attempt, c);
         if (delayMs === undefined) throw this.finalError(err, c);
         this.counters.retries++;
-        this.emit('retry', { lane: this.name, attempt: attempt + 1, delayMs, reason: messageOf(err), kind: failure.kind });
+        const retry = { lane: this.name, attempt: attempt + 1, delayMs, reason: messageOf(err), kind: failure.kind };
+        this.emit('retry', failure.requestId ? { ...retry, requestId: failure.requestId } : retry);
         await this.sleep(delayMs, signal);
       }
     }

@@ -50,10 +50,10 @@ export class OpenAIChatGenerator implements AnswerGenerator {
   }
 
   generate(input: GenerateInput): Promise<GenerateResult> {
-    const { messages, signal, onToken } = input;
+    const { messages, signal, onToken, requestId } = input;
     return this.lane.run(
       (attemptSignal, ctx) => (onToken ? this.stream(messages, onToken, attemptSignal, ctx) : this.complete(messages, attemptSignal)),
-      { priority: 'interactive', signal },
+      { priority: 'interactive', signal, ...(requestId ? { requestId } : {}) },
     );
   }
 

@@ -113,7 +113,7 @@ export class OpenAIEmbedder implements Embedder {
     this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'unused', maxRetries: 0 });
   }
 
-  async embed(texts: string[], opts: { priority: Priority; signal?: AbortSignal }): Promise<Float32Array[]> {
+  async embed(texts: string[], opts: { priority: Priority; signal?: AbortSignal; requestId?: string }): Promise<Float32Array[]> {
     if (texts.length === 0) return [];
     // One failed batch fails the call, so stop the sibling batches rather than let them use the lane.
     const siblings = new AbortController();
@@ -122,7 +122,7 @@ export class OpenAIEmbedder implements Embedder {
     try {
       await Promise.all(
         planBatches(texts, this.batchSize, this.maxBatchTokens).map(async ({ start, end }) => {
-          const vectors = await this.embedBatch(texts.slice(start, end), opts.priority, signal);
+          const vectors = await this.embedBatch(texts.slice(start, end), opts.priority, signal, opts.requestId);
           vectors.forEach((v, i) => (out[start + i] = v));
         }),
       );
@@ -135,7 +135,7 @@ export class OpenAIEmbedder implements Embedder {
     return out;
   }
 
-  private async embedBatch(batch: string[], priority: Priority, signal: AbortSignal): Promise<Float32Array[]> {
+  private async embedBatch(batch: string[], priority: Priority, signal: AbortSignal, requestId?: string): Promise<Float32Array[]> {
     // OpenAI rejects empty strings; a blank input still deserves a vector, not a failed batch.
     const input = batch.map((t) => (t.length === 0 ? ' ' : t));
     const response = await this.lane.run(
@@ -149,7 +149,7 @@ export class OpenAIEmbedder implements Embedder {
           },
           { signal: attemptSignal, maxRetries: 0 },
         ),
-      { priority, signal },
+      { priority, signal, ...(requestId ? { requestId } : {}) },
     );
 
     if (!Array.isArray(response.data) || response.data.length !== batch.length) {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createLogger, scrubUrl } from '../../src/app/logger.js';
-import { runInRequest } from '../../src/observability/request-context.js';
 
 function capture(level = 'debug') {
   const lines: string[] = [];
@@ -51,24 +50,5 @@ describe('logger', () => {
     const line = parsed()[0]!;
     assert.equal(line.url, 'redis://[redacted]@cache:6379');
     assert.equal(line.nested.base, 'http://[redacted]@h/?key=[redacted]');
-  });
-
-  test('lines logged inside a request carry its id once, even from loggers that were never handed it', () => {
-    const { logger, parsed } = capture();
-    const service = logger.child({ component: 'query' });
-    runInRequest({ reqId: 'req-7' }, () => {
-      service.info('from a service');
-      logger.child({ reqId: 'req-7' }).info('from the request logger');
-    });
-    service.info('outside any request');
-    const [fromService, fromRequest, outside] = parsed();
-    assert.equal(fromService!.reqId, 'req-7');
-    assert.equal(fromRequest!.reqId, 'req-7');
-    assert.equal(outside!.reqId, undefined);
-    // The request logger's binding is not repeated by the mixin (no duplicate JSON key).
-    assert.equal(JSON.stringify(fromRequest).match(/"reqId"/g)?.length, 1);
-    const raw = capture();
-    runInRequest({ reqId: 'req-8' }, () => raw.logger.child({ reqId: 'req-8' }).info('x'));
-    assert.equal(raw.lines[0]!.match(/"reqId"/g)?.length, 1);
   });
 });

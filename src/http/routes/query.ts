@@ -47,9 +47,10 @@ function toRequest(body: RetrieveBody): QueryRequest {
  * is then wasted work). Created on first use: a cache hit never asks for it, and an AbortSignal
  * per request is a measurable share of a cached answer's cost.
  */
-function abortOnDisconnect(reply: FastifyReply): QueryHooks {
+function abortOnDisconnect(reply: FastifyReply, requestId: string): QueryHooks {
   let controller: AbortController | null = null;
   return {
+    requestId,
     get signal() {
       if (!controller) {
         const c = (controller = new AbortController());
@@ -78,6 +79,7 @@ async function streamAnswer(svc: QueryService, scope: Scope, req: QueryRequest, 
   try {
     const result = await svc.run(scope, req, {
       signal: controller.signal,
+      requestId: String(request.id),
       onContext: (ctx) => void sse.send('context', ctx),
       onToken: (text) => void sse.send('token', { text }),
     });
@@ -130,7 +132,7 @@ export const queryRoutes =
         const req = toRequest(request.body);
         if (request.body.stream) return streamAnswer(deps.query, scope, req, request, reply, timing);
         try {
-          return await deps.query.run(scope, req, abortOnDisconnect(reply));
+          return await deps.query.run(scope, req, abortOnDisconnect(reply, String(request.id)));
         } catch (err) {
           // The client hung up and the work was cancelled: nobody is left to answer.
           if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) {
@@ -147,7 +149,7 @@ export const queryRoutes =
       { schema: { tags: ['query'], summary: 'Run a query as a job; the answer lands in the task\'s result', params: KbParams, body: RetrieveBody, response: { 202: RetrieveAccepted, ...errorResponses } } },
       async (request, reply) => {
         const scope = { tenantId: request.tenantId, kbId: request.params.kb };
-        const task = await deps.jobs.submit(scope, toRequest(request.body));
+        const task = await deps.jobs.submit(scope, toRequest(request.body), String(request.id));
         return reply.code(202).header('location', `/v1/tasks/${task.id}`).send({ task_id: task.id });
       },
     );

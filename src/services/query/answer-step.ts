@@ -36,7 +36,13 @@ export class AnswerStep {
     return this.llm ? 'llm' : 'extractive';
   }
 
-  async answer(query: string, citations: Citation[], signal?: AbortSignal, onToken?: (t: string) => void): Promise<AnswerOutcome> {
+  async answer(
+    query: string,
+    citations: Citation[],
+    signal?: AbortSignal,
+    onToken?: (t: string) => void,
+    requestId?: string,
+  ): Promise<AnswerOutcome> {
     const sources = citations.map((c, i) => ({ n: i + 1, text: c.text }));
     const hooks = { ...(signal ? { signal } : {}), ...(onToken ? { onToken } : {}) };
     if (!this.llm) {
@@ -52,12 +58,17 @@ export class AnswerStep {
       : undefined;
     try {
       const messages = buildMessages(query, citations, this.opts.promptTokens);
-      const r = await this.llm.generate({ messages, ...(signal ? { signal } : {}), ...(tokenHook ? { onToken: tokenHook } : {}) });
+      const r = await this.llm.generate({
+        messages,
+        ...(signal ? { signal } : {}),
+        ...(tokenHook ? { onToken: tokenHook } : {}),
+        ...(requestId ? { requestId } : {}),
+      });
       return { text: r.text, kind: 'llm' };
     } catch (err) {
       // Once a client has seen model tokens, a different answer cannot be spliced in.
       if (signal?.aborted || emitted || !this.opts.fallbackToExtractive || !isOutage(err)) throw err;
-      this.logger?.warn({ err }, 'LLM unavailable: answering extractively');
+      this.logger?.warn({ err, ...(requestId ? { reqId: requestId } : {}) }, 'LLM unavailable: answering extractively');
       const r = await this.extractive.answerFrom(query, sources, { ...hooks, prefix: FALLBACK_PREFIX });
       const why = err instanceof Error ? err.message : String(err);
       return { text: r.text, kind: 'extractive', fallbackNotice: `The language model is unavailable (${why}); this answer is extractive.` };

@@ -46,7 +46,8 @@ export class EmbeddingCache {
     if (vector.length === embedder.dim) this.lru.set(this.key(embedder.id, normalizeQuery(text)), vector);
   }
 
-  async embed(embedder: Embedder, text: string, signal?: AbortSignal): Promise<Float32Array> {
+  /** `requestId` names the asking request in the provider's log lines (the first asker's, when shared). */
+  async embed(embedder: Embedder, text: string, signal?: AbortSignal, requestId?: string): Promise<Float32Array> {
     const normalized = normalizeQuery(text);
     const key = this.key(embedder.id, normalized);
     const hit = this.lru.get(key);
@@ -55,7 +56,7 @@ export class EmbeddingCache {
     if (!pending) {
       // The shared call is not tied to one caller's signal: another caller may still want it.
       pending = embedder
-        .embed([normalized], { priority: 'interactive' })
+        .embed([normalized], { priority: 'interactive', ...(requestId ? { requestId } : {}) })
         .then(([v]) => {
           if (!v || v.length !== embedder.dim) {
             throw new Error(`embedder ${embedder.id} returned ${v?.length ?? 0} dimensions, expected ${embedder.dim}`);

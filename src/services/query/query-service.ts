@@ -116,6 +116,7 @@ export class QueryService {
         depth,
         ...(req.filter ? { filter: req.filter } : {}),
         ...(signal ? { signal } : {}),
+        ...(hooks.requestId ? { requestId: hooks.requestId } : {}),
       }),
     );
     signal?.throwIfAborted();
@@ -126,7 +127,7 @@ export class QueryService {
     let rerank: RerankInfo | undefined;
     const reranker = providers.rerank;
     if (reranker) {
-      const r = await withSpan('query rerank', {}, () => reranker.run(req.query, hits, req.topK, signal));
+      const r = await withSpan('query rerank', {}, () => reranker.run(req.query, hits, req.topK, signal, hooks.requestId));
       hits = r.hits;
       rerank = r.info;
     }
@@ -141,7 +142,7 @@ export class QueryService {
     let answerKind: QueryResult['answer_kind'] = null;
     let degraded = rerank?.applied === false;
     if (!req.onlyContext) {
-      const outcome = await withSpan('query generate', {}, () => providers.answer.answer(req.query, citations, signal, hooks.onToken));
+      const outcome = await withSpan('query generate', {}, () => providers.answer.answer(req.query, citations, signal, hooks.onToken, hooks.requestId));
       answer = outcome.text;
       answerKind = outcome.kind;
       if (outcome.fallbackNotice) {

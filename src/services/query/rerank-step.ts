@@ -24,7 +24,7 @@ export class RerankStep {
     private readonly logger?: Logger,
   ) {}
 
-  async run(query: string, hits: ChunkHit[], topK: number, signal?: AbortSignal): Promise<{ hits: ChunkHit[]; info: RerankInfo }> {
+  async run(query: string, hits: ChunkHit[], topK: number, signal?: AbortSignal, requestId?: string): Promise<{ hits: ChunkHit[]; info: RerankInfo }> {
     // Nothing to reorder: the order is already the reranker's.
     if (hits.length < 2) return { hits, info: { applied: true } };
     const deadline = AbortSignal.timeout(this.opts.timeoutMs);
@@ -33,7 +33,7 @@ export class RerankStep {
       const order = await this.reranker.rerank(
         query,
         hits.map((h) => h.text),
-        { topN: Math.min(topK, hits.length), signal: combined },
+        { topN: Math.min(topK, hits.length), signal: combined, ...(requestId ? { requestId } : {}) },
       );
       if (order.length === 0) throw new Error('reranker returned no results');
       return { hits: order.map((o) => ({ ...hits[o.index]!, score: o.score })), info: { applied: true } };

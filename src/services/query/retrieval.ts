@@ -24,6 +24,8 @@ export interface RetrieveInput {
   depth: number;
   filter?: SearchFilter;
   signal?: AbortSignal;
+  /** The HTTP request asking (named in the embedding provider's log lines). */
+  requestId?: string;
 }
 
 export interface RetrieveOutput {
@@ -113,7 +115,7 @@ export class Retriever {
   }
 
   private async vector(input: RetrieveInput, embedder: Embedder, depth: number): Promise<ChunkHit[]> {
-    const vector = await this.embeddings.embed(embedder, input.query, input.signal);
+    const vector = await this.embeddings.embed(embedder, input.query, input.signal, input.requestId);
     return this.store.searchVector(input.scope, vector, depth, input.filter);
   }
 }

@@ -24,7 +24,9 @@ interface Job {
   scope: Scope;
   taskId: string;
   req: QueryRequest;
-  /** Runs the job in the async context of the request that submitted it (its request id and trace). */
+  /** The submitting HTTP request, named in the model providers' log lines for this job. */
+  requestId?: string;
+  /** Runs the job in the async context of the request that submitted it (its trace, when tracing is on). */
   inSubmitterContext: <T>(fn: () => T) => T;
   /** Gives back the tenant's query slot once the job has settled. */
   release: () => void;
@@ -69,7 +71,7 @@ export class RetrieveJobs {
     }
   }
 
-  async submit(scope: Scope, req: QueryRequest): Promise<TaskView> {
+  async submit(scope: Scope, req: QueryRequest, requestId?: string): Promise<TaskView> {
     if (this.closed) throw new AppError(503, 'shutting_down', 'the server is shutting down');
     await this.deps.query.assertKb(scope);
     if (this.waiting.length >= this.opts.maxQueued) {
@@ -92,7 +94,7 @@ export class RetrieveJobs {
     }
     // Without this the job would run in whatever context pumps it: often another job's request.
     const inSubmitterContext = AsyncResource.bind(<T>(fn: () => T): T => fn());
-    this.waiting.push({ scope, taskId: task.id, req, release, inSubmitterContext });
+    this.waiting.push({ scope, taskId: task.id, req, release, inSubmitterContext, ...(requestId ? { requestId } : {}) });
     this.pump();
     return task;
   }
@@ -130,7 +132,7 @@ export class RetrieveJobs {
   private async execute(job: Job): Promise<void> {
     try {
       await this.settle(job, { status: 'running' });
-      const result = await this.deps.query.run(job.scope, job.req, { signal: this.stop.signal });
+      const result = await this.deps.query.run(job.scope, job.req, { signal: this.stop.signal, ...(job.requestId ? { requestId: job.requestId } : {}) });
       await this.settle(job, { status: 'succeeded', progress: { done: 1, total: 1 }, result });
     } catch (err) {
       const message = err instanceof AppError ? `${err.code}: ${err.message}` : 'internal error';

@@ -71,4 +71,6 @@ export interface QueryHooks {
   onContext?: (ctx: QueryContext) => void;
   /** When given, the answer is streamed: each piece is passed here as it is produced. */
   onToken?: (text: string) => void;
+  /** The HTTP request asking: named in the model providers' log lines for this query. */
+  requestId?: string;
 }
