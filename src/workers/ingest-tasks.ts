@@ -16,6 +16,10 @@ import { chunkDocument } from '../chunking/chunker.js';
 import { hashEmbed, hashEmbedOne } from '../embedding/hash-embedder.js';
 import { parseBytes } from '../parsing/index.js';
 import type { StageResult } from './stage-result.js';
+import { yieldCpuToQueries } from './thread-priority.js';
+
+// Parsing, chunking and embedding are bulk work: questions get the CPU first.
+yieldCpuToQueries();
 
 export type { StageResult } from './stage-result.js';
 

@@ -144,6 +144,19 @@ describe('ingest tasks in a piscina pool', () => {
     assert.deepEqual(v, hashEmbedOne('solar panels', DIM));
   });
 
+  it('runs at the lowest CPU priority (Linux: nice 19 per worker thread), the event loop untouched', async (t) => {
+    if (process.platform !== 'linux') return t.skip('thread nice values are read from /proc (Linux)');
+    await pool.run({ text: 'warm the thread', dim: DIM }, { name: 'embedQuery' });
+    const niceOf = async (task: string) => {
+      const stat = await readFile(`/proc/self/task/${task}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const tasks = await readdir('/proc/self/task');
+    const nices = await Promise.all(tasks.map(niceOf));
+    assert.equal(await niceOf(String(process.pid)), 0, 'the main thread keeps its priority');
+    assert.ok(nices.includes(19), `a worker thread at nice 19 (saw ${nices.join(',')})`);
+  });
+
   it('an aborted task rejects fast, and the pool keeps working', async () => {
     // ~20 MB of chunk text: several seconds of hashing.
     const text = 'Solar panels feed an inverter that charges the battery bank at night. '.repeat(1400);
