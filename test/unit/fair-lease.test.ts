@@ -6,17 +6,10 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { openDatabase } from '../../src/adapters/embedded/sqlite/open.js';
 import { SqliteJobQueue } from '../../src/adapters/embedded/sqlite/sqlite-job-queue.js';
 import { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
-import type { TenantLimits, TenantLimitsSource } from '../../src/ports/tenant-limits.js';
+import type { TenantLimitsSource } from '../../src/ports/tenant-limits.js';
+import { UNLIMITED } from '../../src/services/tenant-limits-source.js';
 
 const DIM = 8;
-const UNLIMITED: Omit<TenantLimits, 'pipelineWeight'> = {
-  requestsPerMinute: null,
-  maxConcurrentQueries: null,
-  maxStoredBytes: null,
-  maxDocuments: null,
-  maxEventStreams: null,
-};
-
 describe('weighted-fair leasing across tenants (real SQLite)', () => {
   let dir: string;
   let store: SqliteStore;

@@ -11,6 +11,7 @@ import { errorsPlugin } from '../../src/http/plugins/errors.js';
 import { tenantLimitsPlugin } from '../../src/http/plugins/tenant-limits.js';
 import type { TenantLimits, TenantLimitsSource } from '../../src/ports/tenant-limits.js';
 import { QUERY_ADMISSION, STREAM_ADMISSION, TenantAdmission } from '../../src/services/limits/tenant-admission.js';
+import { UNLIMITED } from '../../src/services/tenant-limits-source.js';
 
 const LIMITS: Record<string, Partial<TenantLimits>> = {
   small: { requestsPerMinute: 2, maxConcurrentQueries: 1 },
@@ -18,15 +19,7 @@ const LIMITS: Record<string, Partial<TenantLimits>> = {
 };
 
 const source: TenantLimitsSource = {
-  limitsFor: async (t) => ({
-    requestsPerMinute: null,
-    maxConcurrentQueries: null,
-    maxStoredBytes: null,
-    maxDocuments: null,
-    maxEventStreams: null,
-    pipelineWeight: 1,
-    ...LIMITS[t],
-  }),
+  limitsFor: async (t) => ({ ...UNLIMITED, ...LIMITS[t] }),
 };
 
 async function buildApp(queries: TenantAdmission): Promise<FastifyInstance> {
