@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AdmissionGate, BacklogGuard } from '../../services/admission.js';
 
@@ -24,8 +25,14 @@ export interface BackpressureOptions {
  */
 export const backpressurePlugin = fp<BackpressureOptions>(
   async (app, opts) => {
-    app.addHook('onRequest', async (request, reply) => {
+    // Most routes have no bound: they pass synchronously, without a promise per request.
+    app.addHook('onRequest', (request, reply, done) => {
       const kind = request.routeOptions.config.admission;
+      if (kind === undefined) return done();
+      admit(kind, reply).then(() => done(), done);
+    });
+
+    async function admit(kind: 'query' | 'upload', reply: FastifyReply): Promise<void> {
       if (kind === 'query') {
         const res = reply.raw;
         let gone: AbortController | null = null;
@@ -48,7 +55,7 @@ export const backpressurePlugin = fp<BackpressureOptions>(
           throw err;
         }
       }
-    });
+    }
   },
   { name: 'ragd-backpressure', fastify: '5.x' },
 );

@@ -15,8 +15,9 @@ export const drainingPlugin = fp(
       draining = true;
       done();
     });
-    app.addHook('onRequest', async () => {
-      if (draining) throw new AppError(503, 'shutting_down', 'the server is shutting down; retry shortly', { 'retry-after': '1' });
+    // A callback hook, not an async one: it runs on every request, and a promise each is a cost.
+    app.addHook('onRequest', (_request, _reply, done) => {
+      done(draining ? new AppError(503, 'shutting_down', 'the server is shutting down; retry shortly', { 'retry-after': '1' }) : undefined);
     });
   },
   { name: 'ragd-draining', fastify: '5.x' },

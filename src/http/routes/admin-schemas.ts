@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { KB_ID_PATTERN, Nullable } from '../schemas.js';
+import { KB_ID_PATTERN, Nullable, RESOURCE_ID_PATTERN } from '../schemas.js';
 
 /**
  * Request and response schemas of the admin API (`/v1/admin/…`). As elsewhere, request bodies
@@ -8,7 +8,7 @@ import { KB_ID_PATTERN, Nullable } from '../schemas.js';
  */
 
 export const TenantId = Type.String({ pattern: KB_ID_PATTERN, description: 'tenant id' });
-const KeyId = Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$', description: 'API key id (not the key)' });
+const KeyId = Type.String({ pattern: RESOURCE_ID_PATTERN, description: 'API key id (not the key)' });
 
 export const TenantParams = Type.Object({ t: TenantId }, { additionalProperties: false });
 export type TenantParams = Static<typeof TenantParams>;

@@ -1,5 +1,6 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { GateStats } from '../../services/admission.js';
+import { labelledGauge } from './labelled-gauge.js';
 
 /** The per-process backpressure gates (services/admission.ts): how full they are, and what they shed. */
 export interface AdmissionSources {
@@ -9,16 +10,7 @@ export interface AdmissionSources {
 
 export function registerAdmissionMetrics(registry: Registry, sources: AdmissionSources): void {
   const gates = Object.entries(sources.gates);
-  const gauge = (name: string, help: string, read: (s: GateStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['gate'],
-      registers: [registry],
-      collect() {
-        for (const [gate, g] of gates) this.set({ gate }, read(g.stats()));
-      },
-    });
+  const gauge = (name: string, help: string, read: (s: GateStats) => number) => labelledGauge(registry, 'gate', gates, name, help, read);
   gauge('ragd_admission_active', 'Units of work holding a slot of the gate now', (s) => s.active);
   gauge('ragd_admission_queued', 'Units of work waiting for a slot of the gate', (s) => s.queued);
   // The gate keeps running totals; a counter that mirrors them on scrape stays monotonic.

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { WriterEvents } from '../../adapters/embedded/sqlite/writer.js';
+import { labelledGauge } from './labelled-gauge.js';
 
 /** Worker-thread pools and the database: how busy they are and how long they make work wait. */
 
@@ -18,15 +19,7 @@ export interface ResourceSources {
 export function registerResourceMetrics(registry: Registry, sources: ResourceSources): void {
   const pools = Object.entries(sources.pools);
   const poolGauge = (name: string, help: string, read: (s: ReturnType<PoolStats['stats']>) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['pool'],
-      registers: [registry],
-      collect() {
-        for (const [pool, p] of pools) this.set({ pool }, read(p.stats()));
-      },
-    });
+    labelledGauge(registry, 'pool', pools, name, help, read);
   poolGauge('ragd_worker_pool_utilization', 'Share of the worker-thread pool capacity in use since it started (0..1, from piscina)', (s) => s.utilization);
   poolGauge('ragd_worker_pool_queue_length', 'Tasks waiting for a free worker thread', (s) => s.queued);
   poolGauge('ragd_worker_pool_threads', 'Worker threads currently running', (s) => s.threads);
