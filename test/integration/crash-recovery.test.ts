@@ -82,6 +82,8 @@ function inspect(dataDir: string): DbState {
     const dims = db.prepare('SELECT DISTINCT embed_dim FROM kbs').pluck().all() as number[];
     let vectors = 0;
     for (const dim of dims) vectors += one(`SELECT count(*) FROM vec_d${Number(dim)}`);
+    let fts = 0;
+    for (const no of db.prepare('SELECT fts_no FROM kbs').pluck().all() as number[]) fts += one(`SELECT count(*) FROM kb_fts_${Number(no)}`);
     const rows = db.prepare('SELECT content_hash, chunks FROM documents').all() as { content_hash: string; chunks: number }[];
     return {
       documents: one('SELECT count(*) FROM documents'),
@@ -91,7 +93,7 @@ function inspect(dataDir: string): DbState {
       chunks: one('SELECT count(*) FROM chunks'),
       chunkSum: one('SELECT coalesce(sum(chunks), 0) FROM documents'),
       duplicateOrdinals: one('SELECT count(*) FROM (SELECT document_id, ordinal FROM chunks GROUP BY 1, 2 HAVING count(*) > 1)'),
-      fts: one('SELECT count(*) FROM chunks_fts'),
+      fts,
       vectors,
       chunksByHash: new Map(rows.map((r) => [r.content_hash, r.chunks])),
     };

@@ -72,6 +72,9 @@ function chunksOf(dataDir: string, documentId: string): ChunkRow[] {
   );
 }
 
+/** The default KB's own full-text table (one per KB, see kb-fts.ts). */
+const defaultFts = (db: Db) => `kb_fts_${Number(db.prepare(`SELECT fts_no FROM kbs WHERE id = 'default'`).pluck().get())}`;
+
 /** Full-text and vector rows still present for the given chunk rowids. */
 function indexRows(dataDir: string, rowids: number[]): { fts: number; vectors: number } {
   if (rowids.length === 0) return { fts: 0, vectors: 0 };
@@ -79,7 +82,7 @@ function indexRows(dataDir: string, rowids: number[]): { fts: number; vectors: n
     const dim = db.prepare(`SELECT embed_dim FROM kbs WHERE id = 'default'`).pluck().get() as number;
     const list = rowids.map(Number).join(',');
     return {
-      fts: db.prepare(`SELECT count(*) FROM chunks_fts WHERE rowid IN (${list})`).pluck().get() as number,
+      fts: db.prepare(`SELECT count(*) FROM ${defaultFts(db)} WHERE rowid IN (${list})`).pluck().get() as number,
       vectors: db.prepare(`SELECT count(*) FROM vec_d${Number(dim)} WHERE rowid IN (${list})`).pluck().get() as number,
     };
   });
@@ -329,7 +332,7 @@ describe('ingestion over HTTP', { timeout: 300_000 }, () => {
     assert.equal(chunksOf(srv.dataDir, up.id).length, 0, 'chunk rows gone');
     assert.deepEqual(indexRows(srv.dataDir, chunks.map((c) => c.rowid)), { fts: 0, vectors: 0 }, 'full-text and vector rows gone');
     const hits = withDb(srv.dataDir, (db) =>
-      db.prepare('SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?').pluck().get(`"${marker('gone')}"`),
+      db.prepare(`SELECT count(*) FROM ${defaultFts(db)} WHERE ${defaultFts(db)} MATCH ?`).pluck().get(`"${marker('gone')}"`),
     );
     assert.equal(hits, 0, 'not findable by full-text search');
     assert.ok(!existsSync(source), 'stored file gone');

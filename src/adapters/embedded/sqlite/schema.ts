@@ -1,10 +1,11 @@
+import { splitSharedFts } from './kb-fts.js';
 import type { Db } from './open.js';
 
 /**
  * Schema migrations, applied in order and recorded in `user_version`. Append; never edit a
- * released step.
+ * released step. A step is SQL, or a function for one that has to move data row by row.
  */
-const MIGRATIONS: string[] = [
+const MIGRATIONS: (string | ((db: Db) => void))[] = [
   `
   CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
@@ -172,13 +173,18 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, created_at);
   `,
+  // 5: a full-text table per KB instead of one shared by all (see kb-fts.ts).
+  splitSharedFts,
 ];
 
-export function migrate(db: Db): void {
+/** Brings the schema up to `target` (default: the latest); tests stop earlier to build old files. */
+export function migrate(db: Db, target = MIGRATIONS.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
-  for (let v = current; v < MIGRATIONS.length; v++) {
+  for (let v = current; v < Math.min(target, MIGRATIONS.length); v++) {
+    const step = MIGRATIONS[v]!;
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
       db.pragma(`user_version = ${v + 1}`);
     })();
   }

@@ -1,5 +1,6 @@
 import type { ChunkHit, SearchFilter } from '../../../ports/store.js';
 import type { Db } from './open.js';
+import { kbFtsTable } from './kb-fts.js';
 import { kbKey, vectorTable } from './schema.js';
 
 /**
@@ -113,24 +114,35 @@ const toHit = (r: HitRow): ChunkHit => ({
   score: r.score,
 });
 
+/**
+ * BM25 over the KB's own full-text table. Only rowid and score go through the sort: the chunk
+ * text and names are read for the top k alone, not for every row that matched.
+ */
 export function searchLexical(db: Db, a: LexicalArgs): ChunkHit[] {
   const match = toFtsQuery(a.query);
   if (match === null) return [];
-  const [wt, wh, wb] = a.weights ?? DEFAULT_BM25_WEIGHTS;
-  const params: unknown[] = [wt, wh, wb, match, a.tenantId, a.kbId];
-  const where = filterSql(a.filter, params);
-  params.push(a.k);
-  const rows = db
-    .prepare(
-      `SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, -bm25(chunks_fts, ?, ?, ?) AS score
-       FROM chunks_fts
-       JOIN chunks c ON c.rowid = chunks_fts.rowid
-       JOIN documents d ON d.id = c.document_id
-       WHERE chunks_fts MATCH ? AND c.tenant_id = ? AND c.kb_id = ?${where}
-       ORDER BY score DESC LIMIT ?`,
-    )
-    .all(...params) as HitRow[];
-  return rows.map(toHit);
+  // One read transaction: the KB cannot be deleted (and its table dropped) between the two reads.
+  return db.transaction(() => {
+    const fts = kbFtsTable(db, a.tenantId, a.kbId);
+    if (fts === null) return [];
+    const [wt, wh, wb] = a.weights ?? DEFAULT_BM25_WEIGHTS;
+    const params: unknown[] = [wt, wh, wb, match];
+    const where = filterSql(a.filter, params);
+    params.push(a.k);
+    const narrow = where === '' ? '' : `JOIN chunks c ON c.rowid = ${fts}.rowid JOIN documents d ON d.id = c.document_id`;
+    const rows = db
+      .prepare(
+        `WITH top AS (
+           SELECT ${fts}.rowid, -bm25(${fts}, ?, ?, ?) AS score FROM ${fts} ${narrow}
+           WHERE ${fts} MATCH ?${where} ORDER BY score DESC LIMIT ?
+         )
+         SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, top.score
+         FROM top JOIN chunks c ON c.rowid = top.rowid JOIN documents d ON d.id = c.document_id
+         ORDER BY top.score DESC`,
+      )
+      .all(...params) as HitRow[];
+    return rows.map(toHit);
+  })();
 }
 
 export function searchVector(db: Db, a: VectorArgs): ChunkHit[] {

@@ -6,6 +6,7 @@ import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.j
 import type { Db } from './open.js';
 import { insertJob } from './queue-ops.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
+import { ensureKbFts, ftsTable, headingText } from './kb-fts.js';
 import { ensureVectorTable, kbKey, vectorTable } from './schema.js';
 
 /**
@@ -22,6 +23,7 @@ export function ensureTenantAndKb(db: Db, a: { tenantId: string; kbId: string; n
     'INSERT OR IGNORE INTO kbs (tenant_id, id, name, embedder, embed_dim, version, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)',
   ).run(a.tenantId, a.kbId, a.name, a.embedder, a.embedDim, now);
   ensureVectorTable(db, a.embedDim);
+  ensureKbFts(db, a.tenantId, a.kbId);
   return toKb(db.prepare('SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.kbId) as KbRow);
 }
 
@@ -33,13 +35,20 @@ export function createKb(db: Db, a: { tenantId: string; id: string; name: string
   }).immediate();
 }
 
-function removeChunks(db: Db, documentId: string, embedDim: number): number {
+/** Where a KB's chunks are indexed: its vector dimension and its full-text table (null: none). */
+interface KbIndex {
+  dim: number;
+  fts: string | null;
+}
+
+/** `fts: null` skips the full-text rows (deleting a whole KB drops its table instead). */
+function removeChunks(db: Db, documentId: string, index: KbIndex): number {
   const rowids = db.prepare('SELECT rowid FROM chunks WHERE document_id = ?').pluck().all(documentId) as number[];
   if (rowids.length === 0) return 0;
-  const delFts = db.prepare('DELETE FROM chunks_fts WHERE rowid = ?');
-  const delVec = db.prepare(`DELETE FROM ${vectorTable(embedDim)} WHERE rowid = ?`);
+  const delFts = index.fts === null ? null : db.prepare(`DELETE FROM ${index.fts} WHERE rowid = ?`);
+  const delVec = db.prepare(`DELETE FROM ${vectorTable(index.dim)} WHERE rowid = ?`);
   for (const rowid of rowids) {
-    delFts.run(rowid);
+    delFts?.run(rowid);
     delVec.run(BigInt(rowid));
   }
   db.prepare('DELETE FROM chunks WHERE document_id = ?').run(documentId);
@@ -50,18 +59,22 @@ function bumpKbVersion(db: Db, tenantId: string, kbId: string): void {
   db.prepare('UPDATE kbs SET version = version + 1 WHERE tenant_id = ? AND id = ?').run(tenantId, kbId);
 }
 
-function kbDim(db: Db, tenantId: string, kbId: string): number | null {
-  return (db.prepare('SELECT embed_dim FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | undefined) ?? null;
+function kbIndex(db: Db, tenantId: string, kbId: string): KbIndex | null {
+  const row = db.prepare('SELECT embed_dim, fts_no FROM kbs WHERE tenant_id = ? AND id = ?').get(tenantId, kbId) as
+    | { embed_dim: number; fts_no: number | null }
+    | undefined;
+  return row ? { dim: row.embed_dim, fts: row.fts_no === null ? null : ftsTable(row.fts_no) } : null;
 }
 
 export function deleteKb(db: Db, a: { tenantId: string; kbId: string }): { blobKeys: string[]; documentIds: string[] } | null {
   return db.transaction(() => {
-    const dim = kbDim(db, a.tenantId, a.kbId);
-    if (dim === null) return null;
+    const index = kbIndex(db, a.tenantId, a.kbId);
+    if (index === null) return null;
     const docs = db
       .prepare('SELECT id, blob_key FROM documents WHERE tenant_id = ? AND kb_id = ?')
       .all(a.tenantId, a.kbId) as { id: string; blob_key: string }[];
-    for (const d of docs) removeChunks(db, d.id, dim);
+    for (const d of docs) removeChunks(db, d.id, { dim: index.dim, fts: null });
+    if (index.fts !== null) db.exec(`DROP TABLE ${index.fts}`);
     db.prepare('DELETE FROM jobs WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
     db.prepare('DELETE FROM documents WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
     db.prepare('DELETE FROM tasks WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
@@ -130,8 +143,8 @@ export function deleteDocument(db: Db, a: { tenantId: string; kbId: string; id: 
   return db.transaction(() => {
     const doc = getDocumentRow(db, 'd.tenant_id = ? AND d.kb_id = ? AND d.id = ?', a.tenantId, a.kbId, a.id);
     if (!doc) return null;
-    const dim = kbDim(db, a.tenantId, a.kbId);
-    const removed = dim === null ? 0 : removeChunks(db, a.id, dim);
+    const index = kbIndex(db, a.tenantId, a.kbId);
+    const removed = index === null ? 0 : removeChunks(db, a.id, index);
     db.prepare('DELETE FROM jobs WHERE document_id = ?').run(a.id);
     db.prepare('DELETE FROM documents WHERE id = ?').run(a.id);
     // The task stays readable so anyone following it learns what happened.
@@ -175,15 +188,17 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
   return db.transaction(() => {
     const doc = getDocumentRow(db, 'd.id = ? AND d.tenant_id = ? AND d.kb_id = ?', c.documentId, c.scope.tenantId, c.scope.kbId);
     if (!doc) return null;
-    const dim = kbDim(db, c.scope.tenantId, c.scope.kbId);
-    if (dim !== c.embedDim) throw new Error(`KB expects ${dim}-dimensional vectors, got ${c.embedDim}`);
-    removeChunks(db, c.documentId, dim);
+    const index = kbIndex(db, c.scope.tenantId, c.scope.kbId);
+    if (index?.dim !== c.embedDim) throw new Error(`KB expects ${index?.dim}-dimensional vectors, got ${c.embedDim}`);
+    const { dim } = index;
+    removeChunks(db, c.documentId, index);
     const table = ensureVectorTable(db, dim);
+    const fts = ensureKbFts(db, c.scope.tenantId, c.scope.kbId);
     const insChunk = db.prepare(
       `INSERT INTO chunks (id, tenant_id, kb_id, document_id, ordinal, text, heading_path, page, token_count)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insFts = db.prepare('INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)');
+    const insFts = db.prepare(`INSERT INTO ${fts} (rowid, title, heading, body) VALUES (?, ?, ?, ?)`);
     const insVec = db.prepare(`INSERT INTO ${table} (rowid, kb_key, embedding) VALUES (?, ?, ?)`);
     const key = kbKey(c.scope.tenantId, c.scope.kbId);
     drafts.forEach((d, i) => {
@@ -191,7 +206,7 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
         `${c.documentId}-${d.ordinal}`, c.scope.tenantId, c.scope.kbId, c.documentId, d.ordinal, d.text,
         JSON.stringify(d.headingPath), d.page, d.tokenCount,
       ).lastInsertRowid;
-      insFts.run(rowid, doc.name, d.headingPath.join(' > '), d.text);
+      insFts.run(rowid, doc.name, headingText(d.headingPath), d.text);
       insVec.run(BigInt(rowid), key, vectors.subarray(i * dim, (i + 1) * dim));
     });
     const now = nowIso();

@@ -1,0 +1,77 @@
+import type { Db } from './open.js';
+
+/**
+ * One FTS5 table per knowledge base (`kb_fts_<n>`, n = kbs.fts_no).
+ *
+ * A single shared table made every search pay for every other KB: MATCH returns the posting
+ * lists of the whole server, and each hit had to be joined to `chunks` before the KB filter
+ * could drop it, so one tenant's bulk upload slowed every other tenant's questions. It also
+ * leaked: BM25's IDF was computed over all tenants' text, so a KB's scores moved when another
+ * tenant uploaded. A table per KB keeps both the work and the statistics inside the KB.
+ *
+ * Contentless (the text lives in `chunks`), with contentless_delete so a document's rows can be
+ * removed by rowid. Columns: document title, heading path, chunk body.
+ */
+export const ftsTable = (ftsNo: number): string => {
+  if (!Number.isSafeInteger(ftsNo) || ftsNo < 1) throw new Error(`invalid full-text table number ${ftsNo}`);
+  return `kb_fts_${ftsNo}`;
+};
+
+export function createFtsTable(db: Db, ftsNo: number): string {
+  const table = ftsTable(ftsNo);
+  db.exec(
+    `CREATE VIRTUAL TABLE IF NOT EXISTS ${table} USING fts5 (
+       title, heading, body,
+       content = '', contentless_delete = 1,
+       tokenize = 'porter unicode61 remove_diacritics 2'
+     )`,
+  );
+  return table;
+}
+
+/**
+ * Gives a KB its full-text table if it has none yet (a new KB). Numbers are never reused while
+ * their table exists: deleting a KB drops its table in the same transaction.
+ */
+export function ensureKbFts(db: Db, tenantId: string, kbId: string): string {
+  const current = db.prepare('SELECT fts_no FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | null | undefined;
+  if (current === undefined) throw new Error(`no KB ${tenantId}/${kbId}`);
+  if (current !== null) return createFtsTable(db, current);
+  const next = (db.prepare('SELECT coalesce(max(fts_no), 0) + 1 FROM kbs').pluck().get() as number);
+  db.prepare('UPDATE kbs SET fts_no = ? WHERE tenant_id = ? AND id = ?').run(next, tenantId, kbId);
+  return createFtsTable(db, next);
+}
+
+/** The KB's full-text table, or null when the KB does not exist. */
+export function kbFtsTable(db: Db, tenantId: string, kbId: string): string | null {
+  const no = db.prepare('SELECT fts_no FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | null | undefined;
+  return no == null ? null : ftsTable(no);
+}
+
+/** The row written for a chunk; the migration that moved rows out of the shared table uses it too. */
+export const headingText = (headingPath: string[]): string => headingPath.join(' > ');
+
+/**
+ * Migration step: every KB gets its own table, filled from `chunks` (the shared table was
+ * contentless, so its text cannot be read back), and the shared table goes.
+ */
+export function splitSharedFts(db: Db): void {
+  db.exec('ALTER TABLE kbs ADD COLUMN fts_no INTEGER');
+  const kbs = db.prepare('SELECT tenant_id, id FROM kbs ORDER BY created_at, tenant_id, id').all() as { tenant_id: string; id: string }[];
+  // In pages by rowid: better-sqlite3 cannot write while an iterator holds the connection.
+  const page = db.prepare(
+    `SELECT c.rowid, d.name, c.heading_path, c.text FROM chunks c JOIN documents d ON d.id = c.document_id
+     WHERE c.tenant_id = ? AND c.kb_id = ? AND c.rowid > ? ORDER BY c.rowid LIMIT 500`,
+  );
+  for (const kb of kbs) {
+    const table = ensureKbFts(db, kb.tenant_id, kb.id);
+    const insert = db.prepare(`INSERT INTO ${table} (rowid, title, heading, body) VALUES (?, ?, ?, ?)`);
+    for (let after = 0; ; ) {
+      const rows = page.all(kb.tenant_id, kb.id, after) as { rowid: number; name: string; heading_path: string; text: string }[];
+      if (rows.length === 0) break;
+      for (const r of rows) insert.run(r.rowid, r.name, headingText(JSON.parse(r.heading_path) as string[]), r.text);
+      after = rows[rows.length - 1]!.rowid;
+    }
+  }
+  db.exec('DROP TABLE chunks_fts');
+}
