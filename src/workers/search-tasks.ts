@@ -1,8 +1,8 @@
 import { openDatabase, type Db } from '../adapters/embedded/sqlite/open.js';
 import { hashEmbedOne } from '../embedding/hash-embedder.js';
-import { searchLexical, searchVector, type LexicalArgs, type VectorArgs } from '../adapters/embedded/sqlite/search-ops.js';
+import { hydrate, inSnapshot, rankLexical, rankVector, searchLexical, searchVector, type LexicalArgs, type VectorArgs } from '../adapters/embedded/sqlite/search-ops.js';
 import type { ChunkHit } from '../ports/store.js';
-import { fuseRrf } from '../services/query/rrf.js';
+import { fuseRanked } from '../services/query/rrf.js';
 import type { LocalSearchRequest } from '../services/query/retrieval.js';
 import type { Scope } from '../domain/types.js';
 
@@ -53,8 +53,11 @@ export function localSearch(t: LocalSearchTask): { vector: Float32Array; hits: C
   const db = connection(t.dbPath);
   const vector = t.vector ?? hashEmbedOne(t.text, t.dim);
   const scope = { tenantId: t.tenantId, kbId: t.kbId, ...(t.filter ? { filter: t.filter } : {}) };
-  const knn = searchVector(db, { ...scope, vector, dim: t.dim, k: t.fetch });
-  if (t.lexicalQuery === undefined) return { vector, hits: knn.slice(0, t.depth) };
-  const bm25 = searchLexical(db, { ...scope, query: t.lexicalQuery, k: t.fetch });
-  return { vector, hits: fuseRrf([bm25, knn], [1, t.vectorWeight]).slice(0, t.depth) };
+  const hits = inSnapshot(db, () => {
+    const knn = rankVector(db, { ...scope, vector, dim: t.dim, k: t.fetch });
+    if (t.lexicalQuery === undefined) return hydrate(db, knn.slice(0, t.depth));
+    const bm25 = rankLexical(db, { ...scope, query: t.lexicalQuery, k: t.fetch });
+    return hydrate(db, fuseRanked([bm25, knn], (r) => r.rowid, [1, t.vectorWeight]).slice(0, t.depth));
+  });
+  return { vector, hits };
 }

@@ -19,21 +19,35 @@ export function fetchDepth(topK: number): number {
  * better single rank, then to the earlier list, so the order is deterministic.
  */
 export function fuseRrf(lists: readonly ChunkHit[][], weights: readonly number[] = [], k = RRF_K): ChunkHit[] {
-  const fused = new Map<string, { hit: ChunkHit; score: number; best: number; list: number }>();
+  return fuseRanked(lists, (h) => h.chunkId, weights, k);
+}
+
+/**
+ * fuseRrf over any ranked items, identified by `keyOf`: the search worker fuses bare
+ * (rowid, score) pairs and reads chunk text for the fused top hits only.
+ */
+export function fuseRanked<T extends { score: number }>(
+  lists: readonly T[][],
+  keyOf: (item: T) => string | number,
+  weights: readonly number[] = [],
+  k = RRF_K,
+): T[] {
+  const fused = new Map<string | number, { item: T; score: number; best: number; list: number }>();
   lists.forEach((list, li) => {
     const weight = weights[li] ?? 1;
-    list.forEach((hit, i) => {
+    list.forEach((item, i) => {
       const rank = i + 1;
-      const entry = fused.get(hit.chunkId);
+      const key = keyOf(item);
+      const entry = fused.get(key);
       if (entry) {
         entry.score += weight / (k + rank);
         if (rank < entry.best) entry.best = rank;
       } else {
-        fused.set(hit.chunkId, { hit, score: weight / (k + rank), best: rank, list: li });
+        fused.set(key, { item, score: weight / (k + rank), best: rank, list: li });
       }
     });
   });
   return [...fused.values()]
     .sort((a, b) => b.score - a.score || a.best - b.best || a.list - b.list)
-    .map((e) => ({ ...e.hit, score: e.score }));
+    .map((e) => ({ ...e.item, score: e.score }));
 }

@@ -93,6 +93,7 @@ function filterSql(filter: SearchFilter | undefined, params: unknown[]): string 
 }
 
 interface HitRow {
+  rowid: number;
   id: string;
   document_id: string;
   name: string;
@@ -100,70 +101,93 @@ interface HitRow {
   text: string;
   heading_path: string;
   page: number | null;
+}
+
+/** A chunk's place in one ranking, before its text is read. */
+export interface RankedRow {
+  rowid: number;
   score: number;
 }
 
-const toHit = (r: HitRow): ChunkHit => ({
-  chunkId: r.id,
-  documentId: r.document_id,
-  documentName: r.name,
-  ordinal: r.ordinal,
-  text: r.text,
-  headingPath: JSON.parse(r.heading_path) as string[],
-  page: r.page,
-  score: r.score,
-});
-
 /**
- * BM25 over the KB's own full-text table. Only rowid and score go through the sort: the chunk
- * text and names are read for the top k alone, not for every row that matched.
+ * Reads the chunks of a ranking, in its order, with its scores. Searches rank bare rowids and
+ * come here with the few that survive (the top k, or the fused top of two rankings), so chunk
+ * text is read and copied for those alone. A row deleted since it was ranked is left out.
  */
-export function searchLexical(db: Db, a: LexicalArgs): ChunkHit[] {
-  const match = toFtsQuery(a.query);
-  if (match === null) return [];
-  // One read transaction: the KB cannot be deleted (and its table dropped) between the two reads.
-  return db.transaction(() => {
-    const fts = kbFtsTable(db, a.tenantId, a.kbId);
-    if (fts === null) return [];
-    const [wt, wh, wb] = a.weights ?? DEFAULT_BM25_WEIGHTS;
-    const params: unknown[] = [wt, wh, wb, match];
-    const where = filterSql(a.filter, params);
-    params.push(a.k);
-    const narrow = where === '' ? '' : `JOIN chunks c ON c.rowid = ${fts}.rowid JOIN documents d ON d.id = c.document_id`;
-    const rows = db
-      .prepare(
-        `WITH top AS (
-           SELECT ${fts}.rowid, -bm25(${fts}, ?, ?, ?) AS score FROM ${fts} ${narrow}
-           WHERE ${fts} MATCH ?${where} ORDER BY score DESC LIMIT ?
-         )
-         SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, top.score
-         FROM top JOIN chunks c ON c.rowid = top.rowid JOIN documents d ON d.id = c.document_id
-         ORDER BY top.score DESC`,
-      )
-      .all(...params) as HitRow[];
-    return rows.map(toHit);
-  })();
+export function hydrate(db: Db, ranked: readonly RankedRow[]): ChunkHit[] {
+  if (ranked.length === 0) return [];
+  const rows = db
+    .prepare(
+      `SELECT c.rowid, c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page
+       FROM chunks c JOIN documents d ON d.id = c.document_id
+       WHERE c.rowid IN (SELECT value FROM json_each(?))`,
+    )
+    .all(JSON.stringify(ranked.map((r) => r.rowid))) as HitRow[];
+  const byRowid = new Map(rows.map((r) => [r.rowid, r]));
+  const hits: ChunkHit[] = [];
+  for (const { rowid, score } of ranked) {
+    const r = byRowid.get(rowid);
+    if (!r) continue;
+    hits.push({
+      chunkId: r.id,
+      documentId: r.document_id,
+      documentName: r.name,
+      ordinal: r.ordinal,
+      text: r.text,
+      headingPath: JSON.parse(r.heading_path) as string[],
+      page: r.page,
+      score,
+    });
+  }
+  return hits;
 }
 
-export function searchVector(db: Db, a: VectorArgs): ChunkHit[] {
+/** `fn` in one read transaction: one snapshot, so a KB or document deleted meanwhile is consistently absent. */
+export const inSnapshot = <T>(db: Db, fn: () => T): T => db.transaction(fn)();
+
+/** BM25 over the KB's own full-text table (see kb-fts.ts), best first. */
+export function rankLexical(db: Db, a: LexicalArgs): RankedRow[] {
+  const match = toFtsQuery(a.query);
+  if (match === null) return [];
+  const fts = kbFtsTable(db, a.tenantId, a.kbId);
+  if (fts === null) return [];
+  const [wt, wh, wb] = a.weights ?? DEFAULT_BM25_WEIGHTS;
+  const params: unknown[] = [wt, wh, wb, match];
+  const where = filterSql(a.filter, params);
+  params.push(a.k);
+  const narrow = where === '' ? '' : `JOIN chunks c ON c.rowid = ${fts}.rowid JOIN documents d ON d.id = c.document_id`;
+  return db
+    .prepare(
+      `SELECT ${fts}.rowid AS rowid, -bm25(${fts}, ?, ?, ?) AS score FROM ${fts} ${narrow}
+       WHERE ${fts} MATCH ?${where} ORDER BY score DESC LIMIT ?`,
+    )
+    .all(...params) as RankedRow[];
+}
+
+/** Cosine KNN in the KB's partition of the dimension's vec0 table, nearest first (score = 1 − distance). */
+export function rankVector(db: Db, a: VectorArgs): RankedRow[] {
   if (a.vector.length !== a.dim) throw new Error(`query vector has ${a.vector.length} dimensions, the KB ${a.dim}`);
   const table = vectorTable(a.dim);
   const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = ?`).get(table);
   if (!exists) return [];
+  const knn = `SELECT rowid, distance FROM ${table} WHERE embedding MATCH ? AND k = ? AND kb_key = ?`;
+  const key = kbKey(a.tenantId, a.kbId);
+  if (!a.filter) {
+    return db.prepare(`SELECT rowid, 1 - distance AS score FROM (${knn}) ORDER BY distance`).all(a.vector, a.k, key) as RankedRow[];
+  }
+  // With a filter, over-fetch nearest neighbours and filter afterwards (vec0 partitions by KB only).
   const params: unknown[] = [];
   const where = filterSql(a.filter, params);
-  // With a filter, over-fetch nearest neighbours and filter afterwards (vec0 partitions by KB only).
-  const fetch = a.filter ? Math.min(a.k * 20, 4096) : a.k;
-  const rows = db
+  return db
     .prepare(
-      `WITH knn AS (
-         SELECT rowid, distance FROM ${table} WHERE embedding MATCH ? AND k = ? AND kb_key = ?
-       )
-       SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, 1 - knn.distance AS score
+      `WITH knn AS (${knn})
+       SELECT knn.rowid AS rowid, 1 - knn.distance AS score
        FROM knn JOIN chunks c ON c.rowid = knn.rowid JOIN documents d ON d.id = c.document_id
-       WHERE 1 = 1${where}
-       ORDER BY knn.distance LIMIT ?`,
+       WHERE 1 = 1${where} ORDER BY knn.distance LIMIT ?`,
     )
-    .all(a.vector, fetch, kbKey(a.tenantId, a.kbId), ...params, a.k) as HitRow[];
-  return rows.map(toHit);
+    .all(a.vector, Math.min(a.k * 20, 4096), key, ...params, a.k) as RankedRow[];
 }
+
+export const searchLexical = (db: Db, a: LexicalArgs): ChunkHit[] => inSnapshot(db, () => hydrate(db, rankLexical(db, a)));
+
+export const searchVector = (db: Db, a: VectorArgs): ChunkHit[] => inSnapshot(db, () => hydrate(db, rankVector(db, a)));
