@@ -2,8 +2,10 @@
  * Pieces shared by the bench:query parts: seeding a small query corpus, a bulk ingest running in
  * the background, and closed-loop query latency.
  */
-import { postFiles, sleep, syntheticCorpus } from '../test/support/server.js';
-import { type Client, closedLoop, percentile } from './load.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { REPO_ROOT, sleep, syntheticCorpus } from '../test/support/server.js';
+import { type Client, closedLoop, openLoop, percentile } from './load.js';
 import type { Questions } from './questions.js';
 
 export async function waitIndexed(client: Client, kb: string, timeoutMs: number): Promise<void> {
@@ -26,8 +28,8 @@ export async function seedQueryKb(client: Client, kb: string, questions: Questio
 }
 
 /**
- * Uploads `bytes` of synthetic documents into `kb` over 8 connections (multipart, as `ragd
- * ingest` does) and watches until every one is indexed. `done()` turns true then (or at the timeout).
+ * Uploads `bytes` of synthetic documents into `kb` from a separate process (bench/uploader.ts)
+ * and watches until every one is indexed. `done()` turns true then (or at the timeout).
  */
 export function bulkIngest(
   client: Client,
@@ -39,16 +41,14 @@ export function bulkIngest(
 ): { done: () => boolean; finished: Promise<void> } {
   let uploading = true;
   let pending = 1;
-  const uploads = (async () => {
-    const docs = syntheticCorpus({ seed: 1, totalBytes: bytes, minBytes: 5 * 1024, maxBytes: 500 * 1024 });
-    const it = docs[Symbol.iterator]();
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        for (let n = it.next(); !n.done; n = it.next()) await postFiles(url, kb, [{ name: n.value.name, bytes: Buffer.from(n.value.text) }], headers);
-      }),
-    );
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/uploader.ts', url, kb, String(bytes), JSON.stringify(headers)], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const uploads = once(child, 'exit').then(([code]) => {
     uploading = false;
-  })();
+    if (code !== 0) throw new Error(`the uploader exited with ${String(code)}`);
+  });
   const watcher = (async () => {
     const deadline = Date.now() + timeoutS * 1000;
     while ((uploading || pending > 0) && Date.now() < deadline) {
@@ -58,14 +58,29 @@ export function bulkIngest(
     }
     pending = 0;
     uploading = false;
+    child.kill();
   })();
   return { done: () => !uploading && pending === 0, finished: Promise.all([uploads, watcher]).then(() => undefined) };
 }
 
-/** A closed-loop run of only_context hybrid queries (5 clients) on `kb`; p50/p99 of what completed. */
-export function closedLoopStats(client: Client, questions: Questions, kb = 'bench') {
-  return async (until: number | (() => boolean)) => {
-    const r = await closedLoop(5, until, () => client.post(`/v1/kbs/${kb}/query`, { query: questions.next(), only_context: true }));
+/** Latency figures of one load window: percentiles of what completed, and its count. */
+export interface LoadStats {
+  p50: number;
+  p99: number;
+  n: number;
+  errors: number;
+}
+
+/**
+ * Only_context hybrid queries on `kb`, either as a closed loop of 5 clients (saturating: every
+ * core the server has goes to queries, so any CPU ingestion takes shows up) or at a fixed rate
+ * of `perSecond` (open loop: the wait a question sees at that traffic). Windows of `until` ms or
+ * until `until()` turns true.
+ */
+export function queryLoad(client: Client, questions: Questions, kb = 'bench', perSecond?: number) {
+  return async (until: number | (() => boolean)): Promise<LoadStats> => {
+    const ask = () => client.post(`/v1/kbs/${kb}/query`, { query: questions.next(), only_context: true });
+    const r = perSecond === undefined ? await closedLoop(5, until, ask) : await openLoop(perSecond, until, ask);
     return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), n: r.latencies.length, errors: r.errors };
   };
 }

@@ -122,6 +122,44 @@ export async function closedLoop(
   return { latencies, errors, elapsedMs: performance.now() - started };
 }
 
+/**
+ * Open loop: requests start on a fixed schedule (`perSecond`), whether or not earlier ones have
+ * answered, as independent users would send them. Latency counts from the scheduled start, so a
+ * stalled server or a late timer shows up in full instead of quietly slowing the load
+ * (coordinated omission, which a closed loop cannot avoid). Unlike a closed loop, it does not
+ * saturate the machine: it measures how long a question waits at a given traffic level.
+ */
+export async function openLoop(
+  perSecond: number,
+  until: number | (() => boolean),
+  send: (i: number) => Promise<Reply>,
+): Promise<{ latencies: number[]; errors: number; elapsedMs: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const done = typeof until === 'number' ? () => performance.now() >= started + until : until;
+  const interval = 1000 / perSecond;
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; !done(); i++) {
+    const due = started + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    inFlight.push(
+      send(i).then(
+        (r) => {
+          if (r.status === 200) latencies.push(performance.now() - due);
+          else errors++;
+        },
+        () => {
+          errors++;
+        },
+      ),
+    );
+  }
+  await Promise.all(inFlight);
+  return { latencies, errors, elapsedMs: performance.now() - started };
+}
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

@@ -4,7 +4,7 @@
  * goes through key resolution as in a shared deployment.
  */
 import { spawnServer } from '../test/support/server.js';
-import { bulkIngest, closedLoopStats, seedQueryKb } from './bulk-ingest.js';
+import { bulkIngest, queryLoad, seedQueryKb } from './bulk-ingest.js';
 import { Client } from './load.js';
 import { Questions } from './questions.js';
 
@@ -32,7 +32,7 @@ export async function partTwoTenants(bytes: number, timeoutS: number, row: (...c
     clients.push(a, b);
     const questions = new Questions();
     await seedQueryKb(b, 'bench', questions);
-    const queriesOfB = closedLoopStats(b, questions, 'bench');
+    const queriesOfB = queryLoad(b, questions, 'bench');
     const alone = await queriesOfB(15_000);
     await a.post('/v1/kbs', { id: 'corpus' });
     const t0 = performance.now();
