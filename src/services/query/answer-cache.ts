@@ -101,8 +101,15 @@ export class AnswerCache {
     return this.lru.get(key);
   }
 
+  /**
+   * Stores the answer frozen, without copying it: every hit shares these objects (and the HTTP layer keeps
+   * their JSON by identity), so nothing may change them once cached.
+   */
   set(key: string, value: CachedAnswer): void {
-    this.lru.set(key, value);
+    for (const c of value.citations) Object.freeze(c);
+    Object.freeze(value.citations);
+    if (value.rerank) Object.freeze(value.rerank);
+    this.lru.set(key, Object.freeze(value));
   }
 
   stats(): CacheStats {
