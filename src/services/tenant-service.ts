@@ -163,11 +163,20 @@ export class TenantService {
 
   /** The stored settings, briefly cached: limits and providers are looked up on hot paths. */
   async settingsOf(tenantId: string): Promise<StoredTenantSettings> {
-    const hit = this.cache.get(tenantId);
-    if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.settings;
+    const hit = this.settingsAtHand(tenantId);
+    if (hit) return hit;
     const settings = await this.store.getSettings(tenantId);
     this.cache.set(tenantId, { at: Date.now(), settings });
     return settings;
+  }
+
+  /**
+   * The settings if a fresh read is cached, else undefined (then call settingsOf). The object is
+   * replaced, never changed, when the settings are read again: callers may key memos by it.
+   */
+  settingsAtHand(tenantId: string): StoredTenantSettings | undefined {
+    const hit = this.cache.get(tenantId);
+    return hit && Date.now() - hit.at < SETTINGS_TTL_MS ? hit.settings : undefined;
   }
 
   /** The tenant's provider of that kind with its key opened, or null to use the server's. */
