@@ -1,34 +1,29 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase, type Db } from '../../src/adapters/embedded/sqlite/open.js';
-import { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
+import type { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
+import { tempSqliteStore, type TempStore } from '../support/sqlite.js';
 
 const scope = { tenantId: 'default', kbId: 'default' };
-const DIM = 8;
 
 /**
  * Store.kbState is memoised in memory (every query reads it first): whatever writes the
  * database — the writer thread or another process on the same file — the next read must see it.
  */
 describe('kbState: the KB version and pending count a query reads first', () => {
-  let dir: string;
+  let temp: TempStore;
   let store: SqliteStore;
   /** Another connection, as a second process (the CLI) would have. */
   let outsider: Db;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ragd-kbstate-'));
-    store = new SqliteStore({ dataDir: dir, defaultEmbedder: `hash:${DIM}`, embedDim: DIM, maxAttempts: 3 });
-    await store.init();
+    temp = await tempSqliteStore('ragd-kbstate-');
+    store = temp.store;
     outsider = openDatabase(store.dbPath);
   });
   after(async () => {
     outsider.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await temp.remove();
   });
 
   it('is null for an unknown KB, and unchanged state is served from memory', async () => {
