@@ -62,6 +62,11 @@ const SETTINGS_TTL_MS = 2_000;
  */
 export class TenantService {
   private readonly cache = new Map<string, { at: number; settings: StoredTenantSettings }>();
+  /**
+   * Each stored provider opened once per settings read, not on every query: a cached answer still
+   * needs its tenant's providers (they are part of the cache key), and opening a sealed key is AES-GCM.
+   */
+  private readonly openedProviders = new WeakMap<StoredProvider, OpenProvider>();
 
   constructor(
     private readonly store: TenantStore,
@@ -192,7 +197,13 @@ export class TenantService {
   }
 
   private opened(p: StoredProvider, kind: string): OpenProvider {
-    return { baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null };
+    let open = this.openedProviders.get(p);
+    if (!open) {
+      // An unreadable key throws here, every time: a refusal is not remembered.
+      open = Object.freeze({ baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null });
+      this.openedProviders.set(p, open);
+    }
+    return open;
   }
 
   private openKey(sealed: string, kind: string): string {
