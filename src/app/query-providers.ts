@@ -83,6 +83,12 @@ type TenantProviderSource = (tenantId: string, kind: 'llm' | 'rerank') => Promis
 export class TenantProviderRegistry {
   private readonly answers = new Map<string, BuiltAnswer>();
   private readonly reranks = new Map<string, BuiltRerank>();
+  /**
+   * The lane each opened provider maps to. The source hands out the same opened provider until the
+   * tenant's settings are read again, so a query does not hash the provider's key every time.
+   */
+  private readonly answerOf = new WeakMap<OpenProvider, BuiltAnswer>();
+  private readonly rerankOf = new WeakMap<OpenProvider, BuiltRerank>();
 
   constructor(
     private readonly factory: StepFactory,
@@ -95,9 +101,11 @@ export class TenantProviderRegistry {
     const [llm, rerank] = this.source
       ? await Promise.all([this.source(tenantId, 'llm'), this.source(tenantId, 'rerank')])
       : [null, null];
-    const answer = llm ? this.cached(this.answers, this.merge(this.server.llm, llm), (c) => this.factory.answer(c)) : this.defaults.answer;
+    const answer = llm
+      ? this.memo(this.answerOf, llm, () => this.cached(this.answers, this.merge(this.server.llm, llm), (c) => this.factory.answer(c)))
+      : this.defaults.answer;
     const reranked = rerank
-      ? this.cached(this.reranks, this.merge(this.server.rerank, rerank), (c) => this.factory.rerank(c))
+      ? this.memo(this.rerankOf, rerank, () => this.cached(this.reranks, this.merge(this.server.rerank, rerank), (c) => this.factory.rerank(c)))
       : this.defaults.rerank;
     return {
       answer: answer.step,
@@ -120,6 +128,12 @@ export class TenantProviderRegistry {
   /** The tenant's endpoint, model and key over the server's lane limits (concurrency, timeouts). */
   private merge(base: ProviderConfig, own: OpenProvider): ProviderConfig {
     return { ...base, baseUrl: own.baseUrl, model: own.model, apiKey: own.apiKey ?? 'none' };
+  }
+
+  private memo<T>(map: WeakMap<OpenProvider, T>, own: OpenProvider, find: () => T): T {
+    let built = map.get(own);
+    if (!built) map.set(own, (built = find()));
+    return built;
   }
 
   private cached<T>(map: Map<string, T>, cfg: ProviderConfig, build: (c: ProviderConfig) => T): T {

@@ -205,7 +205,6 @@ function createQueryStack(
   );
   const serverProviders = { answer: providers.defaults.answer, rerank: providers.defaults.rerank };
   const service = new QueryService({
-    store: deps.store,
     kbs: deps.kbs,
     retriever: new Retriever(
       deps.store,

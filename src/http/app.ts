@@ -26,6 +26,7 @@ import { eventsWsRoutes } from './routes/events-ws.js';
 import { healthRoutes } from './routes/health.js';
 import { kbRoutes } from './routes/kbs.js';
 import { taskRoutes } from './routes/tasks.js';
+import { requestLoggerFactory } from './request-logger.js';
 import { closeAllSse } from './sse.js';
 
 /** What the HTTP layer needs from the rest of the server. */
@@ -101,7 +102,10 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   const timing: HttpTiming = { ...DEFAULT_TIMING, ...opts.timing };
 
   const app = Fastify({
-    ...(typeof opts.logger === 'boolean' ? { logger: opts.logger } : { loggerInstance: opts.logger }),
+    ...(typeof opts.logger === 'boolean'
+      ? { logger: opts.logger }
+      : // Each request's logger is made on its first line: most requests write none.
+        { loggerInstance: opts.logger, childLoggerFactory: requestLoggerFactory }),
     bodyLimit: config.maxJsonBytes,
     // Fastify would take a present header verbatim, without calling genReqId; validating it
     // needs genReqId to read the header itself.

@@ -27,6 +27,12 @@ export interface KbRecord {
   createdAt: string;
 }
 
+/** A KB's record with the number of its documents not searchable yet. Shared: do not modify. */
+export interface KbState {
+  readonly kb: Readonly<KbRecord>;
+  readonly pending: number;
+}
+
 export interface NewDocument {
   scope: Scope;
   id: string;
@@ -121,6 +127,11 @@ export interface Store {
   tenantUsage(tenantId: string): Promise<StorageUsage>;
   /** Documents of the KB that are not `ready` or `failed` yet. */
   countPending(scope: Scope): Promise<number>;
+  /**
+   * The KB and its count of pending documents, both as of one state of the store (what a query
+   * reads first); null for an unknown KB. Always current: never older than the last write.
+   */
+  kbState(scope: Scope): Promise<KbState | null>;
 
   /** Applies a pipeline transition to the document and its task; returns the new task view. */
   transition(t: DocumentTransition): Promise<TaskView | null>;

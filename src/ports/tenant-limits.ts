@@ -23,4 +23,9 @@ export interface TenantLimits {
 
 export interface TenantLimitsSource {
   limitsFor(tenantId: string): Promise<TenantLimits>;
+  /**
+   * The same limits when they are at hand without I/O (e.g. a fresh cached read), else
+   * undefined: the per-request guards then decide without a promise. Never staler than limitsFor.
+   */
+  limitsAtHand?(tenantId: string): TenantLimits | undefined;
 }

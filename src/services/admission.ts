@@ -56,11 +56,8 @@ export class AdmissionGate {
    * line is full, the wait passes maxWaitMs, or `signal` fires (the client left while waiting).
    */
   acquire(signal?: AbortSignal): Promise<() => void> {
-    if (this.active < this.opts.maxConcurrent) {
-      this.active++;
-      this.admitted++;
-      return Promise.resolve(this.releaser());
-    }
+    const release = this.tryAcquire();
+    if (release) return Promise.resolve(release);
     if (this.waiting.length >= this.opts.maxQueued) {
       this.rejected++;
       return Promise.reject(this.refusal());
@@ -90,6 +87,18 @@ export class AdmissionGate {
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /**
+   * A slot at once if one is free, else null (then `acquire` waits or refuses): the common case
+   * answered without a promise. Waiters never lose a slot to it: while anyone waits, all slots
+   * are taken (a release hands its slot straight to the first waiter).
+   */
+  tryAcquire(): (() => void) | null {
+    if (this.active >= this.opts.maxConcurrent) return null;
+    this.active++;
+    this.admitted++;
+    return this.releaser();
   }
 
   /** True when a new unit would have to wait (or be refused). */

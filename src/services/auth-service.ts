@@ -12,13 +12,17 @@ export type Principal =
 /** What the HTTP layer needs: the tenant plugin only calls this. */
 export interface Authenticator {
   readonly open: boolean;
-  authenticate(authorization: string | undefined): Promise<Principal>;
+  /** A Principal at once when no I/O is needed (open mode), else a promise of one. */
+  authenticate(authorization: string | undefined): Principal | Promise<Principal>;
 }
 
 /** Why a credential was refused; the HTTP layer turns it into a 401. */
 export class AuthError extends Error {}
 
 export const DEFAULT_TENANT = 'default';
+
+/** Who every request is in open mode: one shared, frozen value rather than one per request. */
+const OPEN_PRINCIPAL: Principal = Object.freeze({ kind: 'tenant', tenantId: DEFAULT_TENANT, keyPrefix: null, via: 'open' });
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
 export const isLoopback = (host: string) => LOOPBACK.test(host);
@@ -42,8 +46,11 @@ export class AuthService implements Authenticator {
     this.jwt = JwtVerifier.configured(config.jwt) ? new JwtVerifier(config.jwt) : null;
   }
 
-  async authenticate(authorization: string | undefined): Promise<Principal> {
-    if (this.open) return { kind: 'tenant', tenantId: DEFAULT_TENANT, keyPrefix: null, via: 'open' };
+  authenticate(authorization: string | undefined): Principal | Promise<Principal> {
+    return this.open ? OPEN_PRINCIPAL : this.verify(authorization);
+  }
+
+  private async verify(authorization: string | undefined): Promise<Principal> {
     const token = bearer(authorization);
     const hash = hashKey(token);
     if (this.envAdminHash && timingSafeEqual(Buffer.from(hash, 'hex'), this.envAdminHash)) {
@@ -74,7 +81,7 @@ export class AuthService implements Authenticator {
 /** Open mode on its own, for an HTTP app built without a tenant store (unit tests, tools). */
 export const OPEN_AUTH: Authenticator = {
   open: true,
-  authenticate: async () => ({ kind: 'tenant', tenantId: DEFAULT_TENANT, keyPrefix: null, via: 'open' }),
+  authenticate: () => OPEN_PRINCIPAL,
 };
 
 function bearer(header: string | undefined): string {

@@ -1,10 +1,12 @@
 import { AppError, notFound } from '../domain/errors.js';
 import type { Scope } from '../domain/types.js';
 import type { BlobStore } from '../ports/blob-store.js';
-import type { KbRecord, Store } from '../ports/store.js';
+import type { KbRecord, KbState, Store } from '../ports/store.js';
 import { stagePrefix } from './pipeline/stage-files.js';
 
 export const DEFAULT_KB = 'default';
+
+const unknownKb = (scope: Scope) => notFound(`knowledge base "${scope.kbId}"`);
 
 /** Knowledge bases: create, list, delete. `default` always exists and cannot be deleted. */
 export class KbService {
@@ -39,15 +41,22 @@ export class KbService {
 
   async get(scope: Scope): Promise<KbRecord> {
     const kb = await this.store.getKb(scope);
-    if (!kb) throw notFound(`knowledge base "${scope.kbId}"`);
+    if (!kb) throw unknownKb(scope);
     return kb;
+  }
+
+  /** The KB with its count of documents still being ingested, read together; 404 for an unknown KB. */
+  async state(scope: Scope): Promise<KbState> {
+    const state = await this.store.kbState(scope);
+    if (!state) throw unknownKb(scope);
+    return state;
   }
 
   async delete(scope: Scope): Promise<void> {
     if (scope.kbId === DEFAULT_KB) {
       throw new AppError(409, 'kb_protected', 'the default knowledge base cannot be deleted');
     }
-    if (!(await this.remove(scope))) throw notFound(`knowledge base "${scope.kbId}"`);
+    if (!(await this.remove(scope))) throw unknownKb(scope);
   }
 
   /** Every KB of the tenant, `default` included: the first half of deleting a tenant. */

@@ -62,6 +62,11 @@ const SETTINGS_TTL_MS = 2_000;
  */
 export class TenantService {
   private readonly cache = new Map<string, { at: number; settings: StoredTenantSettings }>();
+  /**
+   * Each stored provider opened once per settings read, not on every query: a cached answer still
+   * needs its tenant's providers (they are part of the cache key), and opening a sealed key is AES-GCM.
+   */
+  private readonly openedProviders = new WeakMap<StoredProvider, OpenProvider>();
 
   constructor(
     private readonly store: TenantStore,
@@ -163,11 +168,20 @@ export class TenantService {
 
   /** The stored settings, briefly cached: limits and providers are looked up on hot paths. */
   async settingsOf(tenantId: string): Promise<StoredTenantSettings> {
-    const hit = this.cache.get(tenantId);
-    if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.settings;
+    const hit = this.settingsAtHand(tenantId);
+    if (hit) return hit;
     const settings = await this.store.getSettings(tenantId);
     this.cache.set(tenantId, { at: Date.now(), settings });
     return settings;
+  }
+
+  /**
+   * The settings if a fresh read is cached, else undefined (then call settingsOf). The object is
+   * replaced, never changed, when the settings are read again: callers may key memos by it.
+   */
+  settingsAtHand(tenantId: string): StoredTenantSettings | undefined {
+    const hit = this.cache.get(tenantId);
+    return hit && Date.now() - hit.at < SETTINGS_TTL_MS ? hit.settings : undefined;
   }
 
   /** The tenant's provider of that kind with its key opened, or null to use the server's. */
@@ -183,7 +197,13 @@ export class TenantService {
   }
 
   private opened(p: StoredProvider, kind: string): OpenProvider {
-    return { baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null };
+    let open = this.openedProviders.get(p);
+    if (!open) {
+      // An unreadable key throws here, every time: a refusal is not remembered.
+      open = Object.freeze({ baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null });
+      this.openedProviders.set(p, open);
+    }
+    return open;
   }
 
   private openKey(sealed: string, kind: string): string {

@@ -26,6 +26,9 @@ const answer = (text: string): CachedAnswer => ({
 describe('answer cache keys', () => {
   it('normalises the query: NFKC, case, whitespace', () => {
     assert.equal(normalizeQuery('  Ｗhat   IS\tthe\nanswer?  '), 'what is the answer?');
+    // The plain-ASCII shortcut gives what the full normalisation gives.
+    for (const q of ['What IS the answer?', 'what is the answer?', 'a', 'x  y', ' x', 'x ', 'tab\tsep', 'ﬁle', 'Ǆ', '~!@#$%^&*()_+{}|:"<>?', ''])
+      assert.equal(normalizeQuery(q), q.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim(), JSON.stringify(q));
     assert.equal(answerKey(base), answerKey({ ...base, query: '  what IS the   boiling point of WATER?' }));
   });
 

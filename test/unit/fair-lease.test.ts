@@ -1,33 +1,27 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { openDatabase } from '../../src/adapters/embedded/sqlite/open.js';
 import { SqliteJobQueue } from '../../src/adapters/embedded/sqlite/sqlite-job-queue.js';
-import { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
+import type { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
 import type { TenantLimitsSource } from '../../src/ports/tenant-limits.js';
 import { UNLIMITED } from '../../src/services/tenant-limits-source.js';
+import { tempSqliteStore, type TempStore } from '../support/sqlite.js';
 
 const DIM = 8;
 describe('weighted-fair leasing across tenants (real SQLite)', () => {
-  let dir: string;
+  let temp: TempStore;
   let store: SqliteStore;
   let queue: SqliteJobQueue;
   const weights = new Map<string, number>();
   const limits: TenantLimitsSource = { limitsFor: async (t) => ({ ...UNLIMITED, pipelineWeight: weights.get(t) ?? 1 }) };
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ragd-fair-'));
-    store = new SqliteStore({ dataDir: dir, defaultEmbedder: `hash:${DIM}`, embedDim: DIM, maxAttempts: 3 });
-    await store.init();
+    temp = await tempSqliteStore('ragd-fair-', DIM);
+    store = temp.store;
     queue = new SqliteJobQueue(store.writer, 3, { limits });
     weights.clear();
   });
-  afterEach(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(async () => temp.remove());
 
   let n = 0;
   async function enqueue(tenantId: string, count: number, priority?: number): Promise<void> {
@@ -98,7 +92,7 @@ describe('weighted-fair leasing across tenants (real SQLite)', () => {
     await enqueue('A', 3);
     await enqueue('B', 2);
     const live = () => {
-      const db = openDatabase(join(dir, 'ragd.db'), { readonly: true });
+      const db = openDatabase(store.dbPath, { readonly: true });
       try {
         return Object.fromEntries(
           (db.prepare('SELECT tenant_id, jobs FROM tenant_sched ORDER BY tenant_id').all() as { tenant_id: string; jobs: number }[]).map((r) => [r.tenant_id, r.jobs]),
@@ -116,7 +110,7 @@ describe('weighted-fair leasing across tenants (real SQLite)', () => {
 
   it('the per-tenant probe uses the jobs_fair index (no scan of the job table)', async () => {
     await enqueue('A', 5);
-    const db = openDatabase(join(dir, 'ragd.db'), { readonly: true });
+    const db = openDatabase(store.dbPath, { readonly: true });
     try {
       const plan = db
         .prepare(

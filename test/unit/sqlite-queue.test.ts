@@ -1,30 +1,27 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SqliteJobQueue } from '../../src/adapters/embedded/sqlite/sqlite-job-queue.js';
-import { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
+import type { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
+import { tempSqliteStore, type TempStore } from '../support/sqlite.js';
 import type { ChunkDraft } from '../../src/domain/types.js';
 
 const scope = { tenantId: 'default', kbId: 'default' };
 const DIM = 8;
 
 describe('embedded store and durable job queue (real SQLite file)', () => {
+  let temp: TempStore;
   let dir: string;
   let store: SqliteStore;
   let queue: SqliteJobQueue;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ragd-queue-'));
-    store = new SqliteStore({ dataDir: dir, defaultEmbedder: `hash:${DIM}`, embedDim: DIM, maxAttempts: 3 });
-    await store.init();
+    temp = await tempSqliteStore('ragd-queue-', DIM);
+    ({ dir, store } = temp);
     queue = new SqliteJobQueue(store.writer, 3);
   });
-  after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => temp.remove());
 
   let n = 0;
   async function newDoc(hash = `h${n++}`) {

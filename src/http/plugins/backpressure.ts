@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AdmissionGate, BacklogGuard } from '../../services/admission.js';
@@ -25,35 +26,48 @@ export interface BackpressureOptions {
  */
 export const backpressurePlugin = fp<BackpressureOptions>(
   async (app, opts) => {
-    // Most routes have no bound: they pass synchronously, without a promise per request.
+    // Most routes have no bound, and a query usually finds a free slot: both pass synchronously,
+    // without a promise (or a closure) per request.
     app.addHook('onRequest', (request, reply, done) => {
       const kind = request.routeOptions.config.admission;
       if (kind === undefined) return done();
-      admit(kind, reply).then(() => done(), done);
+      if (kind === 'query') {
+        const release = opts.queries.tryAcquire();
+        if (release) {
+          releaseOnClose(reply.raw, release);
+          return done();
+        }
+        waitForQuerySlot(reply.raw).then(() => done(), done);
+      } else {
+        checkUploadBacklog(reply).then(() => done(), done);
+      }
     });
 
-    async function admit(kind: 'query' | 'upload', reply: FastifyReply): Promise<void> {
-      if (kind === 'query') {
-        const res = reply.raw;
-        let gone: AbortController | null = null;
-        const onClose = () => gone?.abort();
-        if (opts.queries.full) {
-          // It will wait: stop waiting if the client leaves.
-          gone = new AbortController();
-          res.once('close', onClose);
-        }
-        const release = await opts.queries.acquire(gone?.signal);
+    /** The slot is held for the whole response: sent, streamed to the end, or the client gone. */
+    function releaseOnClose(res: ServerResponse, release: () => void): void {
+      if (res.destroyed) release();
+      else res.once('close', release);
+    }
+
+    async function waitForQuerySlot(res: ServerResponse): Promise<void> {
+      // Stop waiting if the client leaves.
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      res.once('close', onClose);
+      try {
+        releaseOnClose(res, await opts.queries.acquire(gone.signal));
+      } finally {
         res.off('close', onClose);
-        if (res.destroyed) release();
-        else res.once('close', release);
-      } else if (kind === 'upload') {
-        try {
-          await opts.uploads.check();
-        } catch (err) {
-          // The refused body is never read: closing the connection spares the client sending the rest.
-          reply.header('connection', 'close');
-          throw err;
-        }
+      }
+    }
+
+    async function checkUploadBacklog(reply: FastifyReply): Promise<void> {
+      try {
+        await opts.uploads.check();
+      } catch (err) {
+        // The refused body is never read: closing the connection spares the client sending the rest.
+        reply.header('connection', 'close');
+        throw err;
       }
     }
   },

@@ -1,8 +1,8 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { AppError } from '../../domain/errors.js';
-import type { TenantLimitsSource } from '../../ports/tenant-limits.js';
+import type { TenantLimits, TenantLimitsSource } from '../../ports/tenant-limits.js';
 import type { Release, TenantAdmission } from '../../services/limits/tenant-admission.js';
 
 declare module 'fastify' {
@@ -77,15 +77,35 @@ export const tenantLimitsPlugin: FastifyPluginAsync<TenantLimitsPluginOptions> =
       else ending.once('close', release);
     }
 
-    app.addHook('onRequest', async (request, reply) => {
-      if (!isTenantApi(request)) return;
-      const limits = await opts.source.limitsFor(request.tenantId);
-      if (limits.requestsPerMinute !== null) await consume(request, reply, limits.requestsPerMinute);
-      const held = request.routeOptions.config?.tenantLimit;
-      if (!held) return;
-      const release = await (held === 'query' ? opts.queries : opts.streams).admit(request.tenantId);
-      releaseWhenDone(request, reply, release);
+    // A callback hook: with the limits at hand and no per-minute limit (the common case) it
+    // decides synchronously, without a promise per request.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!isTenantApi(request)) return done();
+      const limits = opts.source.limitsAtHand?.(request.tenantId);
+      if (limits) return enforce(request, reply, limits, done);
+      opts.source.limitsFor(request.tenantId).then((read) => enforce(request, reply, read, done), done);
     });
+
+    /** Requests per minute first (its counter may be remote: a promise), then the slot the route holds. */
+    function enforce(request: FastifyRequest, reply: FastifyReply, limits: TenantLimits, done: HookHandlerDoneFunction): void {
+      if (limits.requestsPerMinute === null) return holdSlot(request, reply, limits, done);
+      consume(request, reply, limits.requestsPerMinute).then(() => holdSlot(request, reply, limits, done), done);
+    }
+
+    function holdSlot(request: FastifyRequest, reply: FastifyReply, limits: TenantLimits, done: HookHandlerDoneFunction): void {
+      const held = request.routeOptions.config?.tenantLimit;
+      if (held) {
+        let release: Release;
+        try {
+          release = (held === 'query' ? opts.queries : opts.streams).admitUnder(request.tenantId, limits);
+        } catch (refusal) {
+          return done(refusal as Error);
+        }
+        releaseWhenDone(request, reply, release);
+      }
+      // Outside the try: done() runs the next hooks, whose errors are not this hook's refusal.
+      done();
+    }
   },
   { name: 'ragd-tenant-limits', fastify: '5.x', dependencies: ['ragd-tenant'] },
 );

@@ -40,20 +40,28 @@ const unauthorized = (message: string) => new AppError(401, 'unauthorized', mess
  * configuration. Admin routes need the admin credential, every other route a tenant credential;
  * a credential of one kind opens nothing of the other (401). Across tenants, scoping every
  * lookup by `tenantId` makes another tenant's resources answer 404, as if they did not exist.
+ *
+ * Synchronous when the credentials need no I/O (open mode); otherwise returns a promise.
  */
-export async function resolveTenant(request: FastifyRequest, auth: Authenticator): Promise<void> {
+export function resolveTenant(request: FastifyRequest, auth: Authenticator): Promise<void> | undefined {
   const access = accessOf(request);
-  if (access === 'public') return;
-  let principal: Principal;
-  try {
-    principal = await auth.authenticate(request.headers.authorization);
-  } catch (err) {
-    if (!(err instanceof AuthError)) throw err;
-    // A revoked or mistyped ragd key is traced by its public prefix; nothing else is logged.
-    const attempted = keyPrefixOf((request.headers.authorization ?? '').replace(/^Bearer +/i, '').trim());
-    request.log.info({ ...(attempted ? { key: attempted } : {}), reason: err.message }, 'credentials refused');
-    throw unauthorized(err.message);
-  }
+  if (access === 'public') return undefined;
+  const found = auth.authenticate(request.headers.authorization);
+  if (!(found instanceof Promise)) return void admit(request, access, found, auth);
+  return found.then(
+    (principal) => admit(request, access, principal, auth),
+    (err: unknown) => {
+      if (!(err instanceof AuthError)) throw err;
+      // A revoked or mistyped ragd key is traced by its public prefix; nothing else is logged.
+      const attempted = keyPrefixOf((request.headers.authorization ?? '').replace(/^Bearer +/i, '').trim());
+      request.log.info({ ...(attempted ? { key: attempted } : {}), reason: err.message }, 'credentials refused');
+      throw unauthorized(err.message);
+    },
+  );
+}
+
+/** Checks the credential's kind against the route's access and binds the request to it. */
+function admit(request: FastifyRequest, access: 'admin' | 'tenant', principal: Principal, auth: Authenticator): void {
   if (access === 'admin' && principal.kind !== 'admin') {
     throw unauthorized(
       auth.open
@@ -69,18 +77,30 @@ export async function resolveTenant(request: FastifyRequest, auth: Authenticator
   // share of a cached answer's CPU.
   // (Fastify makes that logger per request; without a logger it is a shared no-op one.)
   const log = request.log as Partial<Pick<Logger, 'setBindings'>>;
-  log.setBindings?.({
-    ...(principal.kind === 'tenant' ? { tenant: principal.tenantId } : { admin: true }),
-    ...(principal.keyPrefix ? { key: principal.keyPrefix } : {}),
-  });
+  log.setBindings?.(logBindingsOf(principal));
+}
+
+/** What a request's log lines say about who made it: the tenant (or admin) and key prefix. */
+function logBindingsOf(principal: Principal): Record<string, unknown> {
+  const bindings: Record<string, unknown> = principal.kind === 'tenant' ? { tenant: principal.tenantId } : { admin: true };
+  if (principal.keyPrefix) bindings.key = principal.keyPrefix;
+  return bindings;
 }
 
 /** Decorates `request.tenantId` for every route registered after it (fastify-plugin: not encapsulated). */
 const plugin: FastifyPluginAsync<{ auth: Authenticator }> = async (app, { auth }) => {
   app.decorateRequest('tenantId', '');
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (request) => {
-    await resolveTenant(request, auth);
+  // A callback hook: in open mode (and on public routes) the tenant is known without a promise.
+  app.addHook('onRequest', (request, _reply, done) => {
+    let pending: Promise<void> | undefined;
+    try {
+      pending = resolveTenant(request, auth);
+    } catch (refusal) {
+      return done(refusal as Error);
+    }
+    if (pending) pending.then(() => done(), done);
+    else done();
   });
 };
 

@@ -9,7 +9,11 @@ import type { HttpTiming, RoutePlugin } from '../app.js';
 import { describeError } from '../plugins/errors.js';
 import { errorResponses, eventStream, KbParams } from '../schemas.js';
 import { openSse } from '../sse.js';
+import { cachedAnswerJson } from './cached-answer-json.js';
 import { QueryBody, QueryResponse, RetrieveAccepted, RetrieveBody } from './query-schemas.js';
+
+/** What Fastify's serializer would have labelled the body. */
+const JSON_BODY = 'application/json; charset=utf-8';
 
 export interface QueryRouteDeps {
   query: QueryService;
@@ -44,24 +48,29 @@ function toRequest(body: RetrieveBody): QueryRequest {
 
 /**
  * Hooks whose signal fires when the client goes away before the response is complete (the answer
- * is then wasted work). Created on first use: a cache hit never asks for it, and an AbortSignal
- * per request is a measurable share of a cached answer's cost.
+ * is then wasted work). The signal is made on first use: a cache hit never asks for it, and an
+ * AbortSignal per request is a measurable share of a cached answer's cost. (A class, so a request
+ * costs one small object rather than an object literal with its own accessor.)
  */
-function abortOnDisconnect(reply: FastifyReply, requestId: string): QueryHooks {
-  let controller: AbortController | null = null;
-  return {
-    requestId,
-    get signal() {
-      if (!controller) {
-        const c = (controller = new AbortController());
-        if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) c.abort(new Error('client disconnected'));
-        reply.raw.once('close', () => {
-          if (!reply.raw.writableFinished) c.abort(new Error('client disconnected'));
-        });
-      }
-      return controller.signal;
-    },
-  };
+class AbortOnDisconnect implements QueryHooks {
+  private controller: AbortController | null = null;
+
+  constructor(
+    private readonly reply: FastifyReply,
+    readonly requestId: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const c = (this.controller = new AbortController());
+      const res = this.reply.raw;
+      if (res.destroyed || res.socket?.destroyed === true) c.abort(new Error('client disconnected'));
+      res.once('close', () => {
+        if (!res.writableFinished) c.abort(new Error('client disconnected'));
+      });
+    }
+    return this.controller.signal;
+  }
 }
 
 /**
@@ -132,7 +141,9 @@ export const queryRoutes =
         const req = toRequest(request.body);
         if (request.body.stream) return streamAnswer(deps.query, scope, req, request, reply, timing);
         try {
-          return await deps.query.run(scope, req, abortOnDisconnect(reply, String(request.id)));
+          const result = await deps.query.run(scope, req, new AbortOnDisconnect(reply, String(request.id)));
+          // A string with a JSON content type is sent as it is: the schema serializer is skipped.
+          return result.cached ? reply.type(JSON_BODY).send(cachedAnswerJson(result)) : result;
         } catch (err) {
           // The client hung up and the work was cancelled: nobody is left to answer.
           if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
-import { latencyHistogram } from './latency.js';
+import { hotLatencyHistogram } from './latency.js';
 import { openSseCount } from '../../http/sse.js';
 
 /**
@@ -11,7 +11,7 @@ import { openSseCount } from '../../http/sse.js';
 export function registerHttpMetrics(registry: Registry): (app: FastifyInstance) => void {
   let app: FastifyInstance | null = null;
 
-  const requests = latencyHistogram(
+  const requests = hotLatencyHistogram(
     registry,
     'ragd_http_request_duration_seconds',
     'HTTP requests from arrival to the last byte of the response, by method, route template and status code (streams and WebSockets excluded)',
@@ -35,7 +35,7 @@ export function registerHttpMetrics(registry: Registry): (app: FastifyInstance) 
     instance.addHook('onResponse', (request, reply, done) => {
       // A request that matched no route (404) is one series, whatever its URL was.
       const route = request.routeOptions.url ?? 'unmatched';
-      requests.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+      requests.seriesOf(request.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
       done();
     });
   };

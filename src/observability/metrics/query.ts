@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { Counter, type Registry } from 'prom-client';
-import { latencyHistogram } from './latency.js';
+import { hotLatencyHistogram } from './latency.js';
 import type { CacheStats } from '../../services/query/lru.js';
 import type { QueryEvents } from '../../services/query/query-service.js';
 
@@ -15,7 +15,7 @@ export interface QuerySources {
 const PHASES = ['retrieve', 'rerank', 'generate', 'total'] as const;
 
 export function registerQueryMetrics(registry: Registry, sources: QuerySources): void {
-  const phases = latencyHistogram(
+  const phases = hotLatencyHistogram(
     registry,
     'ragd_query_phase_duration_seconds',
     'Answered queries by phase (retrieve, rerank, generate, total) and whether the answer came from the cache',
@@ -25,7 +25,7 @@ export function registerQueryMetrics(registry: Registry, sources: QuerySources):
     for (const phase of PHASES) {
       // A phase that did not run (no reranker, a cached answer) is not a zero-second sample.
       if (phase !== 'total' && (cached || timings[phase] === 0)) continue;
-      phases.observe({ phase, cached: String(cached) }, timings[phase] / 1000);
+      phases.seriesOf(phase, String(cached)).observe(timings[phase] / 1000);
     }
   });
 

@@ -16,4 +16,8 @@ export class ServerDefaultLimits implements TenantLimitsSource {
   async limitsFor(_tenantId: string): Promise<TenantLimits> {
     return this.limits;
   }
+
+  limitsAtHand(_tenantId: string): TenantLimits {
+    return this.limits;
+  }
 }

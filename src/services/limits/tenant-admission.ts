@@ -1,5 +1,5 @@
 import { AppError } from '../../domain/errors.js';
-import type { TenantLimitsSource } from '../../ports/tenant-limits.js';
+import type { TenantLimits, TenantLimitsSource } from '../../ports/tenant-limits.js';
 
 /** The limits that cap how many of something one tenant holds open at once. */
 type ConcurrencyLimit = 'maxConcurrentQueries' | 'maxEventStreams';
@@ -31,7 +31,12 @@ export class TenantAdmission {
   ) {}
 
   async admit(tenantId: string): Promise<Release> {
-    const max = (await this.source.limitsFor(tenantId))[this.kind.limit];
+    return this.admitUnder(tenantId, await this.source.limitsFor(tenantId));
+  }
+
+  /** `admit` with the tenant's limits already read (the HTTP guard has them): no promise. */
+  admitUnder(tenantId: string, limits: TenantLimits): Release {
+    const max = limits[this.kind.limit];
     const now = this.open.get(tenantId) ?? 0;
     if (max !== null && now >= max) {
       throw new AppError(

@@ -36,8 +36,16 @@ export interface CachedAnswer {
   retrievalNotice?: string;
 }
 
+/**
+ * Printable ASCII words separated by single spaces: text NFKC leaves as it is (every ASCII
+ * character is its own normal form), with no whitespace left to collapse or trim.
+ */
+const PLAIN_QUERY = /^[!-~]+(?: [!-~]+)*$/;
+
 /** Same question, same key: Unicode-normalised, lower-cased, whitespace collapsed. */
 export function normalizeQuery(q: string): string {
+  // Most questions are plain: lower-casing is all they need (the same result, for less work).
+  if (PLAIN_QUERY.test(q)) return q.toLowerCase();
   return q.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim();
 }
 
@@ -101,8 +109,15 @@ export class AnswerCache {
     return this.lru.get(key);
   }
 
+  /**
+   * Stores the answer frozen, without copying it: every hit shares these objects (and the HTTP layer keeps
+   * their JSON by identity), so nothing may change them once cached.
+   */
   set(key: string, value: CachedAnswer): void {
-    this.lru.set(key, value);
+    for (const c of value.citations) Object.freeze(c);
+    Object.freeze(value.citations);
+    if (value.rerank) Object.freeze(value.rerank);
+    this.lru.set(key, Object.freeze(value));
   }
 
   stats(): CacheStats {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Scope } from '../../domain/types.js';
 import { withSpan } from '../../observability/tracing.js';
-import type { ChunkHit, KbRecord, Store } from '../../ports/store.js';
+import type { ChunkHit, KbRecord } from '../../ports/store.js';
 import type { KbService } from '../kb-service.js';
 import { type AnswerCache, answerKey, type CachedAnswer } from './answer-cache.js';
 import type { AnswerStep } from './answer-step.js';
@@ -22,7 +22,6 @@ export interface QueryProviders {
 }
 
 export interface QueryServiceDeps extends QueryProviders {
-  store: Store;
   kbs: KbService;
   retriever: Retriever;
   cache: AnswerCache;
@@ -82,8 +81,8 @@ export class QueryService {
 
   private async answerQuery(scope: Scope, req: QueryRequest, hooks: QueryHooks): Promise<QueryResult> {
     const started = performance.now();
-    const kb = await this.deps.kbs.get(scope);
-    const pending = await this.deps.store.countPending(scope);
+    // The KB's version (in the cache key) and its pending count, from one state of the store.
+    const { kb, pending } = await this.deps.kbs.state(scope);
     const providers = this.deps.providersFor ? await this.deps.providersFor(scope.tenantId) : this.deps;
     const key = answerKey({
       tenantId: scope.tenantId,

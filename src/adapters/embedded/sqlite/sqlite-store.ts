@@ -9,11 +9,13 @@ import type {
   DocumentTransition,
   IndexCommit,
   KbRecord,
+  KbState,
   ListDocumentsQuery,
   NewDocument,
   SearchFilter,
   Store,
 } from '../../../ports/store.js';
+import { KbStateReader, PENDING_STATUSES } from './kb-state-reader.js';
 import { openDatabase, type Db } from './open.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { searchLexical, searchVector, type SearchRunner } from './search-ops.js';
@@ -41,6 +43,7 @@ function decodeCursor(cursor: string): number {
 export class SqliteStore implements Store {
   readonly writer: SqliteWriter;
   private reader: Db | null = null;
+  private kbStates: KbStateReader | null = null;
   /** Where searches run; null = this thread's read connection (tests, tools). */
   private searchRunner: SearchRunner | null = null;
   readonly dbPath: string;
@@ -79,12 +82,14 @@ export class SqliteStore implements Store {
       embedDim: this.opts.embedDim,
     });
     this.reader = openDatabase(this.dbPath, { readonly: true });
+    this.kbStates = new KbStateReader(this.reader);
   }
 
   async close(): Promise<void> {
     this.statements.clear();
     this.reader?.close();
     this.reader = null;
+    this.kbStates = null;
     await this.writer.close();
   }
 
@@ -154,11 +159,14 @@ export class SqliteStore implements Store {
   async countPending(scope: Scope): Promise<number> {
     // IN over the unfinished statuses, not NOT IN over the finished ones: index seeks instead of
     // a scan of every document of the KB on each query.
-    return this.prepared(
-      `SELECT count(*) FROM documents WHERE tenant_id = ? AND kb_id = ? AND status IN ('queued', 'parsing', 'chunking', 'embedding', 'indexing')`,
-    )
+    return this.prepared(`SELECT count(*) FROM documents WHERE tenant_id = ? AND kb_id = ? AND status IN ${PENDING_STATUSES}`)
       .pluck()
       .get(scope.tenantId, scope.kbId) as number;
+  }
+
+  async kbState(scope: Scope): Promise<KbState | null> {
+    if (!this.kbStates) throw new Error('store not initialised: call init() first');
+    return this.kbStates.read(scope.tenantId, scope.kbId);
   }
 
   async transition(t: DocumentTransition) {
