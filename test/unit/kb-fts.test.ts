@@ -8,23 +8,21 @@ import { migrate } from '../../src/adapters/embedded/sqlite/schema.js';
 import { searchLexical } from '../../src/adapters/embedded/sqlite/search-ops.js';
 import { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
 import type { Scope } from '../../src/domain/types.js';
+import { tempSqliteStore, type TempStore } from '../support/sqlite.js';
 
 const DIM = 4;
 
 describe('a full-text table per KB (real SQLite)', () => {
-  let dir: string;
+  let temp: TempStore;
   let store: SqliteStore;
+  let dir: string;
   let n = 0;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ragd-kbfts-'));
-    store = new SqliteStore({ dataDir: dir, defaultEmbedder: `hash:${DIM}`, embedDim: DIM, maxAttempts: 3 });
-    await store.init();
+    temp = await tempSqliteStore('ragd-kbfts-', DIM);
+    ({ store, dir } = temp);
   });
-  after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => temp.remove());
 
   /** Uploads and indexes one document of the given chunk texts, as the pipeline's last stage does. */
   async function indexDocument(scope: Scope, texts: string[]): Promise<string> {
