@@ -45,9 +45,11 @@ export function bulkIngest(
     cwd: REPO_ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+  let timedOut = false;
   const uploads = once(child, 'exit').then(([code]) => {
     uploading = false;
-    if (code !== 0) throw new Error(`the uploader exited with ${String(code)}`);
+    // Stopped at the timeout by the watcher below: the run reports what it got, as before.
+    if (code !== 0 && !timedOut) throw new Error(`the uploader exited with ${String(code)}`);
   });
   const watcher = (async () => {
     const deadline = Date.now() + timeoutS * 1000;
@@ -56,9 +58,10 @@ export function bulkIngest(
       const r = await client.post(`/v1/kbs/${kb}/query`, { query: 'status', mode: 'lexical', top_k: 1, only_context: true });
       pending = r.status === 200 ? JSON.parse(r.body).pending_documents : pending;
     }
+    timedOut = uploading || pending > 0;
     pending = 0;
     uploading = false;
-    child.kill();
+    if (timedOut) child.kill();
   })();
   return { done: () => !uploading && pending === 0, finished: Promise.all([uploads, watcher]).then(() => undefined) };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ProviderConfig } from '../config/config.js';
+import { memoized } from '../domain/weak-memo.js';
 import { HttpReranker } from '../providers/http-reranker.js';
 import { ProviderLane } from '../providers/lane.js';
 import { OpenAIChatGenerator } from '../providers/openai-chat.js';
@@ -102,10 +103,10 @@ export class TenantProviderRegistry {
       ? await Promise.all([this.source(tenantId, 'llm'), this.source(tenantId, 'rerank')])
       : [null, null];
     const answer = llm
-      ? this.memo(this.answerOf, llm, () => this.cached(this.answers, this.merge(this.server.llm, llm), (c) => this.factory.answer(c)))
+      ? memoized(this.answerOf, llm, () => this.cached(this.answers, this.merge(this.server.llm, llm), (c) => this.factory.answer(c)))
       : this.defaults.answer;
     const reranked = rerank
-      ? this.memo(this.rerankOf, rerank, () => this.cached(this.reranks, this.merge(this.server.rerank, rerank), (c) => this.factory.rerank(c)))
+      ? memoized(this.rerankOf, rerank, () => this.cached(this.reranks, this.merge(this.server.rerank, rerank), (c) => this.factory.rerank(c)))
       : this.defaults.rerank;
     return {
       answer: answer.step,
@@ -128,12 +129,6 @@ export class TenantProviderRegistry {
   /** The tenant's endpoint, model and key over the server's lane limits (concurrency, timeouts). */
   private merge(base: ProviderConfig, own: OpenProvider): ProviderConfig {
     return { ...base, baseUrl: own.baseUrl, model: own.model, apiKey: own.apiKey ?? 'none' };
-  }
-
-  private memo<T>(map: WeakMap<OpenProvider, T>, own: OpenProvider, find: () => T): T {
-    let built = map.get(own);
-    if (!built) map.set(own, (built = find()));
-    return built;
   }
 
   private cached<T>(map: Map<string, T>, cfg: ProviderConfig, build: (c: ProviderConfig) => T): T {

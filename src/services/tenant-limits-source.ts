@@ -1,3 +1,4 @@
+import { memoized } from '../domain/weak-memo.js';
 import type { TenantLimits, TenantLimitsSource } from '../ports/tenant-limits.js';
 import type { StoredTenantSettings } from '../ports/tenants.js';
 import type { TenantService } from './tenant-service.js';
@@ -32,17 +33,13 @@ export class SettingsLimitsSource implements TenantLimitsSource {
   }
 
   private limitsIn(settings: StoredTenantSettings): TenantLimits {
-    let limits = this.merged.get(settings);
-    if (!limits) {
-      const own = settings.limits ?? {};
+    // Shared by every request until the settings are read again.
+    return memoized(this.merged, settings, () => {
       const merged: TenantLimits = { ...this.defaults };
-      for (const [k, v] of Object.entries(own) as [keyof TenantLimits, number | null][]) {
+      for (const [k, v] of Object.entries(settings.limits ?? {}) as [keyof TenantLimits, number | null][]) {
         if (v !== undefined) (merged as unknown as Record<string, number | null>)[k] = v;
       }
-      // Shared by every request until the settings are read again.
-      limits = Object.freeze(merged);
-      this.merged.set(settings, limits);
-    }
-    return limits;
+      return Object.freeze(merged);
+    });
   }
 }

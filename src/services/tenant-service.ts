@@ -1,5 +1,6 @@
 import { remoteEmbedderId } from '../domain/embedder-space.js';
 import { AppError, conflict, notFound } from '../domain/errors.js';
+import { memoized } from '../domain/weak-memo.js';
 import type { TenantLimits } from '../ports/tenant-limits.js';
 import type { ApiKeyRecord, StoredProvider, StoredTenantSettings, TenantRecord, TenantStore } from '../ports/tenants.js';
 import { mintKey } from './api-keys.js';
@@ -197,13 +198,10 @@ export class TenantService {
   }
 
   private opened(p: StoredProvider, kind: string): OpenProvider {
-    let open = this.openedProviders.get(p);
-    if (!open) {
-      // An unreadable key throws here, every time: a refusal is not remembered.
-      open = Object.freeze({ baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null });
-      this.openedProviders.set(p, open);
-    }
-    return open;
+    // An unreadable key throws here, every time: a refusal is not remembered.
+    return memoized(this.openedProviders, p, () =>
+      Object.freeze({ baseUrl: p.baseUrl, model: p.model, apiKey: p.apiKeyCipher ? this.openKey(p.apiKeyCipher, kind) : null }),
+    );
   }
 
   private openKey(sealed: string, kind: string): string {

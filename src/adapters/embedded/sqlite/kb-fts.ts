@@ -34,7 +34,7 @@ export function createFtsTable(db: Db, ftsNo: number): string {
  * their table exists: deleting a KB drops its table in the same transaction.
  */
 export function ensureKbFts(db: Db, tenantId: string, kbId: string): string {
-  const current = db.prepare('SELECT fts_no FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | null | undefined;
+  const current = ftsNoOf(db, tenantId, kbId);
   if (current === undefined) throw new Error(`no KB ${tenantId}/${kbId}`);
   if (current !== null) return createFtsTable(db, current);
   const next = (db.prepare('SELECT coalesce(max(fts_no), 0) + 1 FROM kbs').pluck().get() as number);
@@ -44,8 +44,13 @@ export function ensureKbFts(db: Db, tenantId: string, kbId: string): string {
 
 /** The KB's full-text table, or null when the KB does not exist. */
 export function kbFtsTable(db: Db, tenantId: string, kbId: string): string | null {
-  const no = db.prepare('SELECT fts_no FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | null | undefined;
+  const no = ftsNoOf(db, tenantId, kbId);
   return no == null ? null : ftsTable(no);
+}
+
+/** The KB's table number: null before it has a table, undefined for an unknown KB. */
+function ftsNoOf(db: Db, tenantId: string, kbId: string): number | null | undefined {
+  return db.prepare('SELECT fts_no FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | null | undefined;
 }
 
 /** The row written for a chunk; the migration that moved rows out of the shared table uses it too. */

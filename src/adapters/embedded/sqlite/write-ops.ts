@@ -193,7 +193,8 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
     const { dim } = index;
     removeChunks(db, c.documentId, index);
     const table = ensureVectorTable(db, dim);
-    const fts = ensureKbFts(db, c.scope.tenantId, c.scope.kbId);
+    // Every KB gets its table when created (or by migration 5); the fallback only guards that.
+    const fts = index.fts ?? ensureKbFts(db, c.scope.tenantId, c.scope.kbId);
     const insChunk = db.prepare(
       `INSERT INTO chunks (id, tenant_id, kb_id, document_id, ordinal, text, heading_path, page, token_count)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
