@@ -3,6 +3,7 @@
  * the background, and closed-loop query latency.
  */
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { once } from 'node:events';
 import { REPO_ROOT, sleep, syntheticCorpus } from '../test/support/server.js';
 import { type Client, closedLoop, openLoop, percentile } from './load.js';
@@ -45,6 +46,14 @@ export function bulkIngest(
     cwd: REPO_ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+  // The uploader stands for clients on other machines. Here it shares the server's two cores, and
+  // generating and posting 20 MB would bill its CPU to ragd's query latency; at the lowest priority it
+  // only uses what is spare. The query load generator stays at normal priority: it measures.
+  try {
+    setPriority(child.pid!, 19);
+  } catch {
+    // Not permitted here: it competes at normal priority, and the ratio is pessimistic.
+  }
   let timedOut = false;
   const uploads = once(child, 'exit').then(([code]) => {
     uploading = false;

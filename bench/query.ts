@@ -10,7 +10,8 @@
  *  (e) two tenants: tenant B's query p99 while tenant A bulk-ingests, as a ratio to B alone.
  *
  * ragd runs as a child process (`ragd serve`), so the load generator and the stand-in model in
- * this process do not share its event loop. Env: BENCH_MB, BENCH_TIMEOUT_S (default 300),
+ * this process do not share its event loop. The bulk uploader is a third process, at the lowest CPU
+ * priority (see bulk-ingest.ts). Env: BENCH_MB, BENCH_TIMEOUT_S (default 300),
  * BENCH_PARTS (default a,b,c,d,e: the parts to run; they run in the order a,c,d,b,e).
  */
 import { spawn } from 'node:child_process';

@@ -2,7 +2,8 @@ import { setPriority } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 
 /**
- * Bulk work yields the CPU to questions. Linux keeps the nice value per thread, and
+ * Bulk work (the parse/chunk/embed workers and the SQLite writer thread) yields the CPU to
+ * questions. Linux keeps the nice value per thread, and
  * `os.setPriority(n)` (pid 0) sets the calling thread's, so a worker thread can lower its own
  * priority without touching the event loop or the search threads: when both want a core, the
  * scheduler hands it to the query path; on an idle machine the bulk work runs at full speed.

@@ -4,12 +4,17 @@ import * as queueOps from './queue-ops.js';
 import * as tenantOps from './tenant-ops.js';
 import { migrate } from './schema.js';
 import * as writeOps from './write-ops.js';
+import { yieldCpuToQueries } from '../../../workers/thread-priority.js';
 
 /**
  * The SQLite writer thread: the only connection that writes. Running every write here keeps
  * lock waits and large index transactions off the event loop; WAL lets the event-loop thread
  * keep reading meanwhile. Loaded by a single-thread piscina pool (see writer.ts).
  */
+
+// Questions never wait for this thread (they read on their own connections), and its CPU goes
+// mostly into index transactions: bulk work, so questions get the CPU first (see writer.ts).
+yieldCpuToQueries();
 
 const db = openDatabase((workerData as { dbPath: string }).dbPath);
 migrate(db);
