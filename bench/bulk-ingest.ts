@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { once } from 'node:events';
 import { REPO_ROOT, sleep, syntheticCorpus } from '../test/support/server.js';
-import { type Client, closedLoop, openLoop, percentile } from './load.js';
+import { type Client, closedLoop, openLoop, percentile, type Until } from './load.js';
 import type { Questions } from './questions.js';
 
 export async function waitIndexed(client: Client, kb: string, timeoutMs: number): Promise<void> {
@@ -90,7 +90,7 @@ export interface LoadStats {
  * until `until()` turns true.
  */
 export function queryLoad(client: Client, questions: Questions, kb = 'bench', perSecond?: number) {
-  return async (until: number | (() => boolean)): Promise<LoadStats> => {
+  return async (until: Until): Promise<LoadStats> => {
     const ask = () => client.post(`/v1/kbs/${kb}/query`, { query: questions.next(), only_context: true });
     const r = perSecond === undefined ? await closedLoop(5, until, ask) : await openLoop(perSecond, until, ask);
     return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), n: r.latencies.length, errors: r.errors };

@@ -92,20 +92,30 @@ export class Client {
   }
 }
 
+/** How long a load loop runs: for a number of ms, or until the function says stop. */
+export type Until = number | (() => boolean);
+
+export interface LoopResult {
+  latencies: number[];
+  errors: number;
+  elapsedMs: number;
+}
+
+/** The loop's start, and whether its window is over. */
+function loopWindow(until: Until): { started: number; done: () => boolean } {
+  const started = performance.now();
+  return { started, done: typeof until === 'number' ? () => performance.now() >= started + until : until };
+}
+
 /**
  * `connections` loops, each sending the next request as soon as the previous answered, for
  * `until` ms (or until `until()` says stop). Returns the latencies of the requests that completed in the window.
  */
-export async function closedLoop(
-  connections: number,
-  until: number | (() => boolean),
-  send: (i: number) => Promise<Reply>,
-): Promise<{ latencies: number[]; errors: number; elapsedMs: number }> {
+export async function closedLoop(connections: number, until: Until, send: (i: number) => Promise<Reply>): Promise<LoopResult> {
   const latencies: number[] = [];
   let errors = 0;
   let seq = 0;
-  const started = performance.now();
-  const done = typeof until === 'number' ? () => performance.now() >= started + until : until;
+  const { started, done } = loopWindow(until);
   await Promise.all(
     Array.from({ length: connections }, async () => {
       while (!done()) {
@@ -129,15 +139,10 @@ export async function closedLoop(
  * (coordinated omission, which a closed loop cannot avoid). Unlike a closed loop, it does not
  * saturate the machine: it measures how long a question waits at a given traffic level.
  */
-export async function openLoop(
-  perSecond: number,
-  until: number | (() => boolean),
-  send: (i: number) => Promise<Reply>,
-): Promise<{ latencies: number[]; errors: number; elapsedMs: number }> {
+export async function openLoop(perSecond: number, until: Until, send: (i: number) => Promise<Reply>): Promise<LoopResult> {
   const latencies: number[] = [];
   let errors = 0;
-  const started = performance.now();
-  const done = typeof until === 'number' ? () => performance.now() >= started + until : until;
+  const { started, done } = loopWindow(until);
   const interval = 1000 / perSecond;
   const inFlight: Promise<void>[] = [];
   for (let i = 0; !done(); i++) {
