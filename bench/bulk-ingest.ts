@@ -75,12 +75,19 @@ export function bulkIngest(
   return { done: () => !uploading && pending === 0, finished: Promise.all([uploads, watcher]).then(() => undefined) };
 }
 
-/** Latency figures of one load window: percentiles of what completed, and its count. */
+/** Latency figures of one load window: percentiles of what completed, its count, and the raw latencies (for pooling). */
 export interface LoadStats {
   p50: number;
   p99: number;
   n: number;
   errors: number;
+  latencies: number[];
+}
+
+/** One LoadStats over several windows' samples: a p99 from more samples than any one window has. */
+export function pooled(windows: LoadStats[]): LoadStats {
+  const latencies = windows.flatMap((w) => w.latencies);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length, errors: windows.reduce((e, w) => e + w.errors, 0), latencies };
 }
 
 /**
@@ -93,6 +100,6 @@ export function queryLoad(client: Client, questions: Questions, kb = 'bench', pe
   return async (until: Until): Promise<LoadStats> => {
     const ask = () => client.post(`/v1/kbs/${kb}/query`, { query: questions.next(), only_context: true });
     const r = perSecond === undefined ? await closedLoop(5, until, ask) : await openLoop(perSecond, until, ask);
-    return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), n: r.latencies.length, errors: r.errors };
+    return { p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), n: r.latencies.length, errors: r.errors, latencies: r.latencies };
   };
 }
