@@ -1,4 +1,5 @@
 import type { Db } from './open.js';
+import { prepareCached } from './statements.js';
 
 /**
  * One FTS5 table per knowledge base (`kb_fts_<n>`, n = kbs.fts_no).
@@ -50,7 +51,7 @@ export function kbFtsTable(db: Db, tenantId: string, kbId: string): string | nul
 
 /** The KB's table number: null before it has a table, undefined for an unknown KB. */
 function ftsNoOf(db: Db, tenantId: string, kbId: string): number | null | undefined {
-  return db.prepare('SELECT fts_no FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | null | undefined;
+  return prepareCached(db, 'SELECT fts_no FROM kbs WHERE tenant_id = ? AND id = ?').pluck().get(tenantId, kbId) as number | null | undefined;
 }
 
 /** The row written for a chunk; the migration that moved rows out of the shared table uses it too. */

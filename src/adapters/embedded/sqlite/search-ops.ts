@@ -1,6 +1,7 @@
 import type { ChunkHit, SearchFilter } from '../../../ports/store.js';
 import type { Db } from './open.js';
 import { kbFtsTable } from './kb-fts.js';
+import { prepareCached } from './statements.js';
 import { kbKey, vectorTable } from './schema.js';
 
 /**
@@ -116,13 +117,12 @@ export interface RankedRow {
  */
 export function hydrate(db: Db, ranked: readonly RankedRow[]): ChunkHit[] {
   if (ranked.length === 0) return [];
-  const rows = db
-    .prepare(
-      `SELECT c.rowid, c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page
-       FROM chunks c JOIN documents d ON d.id = c.document_id
-       WHERE c.rowid IN (SELECT value FROM json_each(?))`,
-    )
-    .all(JSON.stringify(ranked.map((r) => r.rowid))) as HitRow[];
+  const rows = prepareCached(
+    db,
+    `SELECT c.rowid, c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page
+     FROM chunks c JOIN documents d ON d.id = c.document_id
+     WHERE c.rowid IN (SELECT value FROM json_each(?))`,
+  ).all(JSON.stringify(ranked.map((r) => r.rowid))) as HitRow[];
   const byRowid = new Map(rows.map((r) => [r.rowid, r]));
   const hits: ChunkHit[] = [];
   for (const { rowid, score } of ranked) {
@@ -156,36 +156,34 @@ export function rankLexical(db: Db, a: LexicalArgs): RankedRow[] {
   const where = filterSql(a.filter, params);
   params.push(a.k);
   const narrow = where === '' ? '' : `JOIN chunks c ON c.rowid = ${fts}.rowid JOIN documents d ON d.id = c.document_id`;
-  return db
-    .prepare(
-      `SELECT ${fts}.rowid AS rowid, -bm25(${fts}, ?, ?, ?) AS score FROM ${fts} ${narrow}
-       WHERE ${fts} MATCH ?${where} ORDER BY score DESC LIMIT ?`,
-    )
-    .all(...params) as RankedRow[];
+  return prepareCached(
+    db,
+    `SELECT ${fts}.rowid AS rowid, -bm25(${fts}, ?, ?, ?) AS score FROM ${fts} ${narrow}
+     WHERE ${fts} MATCH ?${where} ORDER BY score DESC LIMIT ?`,
+  ).all(...params) as RankedRow[];
 }
 
 /** Cosine KNN in the KB's partition of the dimension's vec0 table, nearest first (score = 1 − distance). */
 export function rankVector(db: Db, a: VectorArgs): RankedRow[] {
   if (a.vector.length !== a.dim) throw new Error(`query vector has ${a.vector.length} dimensions, the KB ${a.dim}`);
   const table = vectorTable(a.dim);
-  const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = ?`).get(table);
+  const exists = prepareCached(db, `SELECT 1 FROM sqlite_master WHERE name = ?`).get(table);
   if (!exists) return [];
   const knn = `SELECT rowid, distance FROM ${table} WHERE embedding MATCH ? AND k = ? AND kb_key = ?`;
   const key = kbKey(a.tenantId, a.kbId);
   if (!a.filter) {
-    return db.prepare(`SELECT rowid, 1 - distance AS score FROM (${knn}) ORDER BY distance`).all(a.vector, a.k, key) as RankedRow[];
+    return prepareCached(db, `SELECT rowid, 1 - distance AS score FROM (${knn}) ORDER BY distance`).all(a.vector, a.k, key) as RankedRow[];
   }
   // With a filter, over-fetch nearest neighbours and filter afterwards (vec0 partitions by KB only).
   const params: unknown[] = [];
   const where = filterSql(a.filter, params);
-  return db
-    .prepare(
-      `WITH knn AS (${knn})
-       SELECT knn.rowid AS rowid, 1 - knn.distance AS score
-       FROM knn JOIN chunks c ON c.rowid = knn.rowid JOIN documents d ON d.id = c.document_id
-       WHERE 1 = 1${where} ORDER BY knn.distance LIMIT ?`,
-    )
-    .all(a.vector, Math.min(a.k * 20, 4096), key, ...params, a.k) as RankedRow[];
+  return prepareCached(
+    db,
+    `WITH knn AS (${knn})
+     SELECT knn.rowid AS rowid, 1 - knn.distance AS score
+     FROM knn JOIN chunks c ON c.rowid = knn.rowid JOIN documents d ON d.id = c.document_id
+     WHERE 1 = 1${where} ORDER BY knn.distance LIMIT ?`,
+  ).all(a.vector, Math.min(a.k * 20, 4096), key, ...params, a.k) as RankedRow[];
 }
 
 export const searchLexical = (db: Db, a: LexicalArgs): ChunkHit[] => inSnapshot(db, () => hydrate(db, rankLexical(db, a)));

@@ -19,6 +19,7 @@ import { KbStateReader, PENDING_STATUSES } from './kb-state-reader.js';
 import { openDatabase, type Db } from './open.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { searchLexical, searchVector, type SearchRunner } from './search-ops.js';
+import { prepareCached } from './statements.js';
 import { SqliteWriter } from './writer.js';
 import { tenantUsage } from './write-ops.js';
 
@@ -54,17 +55,9 @@ export class SqliteStore implements Store {
     this.writer = new SqliteWriter(this.dbPath);
   }
 
-  /**
-   * This connection's statements, compiled once: better-sqlite3 does not cache them, and compiling
-   * costs more than running these small reads (getDocument alone was ~5 % of the event loop's
-   * work during an ingest). The SQL texts are fixed, so the map stays small.
-   */
-  private readonly statements = new Map<string, Statement<unknown[]>>();
-
+  /** A compiled statement on the event loop's read connection (see prepareCached). */
   private prepared(sql: string): Statement<unknown[]> {
-    let stmt = this.statements.get(sql);
-    if (!stmt) this.statements.set(sql, (stmt = this.db.prepare(sql)));
-    return stmt;
+    return prepareCached(this.db, sql);
   }
 
   private get db(): Db {
@@ -90,7 +83,6 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    this.statements.clear();
     this.reader?.close();
     this.reader = null;
     this.kbStates = null;
