@@ -1,5 +1,6 @@
 import type { PipelineStage } from '../../../domain/types.js';
 import type { Db } from './open.js';
+import { prepareCached } from './statements.js';
 
 /**
  * Which job a lease takes: weighted-fair across tenants, not FIFO over everyone.
@@ -65,33 +66,32 @@ function better(a: Candidate, b: Candidate | null): boolean {
 
 /** Picks the job to lease and charges its tenant. Call inside the lease transaction. */
 export function pickFairJob(db: Db, stages: readonly PipelineStage[], now: number): number | null {
-  const expired = db.prepare(EXPIRED);
+  const expired = prepareCached(db, EXPIRED);
   for (const stage of stages) {
     const row = expired.get(stage, now) as { id: number } | undefined;
     if (row) return row.id;
   }
-  const clock = db.prepare('SELECT vtime FROM sched_clock WHERE id = 1').pluck().get() as number;
-  const next = db.prepare(NEXT_PER_TENANT);
+  const clock = prepareCached(db, 'SELECT vtime FROM sched_clock WHERE id = 1').pluck().get() as number;
+  const next = prepareCached(db, NEXT_PER_TENANT);
   let best: Candidate | null = null;
   for (const stage of stages) {
     const c = next.get({ clock, stage, now }) as Candidate | undefined;
     if (c && better(c, best)) best = c;
   }
   if (!best) return null;
-  db.prepare('UPDATE tenant_sched SET vtime = ? WHERE tenant_id = ?').run(best.start + 1 / best.weight, best.tenant_id);
-  db.prepare('UPDATE sched_clock SET vtime = ? WHERE id = 1').run(best.start);
+  prepareCached(db, 'UPDATE tenant_sched SET vtime = ? WHERE tenant_id = ?').run(best.start + 1 / best.weight, best.tenant_id);
+  prepareCached(db, 'UPDATE sched_clock SET vtime = ? WHERE id = 1').run(best.start);
   return best.job_id;
 }
 
 /** Every tenant with the weight the scheduler uses for it now. */
 export function schedWeights(db: Db): { tenantId: string; weight: number }[] {
-  return db
-    .prepare('SELECT t.id AS tenantId, coalesce(s.weight, 1) AS weight FROM tenants t LEFT JOIN tenant_sched s ON s.tenant_id = t.id')
+  return prepareCached(db, 'SELECT t.id AS tenantId, coalesce(s.weight, 1) AS weight FROM tenants t LEFT JOIN tenant_sched s ON s.tenant_id = t.id')
     .all() as { tenantId: string; weight: number }[];
 }
 
 export function setTenantWeights(db: Db, a: { weights: { tenantId: string; weight: number }[] }): void {
-  const upsert = db.prepare(
+  const upsert = prepareCached(db, 
     `INSERT INTO tenant_sched (tenant_id, weight, vtime) VALUES (?, ?, 0)
      ON CONFLICT (tenant_id) DO UPDATE SET weight = excluded.weight`,
   );

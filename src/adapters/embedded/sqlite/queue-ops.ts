@@ -3,6 +3,7 @@ import type { PipelineStage } from '../../../domain/types.js';
 import type { LeasedJob, NewJob, StageCounts } from '../../../ports/job-queue.js';
 import { pickFairJob } from './fair-lease.js';
 import type { Db } from './open.js';
+import { prepareCached } from './statements.js';
 
 /**
  * The SQLite job table's operations. Like write-ops, they run on the writer thread. A job row
@@ -46,8 +47,8 @@ function toLeased(row: JobRow): LeasedJob {
 export function insertJob(db: Db, a: { job: NewJob; maxAttempts: number; runAt?: number }): string {
   const { job } = a;
   const now = Date.now();
-  const id = db
-    .prepare(
+  const id = prepareCached(
+      db,
       `INSERT INTO jobs (tenant_id, kb_id, document_id, task_id, stage, status, priority, attempts, max_attempts, run_at, created_at, trace_context)
        VALUES (?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)`,
     )
@@ -71,10 +72,11 @@ export function leaseJob(db: Db, a: { stages: readonly PipelineStage[]; owner: s
     const id = pickFairJob(db, a.stages, now);
     if (id === null) return null;
     const token = randomUUID();
-    db.prepare(
+    prepareCached(
+      db,
       `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE id = ?`,
     ).run(a.owner, token, now + a.leaseMs, id);
-    return toLeased(db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow);
+    return toLeased(prepareCached(db, 'SELECT * FROM jobs WHERE id = ?').get(id) as JobRow);
   }).immediate();
 }
 
@@ -82,15 +84,14 @@ export { schedWeights, setTenantWeights } from './fair-lease.js';
 
 export function heartbeat(db: Db, a: { id: string; token: string; leaseMs: number }): boolean {
   return (
-    db
-      .prepare(`UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND status = 'running'`)
+    prepareCached(db, `UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND status = 'running'`)
       .run(Date.now() + a.leaseMs, Number(a.id), a.token).changes === 1
   );
 }
 
 export function completeJob(db: Db, a: { id: string; token: string; next: NewJob | null; maxAttempts: number }): boolean {
   return db.transaction(() => {
-    const done = db.prepare(`DELETE FROM jobs WHERE id = ? AND lease_token = ? AND status = 'running'`).run(Number(a.id), a.token).changes;
+    const done = prepareCached(db, `DELETE FROM jobs WHERE id = ? AND lease_token = ? AND status = 'running'`).run(Number(a.id), a.token).changes;
     if (done !== 1) return false;
     if (a.next) insertJob(db, { job: a.next, maxAttempts: a.maxAttempts });
     return true;
@@ -100,11 +101,10 @@ export function completeJob(db: Db, a: { id: string; token: string; next: NewJob
 export function failJob(db: Db, a: { id: string; token: string; error: string; retryAt: number | null }): boolean {
   const changes =
     a.retryAt === null
-      ? db
-          .prepare(`UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_token = NULL, last_error = ? WHERE id = ? AND lease_token = ? AND status = 'running'`)
+      ? prepareCached(db, `UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_token = NULL, last_error = ? WHERE id = ? AND lease_token = ? AND status = 'running'`)
           .run(a.error, Number(a.id), a.token).changes
-      : db
-          .prepare(
+      : prepareCached(
+      db,
             `UPDATE jobs SET status = 'queued', run_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, last_error = ?
              WHERE id = ? AND lease_token = ? AND status = 'running'`,
           )
@@ -113,13 +113,13 @@ export function failJob(db: Db, a: { id: string; token: string; error: string; r
 }
 
 export function cancelDocumentJobs(db: Db, a: { documentId: string }): number {
-  return db.prepare('DELETE FROM jobs WHERE document_id = ?').run(a.documentId).changes;
+  return prepareCached(db, 'DELETE FROM jobs WHERE document_id = ?').run(a.documentId).changes;
 }
 
 /** Hands back an owner's leases: the jobs become runnable again at once, without using up an attempt. */
 export function releaseOwner(db: Db, a: { owner: string }): number {
-  return db
-    .prepare(
+  return prepareCached(
+      db,
       `UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), run_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
        WHERE lease_owner = ? AND status = 'running'`,
     )
@@ -127,12 +127,12 @@ export function releaseOwner(db: Db, a: { owner: string }): number {
 }
 
 export function listLeaseOwners(db: Db): string[] {
-  return db.prepare(`SELECT DISTINCT lease_owner FROM jobs WHERE status = 'running' AND lease_owner IS NOT NULL`).pluck().all() as string[];
+  return prepareCached(db, `SELECT DISTINCT lease_owner FROM jobs WHERE status = 'running' AND lease_owner IS NOT NULL`).pluck().all() as string[];
 }
 
 /** Expires the leases of owners that are known to be dead, so their jobs are taken over now. */
 export function expireOwners(db: Db, a: { owners: string[] }): number {
-  const stmt = db.prepare(`UPDATE jobs SET lease_expires_at = 0 WHERE lease_owner = ? AND status = 'running'`);
+  const stmt = prepareCached(db, `UPDATE jobs SET lease_expires_at = 0 WHERE lease_owner = ? AND status = 'running'`);
   return db.transaction(() => a.owners.reduce((n, o) => n + stmt.run(o).changes, 0)).immediate();
 }
 
@@ -143,7 +143,7 @@ export function stageCounts(db: Db): Record<PipelineStage, StageCounts> {
     embed: { waiting: 0, active: 0, failed: 0 },
     index: { waiting: 0, active: 0, failed: 0 },
   };
-  const rows = db.prepare('SELECT stage, status, count(*) n FROM jobs GROUP BY stage, status').all() as {
+  const rows = prepareCached(db, 'SELECT stage, status, count(*) n FROM jobs GROUP BY stage, status').all() as {
     stage: PipelineStage;
     status: string;
     n: number;
