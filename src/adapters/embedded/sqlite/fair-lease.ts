@@ -86,12 +86,12 @@ export function pickFairJob(db: Db, stages: readonly PipelineStage[], now: numbe
 
 /** Every tenant with the weight the scheduler uses for it now. */
 export function schedWeights(db: Db): { tenantId: string; weight: number }[] {
-  return prepareCached(db, 'SELECT t.id AS tenantId, coalesce(s.weight, 1) AS weight FROM tenants t LEFT JOIN tenant_sched s ON s.tenant_id = t.id')
-    .all() as { tenantId: string; weight: number }[];
+  return prepareCached(db, 'SELECT t.id AS tenantId, coalesce(s.weight, 1) AS weight FROM tenants t LEFT JOIN tenant_sched s ON s.tenant_id = t.id').all() as { tenantId: string; weight: number }[];
 }
 
 export function setTenantWeights(db: Db, a: { weights: { tenantId: string; weight: number }[] }): void {
-  const upsert = prepareCached(db, 
+  const upsert = prepareCached(
+    db,
     `INSERT INTO tenant_sched (tenant_id, weight, vtime) VALUES (?, ?, 0)
      ON CONFLICT (tenant_id) DO UPDATE SET weight = excluded.weight`,
   );

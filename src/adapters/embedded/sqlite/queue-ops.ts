@@ -48,15 +48,13 @@ export function insertJob(db: Db, a: { job: NewJob; maxAttempts: number; runAt?:
   const { job } = a;
   const now = Date.now();
   const id = prepareCached(
-      db,
-      `INSERT INTO jobs (tenant_id, kb_id, document_id, task_id, stage, status, priority, attempts, max_attempts, run_at, created_at, trace_context)
-       VALUES (?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)`,
-    )
-    .run(
-      job.scope.tenantId, job.scope.kbId, job.documentId, job.taskId, job.stage, job.priority ?? 100, a.maxAttempts, a.runAt ?? now, now,
-      job.traceContext ?? null,
-    )
-    .lastInsertRowid;
+    db,
+    `INSERT INTO jobs (tenant_id, kb_id, document_id, task_id, stage, status, priority, attempts, max_attempts, run_at, created_at, trace_context)
+     VALUES (?, ?, ?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)`,
+  ).run(
+    job.scope.tenantId, job.scope.kbId, job.documentId, job.taskId, job.stage, job.priority ?? 100, a.maxAttempts, a.runAt ?? now, now,
+    job.traceContext ?? null,
+  ).lastInsertRowid;
   return String(id);
 }
 
@@ -104,11 +102,10 @@ export function failJob(db: Db, a: { id: string; token: string; error: string; r
       ? prepareCached(db, `UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_token = NULL, last_error = ? WHERE id = ? AND lease_token = ? AND status = 'running'`)
           .run(a.error, Number(a.id), a.token).changes
       : prepareCached(
-      db,
-            `UPDATE jobs SET status = 'queued', run_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, last_error = ?
-             WHERE id = ? AND lease_token = ? AND status = 'running'`,
-          )
-          .run(a.retryAt, a.error, Number(a.id), a.token).changes;
+          db,
+          `UPDATE jobs SET status = 'queued', run_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, last_error = ?
+           WHERE id = ? AND lease_token = ? AND status = 'running'`,
+        ).run(a.retryAt, a.error, Number(a.id), a.token).changes;
   return changes === 1;
 }
 
@@ -119,11 +116,10 @@ export function cancelDocumentJobs(db: Db, a: { documentId: string }): number {
 /** Hands back an owner's leases: the jobs become runnable again at once, without using up an attempt. */
 export function releaseOwner(db: Db, a: { owner: string }): number {
   return prepareCached(
-      db,
-      `UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), run_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-       WHERE lease_owner = ? AND status = 'running'`,
-    )
-    .run(Date.now(), a.owner).changes;
+    db,
+    `UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), run_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+     WHERE lease_owner = ? AND status = 'running'`,
+  ).run(Date.now(), a.owner).changes;
 }
 
 export function listLeaseOwners(db: Db): string[] {

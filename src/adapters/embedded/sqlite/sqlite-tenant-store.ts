@@ -2,6 +2,7 @@ import type { ApiKeyRecord, NewApiKey, StoredTenantSettings, TenantRecord, Tenan
 import { openDatabase, type Db } from './open.js';
 import { toApiKey, toTenant, type ApiKeyRow, type TenantRow } from './tenant-rows.js';
 import type { SqliteWriter } from './writer.js';
+import { prepareCached } from './statements.js';
 
 /** A key's last use is written at most this often: a busy key must not cost a write per request. */
 const TOUCH_EVERY_MS = 60_000;
@@ -34,12 +35,12 @@ export class SqliteTenantStore implements TenantStore {
   }
 
   async getTenant(id: string): Promise<TenantRecord | null> {
-    const row = this.db.prepare('SELECT id, name, created_at FROM tenants WHERE id = ?').get(id) as TenantRow | undefined;
+    const row = prepareCached(this.db, 'SELECT id, name, created_at FROM tenants WHERE id = ?').get(id) as TenantRow | undefined;
     return row ? toTenant(row) : null;
   }
 
   async listTenants(): Promise<TenantRecord[]> {
-    return (this.db.prepare('SELECT id, name, created_at FROM tenants ORDER BY id').all() as TenantRow[]).map(toTenant);
+    return (prepareCached(this.db, 'SELECT id, name, created_at FROM tenants ORDER BY id').all() as TenantRow[]).map(toTenant);
   }
 
   async deleteTenant(id: string): Promise<boolean> {
@@ -56,7 +57,7 @@ export class SqliteTenantStore implements TenantStore {
   }
 
   async listKeys(tenantId: string | null): Promise<ApiKeyRecord[]> {
-    const rows = this.db.prepare('SELECT * FROM api_keys WHERE tenant_id IS ? ORDER BY created_at, id').all(tenantId) as ApiKeyRow[];
+    const rows = prepareCached(this.db, 'SELECT * FROM api_keys WHERE tenant_id IS ? ORDER BY created_at, id').all(tenantId) as ApiKeyRow[];
     return rows.map(toApiKey);
   }
 
@@ -72,11 +73,11 @@ export class SqliteTenantStore implements TenantStore {
   }
 
   async hasAnyKey(): Promise<boolean> {
-    return this.db.prepare('SELECT 1 FROM api_keys LIMIT 1').get() !== undefined;
+    return prepareCached(this.db, 'SELECT 1 FROM api_keys LIMIT 1').get() !== undefined;
   }
 
   async getSettings(tenantId: string): Promise<StoredTenantSettings> {
-    const json = this.db.prepare('SELECT settings FROM tenants WHERE id = ?').pluck().get(tenantId) as string | undefined;
+    const json = prepareCached(this.db, 'SELECT settings FROM tenants WHERE id = ?').pluck().get(tenantId) as string | undefined;
     return json ? (JSON.parse(json) as StoredTenantSettings) : {};
   }
 

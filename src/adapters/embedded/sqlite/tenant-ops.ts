@@ -2,6 +2,7 @@ import type { ApiKeyRecord, NewApiKey, TenantRecord } from '../../../ports/tenan
 import type { Db } from './open.js';
 import { toApiKey, toTenant, type ApiKeyRow, type TenantRow } from './tenant-rows.js';
 import { ensureTenantAndKb } from './write-ops.js';
+import { prepareCached } from './statements.js';
 
 /**
  * Tenant and API-key writes, run on the writer thread like every other write. The reads live in
@@ -16,45 +17,45 @@ export function createTenant(
   a: { id: string; name: string; defaultKb: { embedder: string; embedDim: number } },
 ): TenantRecord | null {
   return db.transaction(() => {
-    if (db.prepare('SELECT 1 FROM tenants WHERE id = ?').get(a.id)) return null;
-    db.prepare('INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)').run(a.id, a.name, nowIso());
+    if (prepareCached(db, 'SELECT 1 FROM tenants WHERE id = ?').get(a.id)) return null;
+    prepareCached(db, 'INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)').run(a.id, a.name, nowIso());
     ensureTenantAndKb(db, { tenantId: a.id, kbId: 'default', name: 'default', ...a.defaultKb });
-    return toTenant(db.prepare('SELECT id, name, created_at FROM tenants WHERE id = ?').get(a.id) as TenantRow);
+    return toTenant(prepareCached(db, 'SELECT id, name, created_at FROM tenants WHERE id = ?').get(a.id) as TenantRow);
   }).immediate();
 }
 
 /** Revokes the tenant's keys (they stay for audit) and removes the tenant, once its KBs are gone. */
 export function deleteTenant(db: Db, a: { id: string }): boolean {
   return db.transaction(() => {
-    if (db.prepare('SELECT 1 FROM kbs WHERE tenant_id = ? LIMIT 1').get(a.id)) {
+    if (prepareCached(db, 'SELECT 1 FROM kbs WHERE tenant_id = ? LIMIT 1').get(a.id)) {
       throw new Error(`tenant ${a.id} still has knowledge bases`);
     }
-    db.prepare('UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL').run(nowIso(), a.id);
+    prepareCached(db, 'UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL').run(nowIso(), a.id);
     // Query-job tasks outlive their KB; a tenant later created under the same id must not see them.
-    db.prepare('DELETE FROM tasks WHERE tenant_id = ?').run(a.id);
-    return db.prepare('DELETE FROM tenants WHERE id = ?').run(a.id).changes > 0;
+    prepareCached(db, 'DELETE FROM tasks WHERE tenant_id = ?').run(a.id);
+    return prepareCached(db, 'DELETE FROM tenants WHERE id = ?').run(a.id).changes > 0;
   }).immediate();
 }
 
 export function createKey(db: Db, k: NewApiKey): ApiKeyRecord {
-  db.prepare(
+  prepareCached(
+    db,
     'INSERT INTO api_keys (id, tenant_id, role, name, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
   ).run(k.id, k.tenantId, k.role, k.name, k.prefix, k.hash, nowIso());
-  return toApiKey(db.prepare('SELECT * FROM api_keys WHERE id = ?').get(k.id) as ApiKeyRow);
+  return toApiKey(prepareCached(db, 'SELECT * FROM api_keys WHERE id = ?').get(k.id) as ApiKeyRow);
 }
 
 export function revokeKey(db: Db, a: { tenantId: string | null; keyId: string }): boolean {
   return (
-    db
-      .prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id IS ? AND revoked_at IS NULL')
+    prepareCached(db, 'UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id IS ? AND revoked_at IS NULL')
       .run(nowIso(), a.keyId, a.tenantId).changes > 0
   );
 }
 
 export function touchKey(db: Db, a: { keyId: string }): void {
-  db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(nowIso(), a.keyId);
+  prepareCached(db, 'UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(nowIso(), a.keyId);
 }
 
 export function putTenantSettings(db: Db, a: { tenantId: string; json: string }): boolean {
-  return db.prepare('UPDATE tenants SET settings = ? WHERE id = ?').run(a.json, a.tenantId).changes > 0;
+  return prepareCached(db, 'UPDATE tenants SET settings = ? WHERE id = ?').run(a.json, a.tenantId).changes > 0;
 }

@@ -8,6 +8,7 @@ import { insertJob } from './queue-ops.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { ensureKbFts, ftsTable, headingText } from './kb-fts.js';
 import { ensureVectorTable, kbKey, vectorTable } from './schema.js';
+import { prepareCached } from './statements.js';
 
 /**
  * Every write the store makes. These run on the writer thread (see writer-thread.ts), the only
@@ -18,18 +19,19 @@ const nowIso = () => new Date().toISOString();
 
 export function ensureTenantAndKb(db: Db, a: { tenantId: string; kbId: string; name: string; embedder: string; embedDim: number }): KbRecord {
   const now = nowIso();
-  db.prepare('INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?, ?, ?)').run(a.tenantId, a.tenantId, now);
-  db.prepare(
+  prepareCached(db, 'INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?, ?, ?)').run(a.tenantId, a.tenantId, now);
+  prepareCached(
+    db,
     'INSERT OR IGNORE INTO kbs (tenant_id, id, name, embedder, embed_dim, version, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)',
   ).run(a.tenantId, a.kbId, a.name, a.embedder, a.embedDim, now);
   ensureVectorTable(db, a.embedDim);
   ensureKbFts(db, a.tenantId, a.kbId);
-  return toKb(db.prepare('SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.kbId) as KbRow);
+  return toKb(prepareCached(db, 'SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.kbId) as KbRow);
 }
 
 export function createKb(db: Db, a: { tenantId: string; id: string; name: string; embedder: string; embedDim: number }): KbRecord | null {
   return db.transaction(() => {
-    const exists = db.prepare('SELECT 1 FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.id);
+    const exists = prepareCached(db, 'SELECT 1 FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.id);
     if (exists) return null;
     return ensureTenantAndKb(db, { tenantId: a.tenantId, kbId: a.id, name: a.name, embedder: a.embedder, embedDim: a.embedDim });
   }).immediate();
@@ -43,24 +45,24 @@ interface KbIndex {
 
 /** `fts: null` skips the full-text rows (deleting a whole KB drops its table instead). */
 function removeChunks(db: Db, documentId: string, index: KbIndex): number {
-  const rowids = db.prepare('SELECT rowid FROM chunks WHERE document_id = ?').pluck().all(documentId) as number[];
+  const rowids = prepareCached(db, 'SELECT rowid FROM chunks WHERE document_id = ?').pluck().all(documentId) as number[];
   if (rowids.length === 0) return 0;
-  const delFts = index.fts === null ? null : db.prepare(`DELETE FROM ${index.fts} WHERE rowid = ?`);
-  const delVec = db.prepare(`DELETE FROM ${vectorTable(index.dim)} WHERE rowid = ?`);
+  const delFts = index.fts === null ? null : prepareCached(db, `DELETE FROM ${index.fts} WHERE rowid = ?`);
+  const delVec = prepareCached(db, `DELETE FROM ${vectorTable(index.dim)} WHERE rowid = ?`);
   for (const rowid of rowids) {
     delFts?.run(rowid);
     delVec.run(BigInt(rowid));
   }
-  db.prepare('DELETE FROM chunks WHERE document_id = ?').run(documentId);
+  prepareCached(db, 'DELETE FROM chunks WHERE document_id = ?').run(documentId);
   return rowids.length;
 }
 
 function bumpKbVersion(db: Db, tenantId: string, kbId: string): void {
-  db.prepare('UPDATE kbs SET version = version + 1 WHERE tenant_id = ? AND id = ?').run(tenantId, kbId);
+  prepareCached(db, 'UPDATE kbs SET version = version + 1 WHERE tenant_id = ? AND id = ?').run(tenantId, kbId);
 }
 
 function kbIndex(db: Db, tenantId: string, kbId: string): KbIndex | null {
-  const row = db.prepare('SELECT embed_dim, fts_no FROM kbs WHERE tenant_id = ? AND id = ?').get(tenantId, kbId) as
+  const row = prepareCached(db, 'SELECT embed_dim, fts_no FROM kbs WHERE tenant_id = ? AND id = ?').get(tenantId, kbId) as
     | { embed_dim: number; fts_no: number | null }
     | undefined;
   return row ? { dim: row.embed_dim, fts: row.fts_no === null ? null : ftsTable(row.fts_no) } : null;
@@ -70,26 +72,25 @@ export function deleteKb(db: Db, a: { tenantId: string; kbId: string }): { blobK
   return db.transaction(() => {
     const index = kbIndex(db, a.tenantId, a.kbId);
     if (index === null) return null;
-    const docs = db
-      .prepare('SELECT id, blob_key FROM documents WHERE tenant_id = ? AND kb_id = ?')
+    const docs = prepareCached(db, 'SELECT id, blob_key FROM documents WHERE tenant_id = ? AND kb_id = ?')
       .all(a.tenantId, a.kbId) as { id: string; blob_key: string }[];
     for (const d of docs) removeChunks(db, d.id, { dim: index.dim, fts: null });
     if (index.fts !== null) db.exec(`DROP TABLE ${index.fts}`);
-    db.prepare('DELETE FROM jobs WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
-    db.prepare('DELETE FROM documents WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
-    db.prepare('DELETE FROM tasks WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
-    db.prepare('DELETE FROM kbs WHERE tenant_id = ? AND id = ?').run(a.tenantId, a.kbId);
+    prepareCached(db, 'DELETE FROM jobs WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
+    prepareCached(db, 'DELETE FROM documents WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
+    prepareCached(db, 'DELETE FROM tasks WHERE tenant_id = ? AND kb_id = ?').run(a.tenantId, a.kbId);
+    prepareCached(db, 'DELETE FROM kbs WHERE tenant_id = ? AND id = ?').run(a.tenantId, a.kbId);
     return { blobKeys: docs.map((d) => d.blob_key), documentIds: docs.map((d) => d.id) };
   }).immediate();
 }
 
 function getDocumentRow(db: Db, where: string, ...params: unknown[]): DocumentRecord | null {
-  const row = db.prepare(`${DOCUMENT_SELECT} WHERE ${where}`).get(...params) as DocumentRow | undefined;
+  const row = prepareCached(db, `${DOCUMENT_SELECT} WHERE ${where}`).get(...params) as DocumentRow | undefined;
   return row ? toDocument(row) : null;
 }
 
 function getTaskRow(db: Db, id: string): TaskView | null {
-  const row = db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRow | undefined;
+  const row = prepareCached(db, 'SELECT * FROM tasks WHERE id = ?').get(id) as TaskRow | undefined;
   return row ? toTask(row) : null;
 }
 
@@ -114,11 +115,13 @@ export function createDocument(
       if (quotaRefusal(usage, doc.quota, { documents: 1, bytes: doc.bytes })) return { refused: usage };
     }
     const now = nowIso();
-    db.prepare(
+    prepareCached(
+      db,
       `INSERT INTO tasks (id, tenant_id, kb_id, kind, status, stage, progress_done, progress_total, document_id, created_at, updated_at)
        VALUES (?, ?, ?, 'ingest', 'queued', NULL, 0, 4, ?, ?, ?)`,
     ).run(doc.taskId, doc.scope.tenantId, doc.scope.kbId, doc.id, now, now);
-    db.prepare(
+    prepareCached(
+      db,
       `INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, metadata, status, stage, task_id, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, ?, ?, ?)`,
     ).run(
@@ -135,7 +138,7 @@ export function createDocument(
 
 /** Kept by triggers on `documents` (schema migration 2). */
 export function tenantUsage(db: Db, a: { tenantId: string }): StorageUsage {
-  const row = db.prepare('SELECT documents, bytes FROM tenant_usage WHERE tenant_id = ?').get(a.tenantId) as StorageUsage | undefined;
+  const row = prepareCached(db, 'SELECT documents, bytes FROM tenant_usage WHERE tenant_id = ?').get(a.tenantId) as StorageUsage | undefined;
   return row ?? { documents: 0, bytes: 0 };
 }
 
@@ -145,10 +148,11 @@ export function deleteDocument(db: Db, a: { tenantId: string; kbId: string; id: 
     if (!doc) return null;
     const index = kbIndex(db, a.tenantId, a.kbId);
     const removed = index === null ? 0 : removeChunks(db, a.id, index);
-    db.prepare('DELETE FROM jobs WHERE document_id = ?').run(a.id);
-    db.prepare('DELETE FROM documents WHERE id = ?').run(a.id);
+    prepareCached(db, 'DELETE FROM jobs WHERE document_id = ?').run(a.id);
+    prepareCached(db, 'DELETE FROM documents WHERE id = ?').run(a.id);
     // The task stays readable so anyone following it learns what happened.
-    db.prepare(
+    prepareCached(
+      db,
       `UPDATE tasks SET status = CASE WHEN status = 'succeeded' THEN status ELSE 'failed' END,
          error = CASE WHEN status = 'succeeded' THEN error ELSE 'cancelled: the document was deleted' END,
          version = version + 1, updated_at = ? WHERE id = ?`,
@@ -161,11 +165,11 @@ export function deleteDocument(db: Db, a: { tenantId: string; kbId: string; id: 
 export function transition(db: Db, t: DocumentTransition): TaskView | null {
   return db.transaction(() => {
     const now = nowIso();
-    const changed = db
-      .prepare('UPDATE documents SET status = ?, stage = ?, error = ?, updated_at = ? WHERE id = ? AND tenant_id = ?')
+    const changed = prepareCached(db, 'UPDATE documents SET status = ?, stage = ?, error = ?, updated_at = ? WHERE id = ? AND tenant_id = ?')
       .run(t.status, t.stage, t.error ?? null, now, t.documentId, t.scope.tenantId).changes;
     if (changed === 0) return null;
-    db.prepare(
+    prepareCached(
+      db,
       `UPDATE tasks SET status = ?, stage = ?, progress_done = ?, progress_total = ?, error = ?,
          version = version + 1, updated_at = ? WHERE id = ?`,
     ).run(t.taskStatus, t.stage, t.progress.done, t.progress.total, t.error ?? null, now, t.taskId);
@@ -195,12 +199,13 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
     const table = ensureVectorTable(db, dim);
     // Every KB gets its table when created (or by migration 5); the fallback only guards that.
     const fts = index.fts ?? ensureKbFts(db, c.scope.tenantId, c.scope.kbId);
-    const insChunk = db.prepare(
+    const insChunk = prepareCached(
+      db,
       `INSERT INTO chunks (id, tenant_id, kb_id, document_id, ordinal, text, heading_path, page, token_count)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insFts = db.prepare(`INSERT INTO ${fts} (rowid, title, heading, body) VALUES (?, ?, ?, ?)`);
-    const insVec = db.prepare(`INSERT INTO ${table} (rowid, kb_key, embedding) VALUES (?, ?, ?)`);
+    const insFts = prepareCached(db, `INSERT INTO ${fts} (rowid, title, heading, body) VALUES (?, ?, ?, ?)`);
+    const insVec = prepareCached(db, `INSERT INTO ${table} (rowid, kb_key, embedding) VALUES (?, ?, ?)`);
     const key = kbKey(c.scope.tenantId, c.scope.kbId);
     drafts.forEach((d, i) => {
       const rowid = insChunk.run(
@@ -211,10 +216,11 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
       insVec.run(BigInt(rowid), key, vectors.subarray(i * dim, (i + 1) * dim));
     });
     const now = nowIso();
-    db.prepare(`UPDATE documents SET status = 'ready', stage = NULL, error = NULL, chunks = ?, updated_at = ? WHERE id = ?`).run(
+    prepareCached(db, `UPDATE documents SET status = 'ready', stage = NULL, error = NULL, chunks = ?, updated_at = ? WHERE id = ?`).run(
       drafts.length, now, c.documentId,
     );
-    db.prepare(
+    prepareCached(
+      db,
       `UPDATE tasks SET status = 'succeeded', stage = NULL, progress_done = progress_total, error = NULL,
          version = version + 1, updated_at = ? WHERE id = ?`,
     ).run(now, c.taskId);
@@ -228,7 +234,8 @@ export function createTask(
   t: { id: string; tenantId: string; kbId: string; kind: string; expiresAt?: string },
 ): TaskView {
   const now = nowIso();
-  db.prepare(
+  prepareCached(
+    db,
     `INSERT INTO tasks (id, tenant_id, kb_id, kind, status, progress_done, progress_total, created_at, updated_at, expires_at)
      VALUES (?, ?, ?, ?, 'queued', 0, 1, ?, ?, ?)`,
   ).run(t.id, t.tenantId, t.kbId, t.kind, now, now, t.expiresAt ?? null);
@@ -252,12 +259,11 @@ export function updateTask(
   if (patch.result !== undefined) (sets.push('result = ?'), params.push(JSON.stringify(patch.result)));
   sets.push('version = version + 1', 'updated_at = ?');
   params.push(nowIso(), a.id, a.tenantId);
-  const changed = db.prepare(`UPDATE tasks SET ${sets.join(', ')} WHERE id = ? AND tenant_id = ?`).run(...params).changes;
+  const changed = prepareCached(db, `UPDATE tasks SET ${sets.join(', ')} WHERE id = ? AND tenant_id = ?`).run(...params).changes;
   return changed === 0 ? null : getTaskRow(db, a.id);
 }
 
 export function purgeExpiredTasks(db: Db, a: { nowIso: string }): number {
-  return db
-    .prepare(`DELETE FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? AND status IN ('succeeded', 'failed')`)
+  return prepareCached(db, `DELETE FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? AND status IN ('succeeded', 'failed')`)
     .run(a.nowIso).changes;
 }
