@@ -38,7 +38,8 @@ export class PipelineService {
   private running = false;
   private readonly inFlight = new Map<string, Running>();
   private readonly slots: Promise<void>[] = [];
-  private wakers: (() => void)[] = [];
+  /** The idle slots' wake-up calls; each leaves the set when its slot wakes, whichever way. */
+  private readonly wakers = new Set<() => void>();
   private unsubscribeRunnable: (() => void) | null = null;
 
   constructor(
@@ -88,19 +89,27 @@ export class PipelineService {
   }
 
   private wakeAll(): void {
-    const wakers = this.wakers;
-    this.wakers = [];
-    for (const w of wakers) w();
+    for (const w of [...this.wakers]) w();
   }
 
+  /** Until woken, or until the poll interval passes (due retries and expired leases need no wake-up). */
   private idle(): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.opts.pollMs ?? 1000);
-      this.wakers.push(() => {
+      // A slot that wakes by its timer removes its waker too: left in place, every idle second
+      // of every slot would keep one (and its timer) until the next upload woke them all.
+      const wake = () => {
         clearTimeout(timer);
+        this.wakers.delete(wake);
         resolve();
-      });
+      };
+      const timer = setTimeout(wake, this.opts.pollMs ?? 1000);
+      this.wakers.add(wake);
     });
+  }
+
+  /** Slots waiting in idle() right now: for tests. */
+  get idleSlots(): number {
+    return this.wakers.size;
   }
 
   private async slot(stage: PipelineStage): Promise<void> {

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import Fastify from 'fastify';
+import { answerJson } from '../../src/http/routes/answer-json.js';
+import { QueryResponse } from '../../src/http/routes/query-schemas.js';
+import { AnswerCache, type CachedAnswer } from '../../src/services/query/answer-cache.js';
+import type { QueryResult } from '../../src/services/query/types.js';
+
+/** What the route's schema serializer makes of a result: the reference the body must match. */
+async function schemaSerialized(result: unknown): Promise<string> {
+  const app = Fastify();
+  app.get('/', { schema: { response: { 200: QueryResponse } } }, async () => result);
+  const res = await app.inject('/');
+  await app.close();
+  return res.body;
+}
+
+function cachedEntry(rerank = false): CachedAnswer {
+  const entry: CachedAnswer = {
+    answer: 'Water boils at "100 °C" at sea level [1].\nSee also\u2028[2] — ✓',
+    answer_kind: 'llm',
+    citations: [
+      { document_id: 'doc_a', document_name: 'physics "basics".md', chunk_id: 'chk_1', text: 'Boiling\tpoint: 100 °C\\n', score: 0.8734, page: 3 },
+      { document_id: 'doc_b', document_name: 'b.txt', chunk_id: 'chk_2', text: 'Emoji 🌊 and \u0001 control', score: 1e-7, page: null },
+    ],
+    ...(rerank ? { rerank: { applied: false, fallback_reason: 'timeout' } } : {}),
+  };
+  // Stored the way the query service stores it: frozen.
+  new AnswerCache({ maxEntries: 10, maxBytes: 1e6, ttlMs: 60_000 }).set('k', entry);
+  return entry;
+}
+
+const hit = (entry: CachedAnswer, live: Partial<QueryResult> = {}): QueryResult => ({
+  answer: entry.answer,
+  answer_kind: entry.answer_kind,
+  citations: entry.citations,
+  ...(entry.rerank ? { rerank: entry.rerank } : {}),
+  pending_documents: 0,
+  cached: true,
+  timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: 0.1 },
+  ...live,
+});
+
+describe('the JSON body of an answer', () => {
+  it('is byte for byte what the response schema serializer writes', async () => {
+    for (const result of [
+      hit(cachedEntry()),
+      hit(cachedEntry(true), { pending_documents: 3, notice: '3 documents are "still" being indexed.', timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: 12.5 } }),
+      // A fresh answer: not frozen, not cached, timings with fractions, no answer (only_context).
+      {
+        answer: null,
+        answer_kind: null,
+        citations: [{ document_id: 'doc_c', document_name: 'c "quoted".md', chunk_id: 'chk_9', text: 'line one\nline "two"\r\n\u2029end', score: 0.016393442622950817, page: null }],
+        pending_documents: 1,
+        notice: '1 document is still being indexed.',
+        cached: false,
+        timings_ms: { retrieve: 3.21, rerank: 0, generate: 0, total: 3.87 },
+      } satisfies QueryResult,
+    ]) {
+      assert.equal(answerJson(result), await schemaSerialized(result));
+    }
+  });
+
+  it('writes the live fields of each request around the entry’s fixed JSON', () => {
+    const entry = cachedEntry();
+    const first = JSON.parse(answerJson(hit(entry)));
+    const second = JSON.parse(answerJson(hit(entry, { pending_documents: 2, notice: 'two pending', timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: 7 } })));
+    assert.equal(first.pending_documents, 0);
+    assert.equal(first.notice, undefined);
+    assert.equal(second.pending_documents, 2);
+    assert.equal(second.notice, 'two pending');
+    assert.equal(second.timings_ms.total, 7);
+    assert.deepEqual(second.citations, first.citations);
+  });
+
+  it('never reuses an entry’s JSON for a result with another answer over the same citations', () => {
+    const entry = cachedEntry();
+    answerJson(hit(entry));
+    const other = JSON.parse(answerJson(hit(entry, { answer: 'a different answer', answer_kind: 'extractive' })));
+    assert.equal(other.answer, 'a different answer');
+    assert.equal(other.answer_kind, 'extractive');
+  });
+
+  it('leaves out fields the response schema does not have', () => {
+    const entry = cachedEntry();
+    const extra = { ...hit(entry), citations: entry.citations.map((c) => ({ ...c, secret: 'x' })) };
+    assert.ok(!answerJson(extra).includes('secret'));
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * Idle pipeline slots poll the queue (for due retries and expired leases) and can also be woken
+ * at once. A slot that wakes by its poll timer must not leave its wake-up call behind: on a
+ * server with nothing to ingest, each slot would otherwise keep one more closure every second
+ * until the next upload.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import type { JobQueue } from '../../src/ports/job-queue.js';
+import { PipelineService } from '../../src/services/pipeline/pipeline-service.js';
+
+describe('PipelineService idle slots', () => {
+  it('keep one wake-up call each, however long they poll an empty queue', async (t) => {
+    let leases = 0;
+    let wake: () => void = () => {};
+    const queue = {
+      reclaimDead: async () => 0,
+      onRunnable: (listener: () => void) => ((wake = listener), () => {}),
+      lease: async () => (leases++, null),
+      release: async () => 0,
+    } as unknown as JobQueue;
+    const pipeline = new PipelineService(
+      {
+        queue,
+        bus: {} as never,
+        logger: pino({ level: 'silent' }),
+        store: {} as never,
+        blobs: {} as never,
+        pool: {} as never,
+        embedders: {} as never,
+        parseLimits: {} as never,
+        chunking: {} as never,
+      },
+      { concurrency: { parse: 2, chunk: 1, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10, pollMs: 5 },
+    );
+    await pipeline.start();
+    // Stopped even when an assertion fails: running slots would keep the test process alive.
+    t.after(() => pipeline.stop(1000));
+    // Dozens of polls per slot, by timer.
+    while (leases < 60) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(pipeline.idleSlots <= 3, `3 slots, ${pipeline.idleSlots} wake-up calls kept`);
+    // Woken on purpose, each slot leases again at once, and still keeps one call at most.
+    const before = leases;
+    wake();
+    while (leases < before + 3) await new Promise((r) => setImmediate(r));
+    assert.ok(pipeline.idleSlots <= 3, `after a wake-up: ${pipeline.idleSlots} wake-up calls kept`);
+    await pipeline.stop(1000);
+    assert.equal(pipeline.idleSlots, 0);
+  });
+});
