@@ -9,7 +9,7 @@ import type { HttpTiming, RoutePlugin } from '../app.js';
 import { describeError } from '../plugins/errors.js';
 import { errorResponses, eventStream, KbParams } from '../schemas.js';
 import { openSse } from '../sse.js';
-import { cachedAnswerJson } from './cached-answer-json.js';
+import { answerJson } from './answer-json.js';
 import { QueryBody, QueryResponse, RetrieveAccepted, RetrieveBody } from './query-schemas.js';
 
 /** What Fastify's serializer would have labelled the body. */
@@ -142,8 +142,9 @@ export const queryRoutes =
         if (request.body.stream) return streamAnswer(deps.query, scope, req, request, reply, timing);
         try {
           const result = await deps.query.run(scope, req, new AbortOnDisconnect(reply, String(request.id)));
-          // A string with a JSON content type is sent as it is: the schema serializer is skipped.
-          return result.cached ? reply.type(JSON_BODY).send(cachedAnswerJson(result)) : result;
+          // A string with a JSON content type is sent as it is: the schema serializer is skipped
+          // (see answer-json.ts for why).
+          return reply.type(JSON_BODY).send(answerJson(result));
         } catch (err) {
           // The client hung up and the work was cancelled: nobody is left to answer.
           if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) {
