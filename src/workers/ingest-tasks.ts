@@ -8,7 +8,7 @@
  * Time limits belong to the caller, which aborts the task and so terminates this thread.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isPermanent } from '../domain/errors.js';
 import type { ChunkDraft, ChunkingOptions, DocType, ParsedDocument, ParseLimits } from '../domain/types.js';
@@ -58,15 +58,26 @@ export interface EmbedQueryInput {
   dim: number;
 }
 
+/*
+ * File access here is synchronous on purpose. This thread has nothing else to do while a task
+ * waits for its file, and the asynchronous calls would run on libuv's thread pool, whose threads
+ * keep normal priority: the reads and writes of a bulk ingest would compete with questions there
+ * instead of running on this thread, below them (thread-priority.ts).
+ */
+
 /** Write to a sibling temp file, then rename: readers see the old file or the whole new one. */
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+function writeAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
   } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // The original error is the one worth reporting.
+    }
     throw err;
   }
 }
@@ -90,9 +101,9 @@ async function run<T>(fn: () => Promise<T>): Promise<StageResult<T>> {
 
 export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
   return run(async () => {
-    const buf = await readFile(input.sourcePath);
+    const buf = readFileSync(input.sourcePath);
     const doc = await parseBytes(input.type, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), input.limits);
-    await writeAtomic(input.outPath, JSON.stringify(doc));
+    writeAtomic(input.outPath, JSON.stringify(doc));
     let chars = 0;
     for (const b of doc.blocks) chars += b.text.length;
     return { blocks: doc.blocks.length, pages: doc.pages ?? null, chars };
@@ -101,9 +112,9 @@ export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
 
 export function chunk(input: ChunkInput): Promise<StageResult<ChunkOutput>> {
   return run(async () => {
-    const doc = JSON.parse(await readFile(input.parsedPath, 'utf8')) as ParsedDocument;
+    const doc = JSON.parse(readFileSync(input.parsedPath, 'utf8')) as ParsedDocument;
     const chunks = chunkDocument(doc, input.options);
-    await writeAtomic(input.outPath, JSON.stringify(chunks));
+    writeAtomic(input.outPath, JSON.stringify(chunks));
     let tokens = 0;
     for (const c of chunks) tokens += c.tokenCount;
     return { chunks: chunks.length, tokens };
@@ -133,12 +144,12 @@ function float32LE(v: Float32Array): Uint8Array {
 
 export function embedHash(input: EmbedHashInput): Promise<StageResult<EmbedHashOutput>> {
   return run(async () => {
-    const chunks = JSON.parse(await readFile(input.chunksPath, 'utf8')) as ChunkDraft[];
+    const chunks = JSON.parse(readFileSync(input.chunksPath, 'utf8')) as ChunkDraft[];
     const vectors = hashEmbed(
       chunks.map((c) => embeddingText(c, input.title)),
       input.dim,
     );
-    await writeAtomic(input.outPath, float32LE(vectors));
+    writeAtomic(input.outPath, float32LE(vectors));
     return { count: chunks.length, dim: input.dim };
   });
 }
