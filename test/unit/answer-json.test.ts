@@ -56,6 +56,16 @@ describe('the JSON body of an answer', () => {
         cached: false,
         timings_ms: { retrieve: 3.21, rerank: 0, generate: 0, total: 3.87 },
       } satisfies QueryResult,
+      // A fresh generated answer with rerank info; the keys of every depth in schema order.
+      {
+        answer: 'Yes [1].',
+        answer_kind: 'llm',
+        citations: [{ document_id: 'doc_d', document_name: 'd.pdf', chunk_id: 'chk_4', text: 'café\u0000', score: 0.5, page: 12 }],
+        pending_documents: 0,
+        cached: false,
+        timings_ms: { retrieve: 1, rerank: 250.5, generate: 900.25, total: 1151.75 },
+        rerank: { applied: false, fallback_reason: 'timeout' },
+      } satisfies QueryResult,
     ]) {
       assert.equal(answerJson(result), await schemaSerialized(result));
     }
@@ -85,5 +95,7 @@ describe('the JSON body of an answer', () => {
     const entry = cachedEntry();
     const extra = { ...hit(entry), citations: entry.citations.map((c) => ({ ...c, secret: 'x' })) };
     assert.ok(!answerJson(extra).includes('secret'));
+    const fresh = { ...extra, cached: false, internal: { secret: 'y' } };
+    assert.ok(!answerJson(fresh).includes('secret'));
   });
 });
