@@ -108,7 +108,7 @@ describe('ExtractiveAnswerer in the worker pool', () => {
 
   it('works through the generic interface from a built prompt', async () => {
     const answerer = new ExtractiveAnswerer(pool);
-    const messages = buildMessages(
+    const messages = await buildMessages(
       'What does chlorophyll absorb?',
       sources.map((s) => ({ document_name: `doc${s.n}`, page: s.n === 2 ? 4 : null, text: s.text })),
       4000,
@@ -120,8 +120,8 @@ describe('ExtractiveAnswerer in the worker pool', () => {
 });
 
 describe('prompt', () => {
-  it('numbers the sources with name and page, and round-trips through parseMessages', () => {
-    const msgs = buildMessages('q?', [
+  it('numbers the sources with name and page, and round-trips through parseMessages', async () => {
+    const msgs = await buildMessages('q?', [
       { document_name: 'a.pdf', page: 2, text: 'first text' },
       { document_name: 'b.txt', page: null, text: 'second text' },
     ], 1000);
@@ -137,11 +137,11 @@ describe('prompt', () => {
     ]);
   });
 
-  it('cuts the sources to the token budget, best-ranked first', () => {
+  it('cuts the sources to the token budget, best-ranked first', async () => {
     const long = 'word '.repeat(2000);
-    const fitted = fitToBudget([long, long, 'tail'], 300);
+    const fitted = await fitToBudget([long, long, 'tail'], 300);
     assert.equal(fitted.length, 1);
     assert.ok(fitted[0]!.length < long.length);
-    assert.deepEqual(fitToBudget(['short', 'texts'], 300), ['short', 'texts']);
+    assert.deepEqual(await fitToBudget(['short', 'texts'], 300), ['short', 'texts']);
   });
 });

@@ -57,7 +57,7 @@ export class AnswerStep {
         }
       : undefined;
     try {
-      const messages = buildMessages(query, citations, this.opts.promptTokens);
+      const messages = await buildMessages(query, citations, this.opts.promptTokens);
       const r = await this.llm.generate({
         messages,
         ...(signal ? { signal } : {}),

@@ -1,4 +1,3 @@
-import { decode, encode } from 'gpt-tokenizer';
 import type { ChatMessage } from '../../ports/models.js';
 
 /**
@@ -20,6 +19,15 @@ export interface PromptSource {
   text: string;
 }
 
+/**
+ * The BPE tables (o200k, ~20 MB of heap in ~200k strings) load on the first prompt that is over
+ * budget in bytes, not at startup. On the event loop's heap they would be marked by every major
+ * GC, lengthening the pauses every question waits behind, in deployments that never need them
+ * (the extractive default, or prompts that fit).
+ */
+let tokenizer: Promise<typeof import('gpt-tokenizer')> | null = null;
+const loadTokenizer = () => (tokenizer ??= import('gpt-tokenizer'));
+
 /** Below this many tokens left, a source is dropped rather than cut to a useless stub. */
 const MIN_SOURCE_TOKENS = 32;
 
@@ -32,9 +40,10 @@ function header(n: number, s: PromptSource): string {
  * Fits the sources' texts into `budget` tokens, best-ranked first. A UTF-8 byte never holds more
  * than one BPE token, so when the bytes fit nothing needs tokenizing (the common case).
  */
-export function fitToBudget(texts: string[], budget: number): string[] {
+export async function fitToBudget(texts: string[], budget: number): Promise<string[]> {
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
   if (bytes <= budget) return texts;
+  const { decode, encode } = await loadTokenizer();
   const out: string[] = [];
   let left = budget;
   for (const text of texts) {
@@ -51,8 +60,8 @@ export function fitToBudget(texts: string[], budget: number): string[] {
   return out;
 }
 
-export function buildMessages(query: string, sources: PromptSource[], tokenBudget: number): ChatMessage[] {
-  const texts = fitToBudget(
+export async function buildMessages(query: string, sources: PromptSource[], tokenBudget: number): Promise<ChatMessage[]> {
+  const texts = await fitToBudget(
     sources.map((s) => s.text),
     tokenBudget,
   );
