@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AnswerCache, answerKey, type AnswerKeyParts, type CachedAnswer, normalizeQuery } from '../../src/services/query/answer-cache.js';
+import { AnswerCache, answerKey, type AnswerKeyParts, type CachedAnswer, citationsOf, normalizeQuery } from '../../src/services/query/answer-cache.js';
 import { LruCache } from '../../src/services/query/lru.js';
 
 const base: AnswerKeyParts = {
@@ -86,6 +86,31 @@ describe('AnswerCache', () => {
     assert.equal(cache.get('b'), undefined);
     assert.equal(cache.get('a')?.answer, 'A');
     assert.equal(cache.get('c')?.answer, 'C');
+  });
+
+  it('holds a packed copy: the citations come back equal, and the caller keeps its own objects', () => {
+    const cache = new AnswerCache({ maxEntries: 10, maxBytes: 1 << 20, ttlMs: 60_000 });
+    const stored: CachedAnswer = {
+      ...answer('a "quoted" answer\n'),
+      citations: [
+        { document_id: 'd1', document_name: 'ünï "name".md', chunk_id: 'c1', text: 'line\u2028two 🌊 \u0000', score: 0.25, page: 7 },
+        { document_id: 'd2', document_name: 'b', chunk_id: 'c2', text: '', score: 1e-9, page: null },
+      ],
+      rerank: { applied: false, fallback_reason: 'timeout' },
+      retrievalNotice: 'lexical only',
+    };
+    cache.set('k', stored);
+    const hit = cache.get('k')!;
+    assert.deepEqual(citationsOf(hit), stored.citations);
+    assert.deepEqual(hit.rerank, stored.rerank);
+    assert.equal(hit.retrievalNotice, 'lexical only');
+    assert.equal(hit.answer, stored.answer);
+    // Changing the caller's objects afterwards does not change the entry, and the entry is frozen.
+    stored.citations[0]!.text = 'changed';
+    stored.rerank!.applied = true;
+    assert.equal(citationsOf(hit)[0]!.text, 'line\u2028two 🌊 \u0000');
+    assert.equal(hit.rerank!.applied, false);
+    assert.ok(Object.isFrozen(hit) && Object.isFrozen(hit.rerank));
   });
 
   it('stays within maxBytes, and refuses a single value larger than the budget', () => {

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { answerJson } from '../../src/http/routes/answer-json.js';
 import { QueryResponse } from '../../src/http/routes/query-schemas.js';
-import { AnswerCache, type CachedAnswer } from '../../src/services/query/answer-cache.js';
+import { AnswerCache, type CachedAnswer, citationsOf, type PackedAnswer } from '../../src/services/query/answer-cache.js';
+import { cachedResult } from '../../src/services/query/cached-result.js';
 import type { QueryResult } from '../../src/services/query/types.js';
 
 /** What the route's schema serializer makes of a result: the reference the body must match. */
@@ -15,7 +16,10 @@ async function schemaSerialized(result: unknown): Promise<string> {
   return res.body;
 }
 
-function cachedEntry(rerank = false): CachedAnswer {
+const answerOf = (body: string | Buffer) => (typeof body === 'string' ? body : body.toString('utf8'));
+
+/** An answer as the query service stores it, and read back from the cache. */
+function cachedEntry(rerank = false): PackedAnswer {
   const entry: CachedAnswer = {
     answer: 'Water boils at "100 °C" at sea level [1].\nSee also\u2028[2] — ✓',
     answer_kind: 'llm',
@@ -25,21 +29,16 @@ function cachedEntry(rerank = false): CachedAnswer {
     ],
     ...(rerank ? { rerank: { applied: false, fallback_reason: 'timeout' } } : {}),
   };
-  // Stored the way the query service stores it: frozen.
-  new AnswerCache({ maxEntries: 10, maxBytes: 1e6, ttlMs: 60_000 }).set('k', entry);
-  return entry;
+  const cache = new AnswerCache({ maxEntries: 10, maxBytes: 1e6, ttlMs: 60_000 });
+  cache.set('k', entry);
+  return cache.get('k')!;
 }
 
-const hit = (entry: CachedAnswer, live: Partial<QueryResult> = {}): QueryResult => ({
-  answer: entry.answer,
-  answer_kind: entry.answer_kind,
-  citations: entry.citations,
-  ...(entry.rerank ? { rerank: entry.rerank } : {}),
-  pending_documents: 0,
-  cached: true,
-  timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: 0.1 },
-  ...live,
-});
+/** A cache hit's result, as the query service builds it. */
+const hit = (entry: PackedAnswer, live: Partial<QueryResult> = {}): QueryResult => {
+  const result = cachedResult(entry, { pending_documents: 0, timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: 0.1 } });
+  return Object.keys(live).length === 0 ? result : { ...result, ...live };
+};
 
 describe('the JSON body of an answer', () => {
   it('is byte for byte what the response schema serializer writes', async () => {
@@ -67,14 +66,14 @@ describe('the JSON body of an answer', () => {
         rerank: { applied: false, fallback_reason: 'timeout' },
       } satisfies QueryResult,
     ]) {
-      assert.equal(answerJson(result), await schemaSerialized(result));
+      assert.equal(answerOf(answerJson(result)), await schemaSerialized(result));
     }
   });
 
   it('writes the live fields of each request around the entry’s fixed JSON', () => {
     const entry = cachedEntry();
-    const first = JSON.parse(answerJson(hit(entry)));
-    const second = JSON.parse(answerJson(hit(entry, { pending_documents: 2, notice: 'two pending', timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: 7 } })));
+    const first = JSON.parse(answerOf(answerJson(hit(entry))));
+    const second = JSON.parse(answerOf(answerJson(hit(entry, { pending_documents: 2, notice: 'two pending', timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: 7 } }))));
     assert.equal(first.pending_documents, 0);
     assert.equal(first.notice, undefined);
     assert.equal(second.pending_documents, 2);
@@ -86,16 +85,32 @@ describe('the JSON body of an answer', () => {
   it('never reuses an entry’s JSON for a result with another answer over the same citations', () => {
     const entry = cachedEntry();
     answerJson(hit(entry));
-    const other = JSON.parse(answerJson(hit(entry, { answer: 'a different answer', answer_kind: 'extractive' })));
+    const other = JSON.parse(answerOf(answerJson(hit(entry, { answer: 'a different answer', answer_kind: 'extractive' }))));
     assert.equal(other.answer, 'a different answer');
     assert.equal(other.answer_kind, 'extractive');
   });
 
   it('leaves out fields the response schema does not have', () => {
     const entry = cachedEntry();
-    const extra = { ...hit(entry), citations: entry.citations.map((c) => ({ ...c, secret: 'x' })) };
-    assert.ok(!answerJson(extra).includes('secret'));
+    const extra = { ...hit(entry), citations: citationsOf(entry).map((c) => ({ ...c, secret: 'x' })), internal: { secret: 'z' } };
+    assert.ok(!answerOf(answerJson(extra)).includes('secret'));
     const fresh = { ...extra, cached: false, internal: { secret: 'y' } };
-    assert.ok(!answerJson(fresh).includes('secret'));
+    assert.ok(!answerOf(answerJson(fresh)).includes('secret'));
+  });
+
+  it('sends a hit as the entry’s bytes, and decodes its citations only when they are read', () => {
+    const entry = cachedEntry();
+    const result = hit(entry);
+    const body = answerJson(result);
+    assert.ok(Buffer.isBuffer(body), 'a hit is written from the packed bytes');
+    assert.ok(body.subarray(0, entry.head.length).equals(entry.head));
+    // Nothing in the entry is shared with what a caller gets: decoding makes new objects.
+    const citations = result.citations;
+    assert.equal(citations, result.citations, 'decoded once per result');
+    assert.notEqual(citations, hit(entry).citations);
+    assert.equal(citations[0]!.document_name, 'physics "basics".md');
+    // The entry travels under a symbol key: never in JSON, never in a structured clone.
+    assert.ok(!JSON.stringify(result).includes('head'));
+    assert.deepEqual(Object.getOwnPropertySymbols(structuredClone({ ...result })), []);
   });
 });

@@ -26,7 +26,7 @@ export interface AnswerKeyParts {
   reranker: string | null;
 }
 
-/** What is cached: the answer and its sources. Pending counts and timings are always fresh. */
+/** What is cached (packed, see PackedAnswer): the answer and its sources. Pending counts and timings are always fresh. */
 export interface CachedAnswer {
   answer: string | null;
   answer_kind: AnswerKind | null;
@@ -78,11 +78,51 @@ export function answerKey(p: AnswerKeyParts): string {
   ]);
 }
 
-/** Rough bytes held by a cached answer (UTF-16 strings: 2 bytes per code unit). */
-function sizeOf(a: CachedAnswer): number {
-  let chars = (a.answer?.length ?? 0) + 64;
-  for (const c of a.citations) chars += c.text.length + c.document_name.length + c.document_id.length + c.chunk_id.length + 48;
-  return chars * 2;
+const CITATION_FIELDS: (keyof Citation)[] = ['document_id', 'document_name', 'chunk_id', 'text', 'score', 'page'];
+
+/**
+ * A cached answer as the cache holds it: the citations (nearly all of its bytes) as the UTF-8
+ * JSON that starts every hit's response body, `{"answer":…,"answer_kind":…,"citations":[…]`.
+ *
+ * Why bytes: a full cache holds thousands of answers. As objects (an array, a record and several
+ * strings per citation) they were the largest part of the event loop's heap: every major GC had
+ * to mark them, and under unique questions every new entry was copied twice by the young
+ * generation's scavenges before reaching the old one. A Buffer's bytes live outside the JS heap,
+ * so an entry is a handful of small objects, whatever its size; and a hit is sent as these bytes
+ * with no serialising or re-encoding. Callers that need the citations as objects (a streamed
+ * answer, a query job) decode them with citationsOf().
+ */
+export interface PackedAnswer {
+  readonly answer: string | null;
+  readonly answer_kind: AnswerKind | null;
+  readonly rerank?: RerankInfo;
+  readonly retrievalNotice?: string;
+  /** `{"answer":…,"answer_kind":…,"citations":[…]` in the response's key order, UTF-8. */
+  readonly head: Buffer;
+}
+
+/** Packs an answer for the cache (see PackedAnswer). Keys and their order are the response's. */
+export function packAnswer(a: CachedAnswer): PackedAnswer {
+  const head = Buffer.from(
+    `{"answer":${JSON.stringify(a.answer)},"answer_kind":${JSON.stringify(a.answer_kind)},"citations":${JSON.stringify(a.citations, CITATION_FIELDS)}`,
+  );
+  return Object.freeze({
+    answer: a.answer,
+    answer_kind: a.answer_kind,
+    head,
+    ...(a.rerank ? { rerank: Object.freeze({ ...a.rerank }) } : {}),
+    ...(a.retrievalNotice !== undefined ? { retrievalNotice: a.retrievalNotice } : {}),
+  });
+}
+
+/** The citations of a packed answer, as new objects (each call decodes the bytes again). */
+export function citationsOf(p: PackedAnswer): Citation[] {
+  return (JSON.parse(`${p.head.toString('utf8')}}`) as { citations: Citation[] }).citations;
+}
+
+/** Bytes held by a packed answer: its buffer, plus a rough allowance for the rest. */
+function sizeOf(p: PackedAnswer): number {
+  return p.head.length + 2 * ((p.retrievalNotice?.length ?? 0) + (p.answer?.length ?? 0)) + 256;
 }
 
 export interface AnswerCacheOptions {
@@ -93,10 +133,10 @@ export interface AnswerCacheOptions {
 }
 
 export class AnswerCache {
-  private readonly lru: LruCache<CachedAnswer>;
+  private readonly lru: LruCache<PackedAnswer>;
 
   constructor(opts: AnswerCacheOptions) {
-    this.lru = new LruCache<CachedAnswer>({
+    this.lru = new LruCache<PackedAnswer>({
       maxEntries: opts.maxEntries,
       maxSize: opts.maxBytes,
       ttlMs: opts.ttlMs,
@@ -105,19 +145,13 @@ export class AnswerCache {
     });
   }
 
-  get(key: string): CachedAnswer | undefined {
+  get(key: string): PackedAnswer | undefined {
     return this.lru.get(key);
   }
 
-  /**
-   * Stores the answer frozen, without copying it: every hit shares these objects (and the HTTP layer keeps
-   * their JSON by identity), so nothing may change them once cached.
-   */
+  /** Stores a copy, packed: the caller's objects stay its own. */
   set(key: string, value: CachedAnswer): void {
-    for (const c of value.citations) Object.freeze(c);
-    Object.freeze(value.citations);
-    if (value.rerank) Object.freeze(value.rerank);
-    this.lru.set(key, Object.freeze(value));
+    this.lru.set(key, packAnswer(value));
   }
 
   stats(): CacheStats {

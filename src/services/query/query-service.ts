@@ -3,7 +3,8 @@ import type { Scope } from '../../domain/types.js';
 import { withSpan } from '../../observability/tracing.js';
 import type { ChunkHit, KbRecord } from '../../ports/store.js';
 import type { KbService } from '../kb-service.js';
-import { type AnswerCache, answerKey, type CachedAnswer } from './answer-cache.js';
+import { type AnswerCache, answerKey, citationsOf, type PackedAnswer } from './answer-cache.js';
+import { cachedResult } from './cached-result.js';
 import type { AnswerStep } from './answer-step.js';
 import type { RerankStep } from './rerank-step.js';
 import { rerankCandidates } from './rerank-step.js';
@@ -165,26 +166,23 @@ export class QueryService {
     };
   }
 
-  private fromCache(hit: CachedAnswer, pending: number, started: number, hooks: QueryHooks): QueryResult {
+  private fromCache(hit: PackedAnswer, pending: number, started: number, hooks: QueryHooks): QueryResult {
     const notice = joinNotices(pendingNotice(pending), hit.retrievalNotice);
+    // Only a streamed answer has a context hook; a plain JSON hit never decodes the citations.
     hooks.onContext?.({
-      citations: hit.citations,
+      citations: citationsOf(hit),
       pending_documents: pending,
       ...(notice ? { notice } : {}),
       ...(hit.rerank ? { rerank: hit.rerank } : {}),
       cached: true,
     });
     if (hit.answer !== null) hooks.onToken?.(hit.answer);
-    const timings: Timings = { retrieve: 0, rerank: 0, generate: 0, total: ms(started) };
-    return {
-      answer: hit.answer,
-      answer_kind: hit.answer_kind,
-      citations: hit.citations,
-      ...(hit.rerank ? { rerank: hit.rerank } : {}),
+    return cachedResult(hit, {
       pending_documents: pending,
       ...(notice ? { notice } : {}),
-      cached: true,
-      timings_ms: timings,
-    };
+      timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: ms(started) },
+    });
   }
+
+
 }

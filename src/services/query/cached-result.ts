@@ -1,0 +1,35 @@
+import { citationsOf, type PackedAnswer } from './answer-cache.js';
+import type { Citation, QueryResult } from './types.js';
+
+/**
+ * A result served from the answer cache keeps the packed entry it came from under this key, so
+ * the HTTP layer can send the entry's bytes as they are. JSON.stringify and structured clone
+ * both skip symbol keys: the entry never leaks into a response or a stored job result.
+ */
+export const PACKED = Symbol('ragd.packedAnswer');
+
+export type CachedQueryResult = QueryResult & { readonly [PACKED]: PackedAnswer };
+
+/** The per-request fields of a cached answer. */
+export type LiveFields = Pick<QueryResult, 'pending_documents' | 'notice' | 'timings_ms'>;
+
+/**
+ * The result of a cache hit. Its citations are decoded from the entry's bytes only if something
+ * reads them (a streamed answer, a query job), once per result; a plain JSON answer never does.
+ */
+export function cachedResult(packed: PackedAnswer, live: LiveFields): CachedQueryResult {
+  let citations: Citation[] | undefined;
+  return {
+    answer: packed.answer,
+    answer_kind: packed.answer_kind,
+    get citations(): Citation[] {
+      return (citations ??= citationsOf(packed));
+    },
+    ...(packed.rerank ? { rerank: packed.rerank } : {}),
+    pending_documents: live.pending_documents,
+    ...(live.notice !== undefined ? { notice: live.notice } : {}),
+    cached: true,
+    timings_ms: live.timings_ms,
+    [PACKED]: packed,
+  };
+}
