@@ -132,7 +132,7 @@ async function main(): Promise<number> {
     const corpusBytes = files.reduce((n, f) => n + f.bytes, 0);
     process.stderr.write(`${files.length} files\nstarting ragd … `);
 
-    server = await spawnServer({ RAGD_DATA_DIR: dataDir, RAGD_LOG_LEVEL: 'warn' });
+    server = await spawnServer({ RAGD_DATA_DIR: dataDir, RAGD_LOG_LEVEL: 'warn' }, { compiled: true });
     const { url } = server;
     const pid = server.child.pid!;
     process.stderr.write(`${url} (pid ${pid})\n`);

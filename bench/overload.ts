@@ -98,7 +98,7 @@ async function startRagd(modelUrl: string, admission: Record<string, string>): P
     RAGD_LLM_RPM: '100000000',
     RAGD_LOG_LEVEL: 'warn',
     ...admission,
-  });
+  }, { compiled: true });
   const ids = [];
   for (const [i, text] of TEXTS.entries()) ids.push((await uploadText(server.url, 'default', `otters-${i}.txt`, text)).id);
   await waitReady(server.url, 'default', ids);

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     RAGD_MAX_CONCURRENT_QUERIES: '4096',
     RAGD_MAX_POOL_QUEUE: '100000',
     RAGD_LOG_LEVEL: 'warn',
-  });
+  }, { compiled: true });
   const pid = server.child.pid!;
   const client = new Client(server.url, 2048);
   const questions = new Questions();

@@ -22,7 +22,7 @@ async function tenantKey(url: string, tenant: string): Promise<string> {
 
 export async function partTwoTenants(bytes: number, timeoutS: number, row: (...cells: string[]) => void): Promise<void> {
   console.log(`\n(e) two tenants: B's query latency (5 clients, hybrid, only_context) alone vs while A ingests ${(bytes / 1024 / 1024).toFixed(0)} MB`);
-  const server = await spawnServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_LOG_LEVEL: 'warn' });
+  const server = await spawnServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_LOG_LEVEL: 'warn' }, { compiled: true });
   const clients: Client[] = [];
   try {
     const auth = async (tenant: string) => ({ authorization: `Bearer ${await tenantKey(server.url, tenant)}` });

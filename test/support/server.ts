@@ -136,8 +136,13 @@ const OUTPUT_LINES = 200;
 /**
  * `ragd serve` as a child process on a free port; resolves once /readyz answers 200. Rejects
  * (with the child's output) if the process exits first or is not ready within `readyTimeoutMs`.
+ *
+ * Tests run the TypeScript sources through tsx, so they need no build. Benchmarks pass
+ * `compiled: true` to run what `npm start` runs (bin/ragd.js over dist/, built first by their npm
+ * scripts): tsx's loader keeps its own state in the event loop's heap and compiles every worker
+ * thread's modules again, which would be measured as ragd's.
  */
-export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs?: number } = {}): Promise<SpawnedServer> {
+export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs?: number; compiled?: boolean } = {}): Promise<SpawnedServer> {
   const ownDir = envOverrides.RAGD_DATA_DIR === undefined;
   const dataDir = envOverrides.RAGD_DATA_DIR ?? (await tempDir());
   const port = envOverrides.RAGD_PORT !== undefined ? Number(envOverrides.RAGD_PORT) : await freePort();
@@ -152,7 +157,8 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
   };
   // RAGD_SERVER_NODE_ARGS: extra node flags for the server only, e.g. "--cpu-prof --cpu-prof-dir=…" to profile a bench.
   const nodeArgs = (process.env.RAGD_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli/main.ts', 'serve'], {
+  const entry = opts.compiled ? ['bin/ragd.js', 'serve'] : ['--import', 'tsx', 'src/cli/main.ts', 'serve'];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
