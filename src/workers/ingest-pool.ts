@@ -1,4 +1,5 @@
 import { Piscina } from 'piscina';
+import { deadline } from '../domain/deadline.js';
 import { PermanentError } from '../domain/errors.js';
 import { poolFull } from '../services/admission.js';
 import type { StageResult } from './stage-result.js';
@@ -32,16 +33,17 @@ export class IngestPool {
   }
 
   async run<T>(name: IngestTaskName, input: unknown, signal?: AbortSignal): Promise<T> {
-    const timeout = AbortSignal.timeout(this.opts.taskTimeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const limit = deadline(this.opts.taskTimeoutMs, signal);
     let result: StageResult<T>;
     try {
-      result = (await this.pool.run(input, { name, signal: combined })) as StageResult<T>;
+      result = (await this.pool.run(input, { name, signal: limit.signal })) as StageResult<T>;
     } catch (err) {
-      if (timeout.aborted && !signal?.aborted) {
+      if (limit.expired && !signal?.aborted) {
         throw new PermanentError(`${name} did not finish within ${this.opts.taskTimeoutMs} ms and was stopped`, 'timeout');
       }
       throw poolFull(err, 'ingest');
+    } finally {
+      limit.clear();
     }
     if (!result.ok) {
       if (result.error.permanent) throw new PermanentError(result.error.message, result.error.code);

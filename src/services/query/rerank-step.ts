@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { deadline } from '../../domain/deadline.js';
 import type { Reranker } from '../../ports/models.js';
 import type { ChunkHit } from '../../ports/store.js';
 import type { RerankInfo } from './types.js';
@@ -27,24 +28,25 @@ export class RerankStep {
   async run(query: string, hits: ChunkHit[], topK: number, signal?: AbortSignal, requestId?: string): Promise<{ hits: ChunkHit[]; info: RerankInfo }> {
     // Nothing to reorder: the order is already the reranker's.
     if (hits.length < 2) return { hits, info: { applied: true } };
-    const deadline = AbortSignal.timeout(this.opts.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    const limit = deadline(this.opts.timeoutMs, signal);
     try {
       const order = await this.reranker.rerank(
         query,
         hits.map((h) => h.text),
-        { topN: Math.min(topK, hits.length), signal: combined, ...(requestId ? { requestId } : {}) },
+        { topN: Math.min(topK, hits.length), signal: limit.signal, ...(requestId ? { requestId } : {}) },
       );
       if (order.length === 0) throw new Error('reranker returned no results');
       return { hits: order.map((o) => ({ ...hits[o.index]!, score: o.score })), info: { applied: true } };
     } catch (err) {
       // The caller going away is not a rerank failure: let it end the query.
       if (signal?.aborted) throw err;
-      const reason = deadline.aborted
+      const reason = limit.expired
         ? `reranker did not answer within ${this.opts.timeoutMs} ms; results are in fused order`
         : `reranker failed (${err instanceof Error ? err.message : String(err)}); results are in fused order`;
       this.logger?.warn({ err }, 'rerank failed; keeping the fused order');
       return { hits, info: { applied: false, fallback_reason: reason } };
+    } finally {
+      limit.clear();
     }
   }
 }
