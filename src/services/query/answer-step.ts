@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { type AnswerGenerator, ProviderTimeoutError, ProviderUnavailableError } from '../../ports/models.js';
 import { type ExtractiveAnswerer, FALLBACK_PREFIX } from './extractive-answerer.js';
-import { buildMessages } from './prompt.js';
+import { buildMessages, warmTokenizer } from './prompt.js';
 import type { AnswerKind, Citation } from './types.js';
 
 export interface AnswerStepOptions {
@@ -30,7 +30,11 @@ export class AnswerStep {
     private readonly extractive: ExtractiveAnswerer,
     private readonly opts: AnswerStepOptions,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    // With a model to prompt, most prompts need the tokenizer: load it now rather than on the
+    // event loop in the middle of the first questions. Without one it is never loaded.
+    if (llm) warmTokenizer();
+  }
 
   get kind(): AnswerKind {
     return this.llm ? 'llm' : 'extractive';

@@ -20,13 +20,20 @@ export interface PromptSource {
 }
 
 /**
- * The BPE tables (o200k, ~20 MB of heap in ~200k strings) load on the first prompt that is over
- * budget in bytes, not at startup. On the event loop's heap they would be marked by every major
- * GC, lengthening the pauses every question waits behind, in deployments that never need them
- * (the extractive default, or prompts that fit).
+ * The BPE tables (o200k, ~20 MB of heap in ~200k strings) are loaded only by a server that
+ * prompts a model (warmTokenizer, when its answer step is built) or on the first prompt over
+ * budget. On the event loop's heap they are marked by every major GC, lengthening the pauses
+ * every question waits behind: a server that answers extractively (the default) never holds them.
  */
 let tokenizer: Promise<typeof import('gpt-tokenizer')> | null = null;
 const loadTokenizer = () => (tokenizer ??= import('gpt-tokenizer'));
+
+/** Starts loading the tokenizer in the background (a failure surfaces on first use). */
+export function warmTokenizer(): void {
+  loadTokenizer().catch(() => {
+    tokenizer = null;
+  });
+}
 
 /** Below this many tokens left, a source is dropped rather than cut to a useless stub. */
 const MIN_SOURCE_TOKENS = 32;
