@@ -28,6 +28,9 @@ export interface PromptSource {
 let tokenizer: Promise<typeof import('gpt-tokenizer')> | null = null;
 const loadTokenizer = () => (tokenizer ??= import('gpt-tokenizer'));
 
+/** Whether anything has asked for the tokenizer yet: for tests. */
+export const tokenizerRequested = (): boolean => tokenizer !== null;
+
 /** Starts loading the tokenizer in the background (a failure surfaces on first use). */
 export function warmTokenizer(): void {
   loadTokenizer().catch(() => {
