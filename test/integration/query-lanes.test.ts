@@ -84,6 +84,18 @@ describe('model lane, answer cache and query jobs', () => {
     assert.equal(last.result.citations[0].document_name, 'volcano.txt');
     assert.equal(typeof last.result.timings_ms.total, 'number');
 
+    // Asked again, the job is answered from the cache: its stored result still carries the
+    // answer and the citations (decoded from the cache entry's bytes for the task).
+    const again = await postJson(`${url}/v1/kbs/${KB}/retrieve`, { query: 'How high is Uhuru Peak?', mode: 'lexical' });
+    let cachedJob: any;
+    for await (const e of readSse((await fetch(`${url}/v1/tasks/${again.body.task_id as string}/events`)).body!)) {
+      if (e.event === 'task') cachedJob = JSON.parse(e.data);
+    }
+    assert.equal(cachedJob.status, 'succeeded');
+    assert.equal(cachedJob.result.cached, true);
+    assert.equal(cachedJob.result.answer, LLM_ANSWER);
+    assert.deepEqual(cachedJob.result.citations, last.result.citations);
+
     const unknownKb = await postJson(`${url}/v1/kbs/nope/retrieve`, { query: 'x' });
     assert.equal(unknownKb.status, 404);
     // RAGD_RESULT_TTL_MS is 1 s here: the result is purged soon after.
