@@ -1,6 +1,6 @@
-import type { CachedQueryResult } from '../../services/query/cached-result.js';
-import { PACKED } from '../../services/query/cached-result.js';
-import type { Citation, QueryResult, RerankInfo } from '../../services/query/types.js';
+import { CITATION_FIELDS } from '../../services/query/answer-cache.js';
+import { type CachedQueryResult, PACKED } from '../../services/query/cached-result.js';
+import type { QueryResult, RerankInfo } from '../../services/query/types.js';
 
 /**
  * The JSON body of an answer, written with the native JSON.stringify rather than the route's
@@ -17,7 +17,6 @@ import type { Citation, QueryResult, RerankInfo } from '../../services/query/typ
  * schema, and so the OpenAPI document): clients cannot tell this body from the serializer's.
  */
 
-const CITATION_FIELDS: (keyof Citation)[] = ['document_id', 'document_name', 'chunk_id', 'text', 'score', 'page'];
 const RERANK_FIELDS: (keyof RerankInfo)[] = ['applied', 'fallback_reason'];
 /**
  * Every key of a response at every depth, for JSON.stringify's allow-list, which also fixes the

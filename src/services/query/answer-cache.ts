@@ -78,7 +78,8 @@ export function answerKey(p: AnswerKeyParts): string {
   ]);
 }
 
-const CITATION_FIELDS: (keyof Citation)[] = ['document_id', 'document_name', 'chunk_id', 'text', 'score', 'page'];
+/** A citation's keys in the response's order (QueryResponse): the packed head and the HTTP body share it. */
+export const CITATION_FIELDS: (keyof Citation)[] = ['document_id', 'document_name', 'chunk_id', 'text', 'score', 'page'];
 
 /**
  * A cached answer as the cache holds it: the citations (nearly all of its bytes) as the UTF-8

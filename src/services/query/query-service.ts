@@ -3,7 +3,7 @@ import type { Scope } from '../../domain/types.js';
 import { withSpan } from '../../observability/tracing.js';
 import type { ChunkHit, KbRecord } from '../../ports/store.js';
 import type { KbService } from '../kb-service.js';
-import { type AnswerCache, answerKey, citationsOf, type PackedAnswer } from './answer-cache.js';
+import { type AnswerCache, answerKey, type PackedAnswer } from './answer-cache.js';
 import { cachedResult } from './cached-result.js';
 import type { AnswerStep } from './answer-step.js';
 import type { RerankStep } from './rerank-step.js';
@@ -168,21 +168,21 @@ export class QueryService {
 
   private fromCache(hit: PackedAnswer, pending: number, started: number, hooks: QueryHooks): QueryResult {
     const notice = joinNotices(pendingNotice(pending), hit.retrievalNotice);
+    const result = cachedResult(hit, {
+      pending_documents: pending,
+      ...(notice ? { notice } : {}),
+      timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: 0 },
+    });
     // Only a streamed answer has a context hook; a plain JSON hit never decodes the citations.
     hooks.onContext?.({
-      citations: citationsOf(hit),
+      citations: result.citations,
       pending_documents: pending,
       ...(notice ? { notice } : {}),
       ...(hit.rerank ? { rerank: hit.rerank } : {}),
       cached: true,
     });
     if (hit.answer !== null) hooks.onToken?.(hit.answer);
-    return cachedResult(hit, {
-      pending_documents: pending,
-      ...(notice ? { notice } : {}),
-      timings_ms: { retrieve: 0, rerank: 0, generate: 0, total: ms(started) },
-    });
+    result.timings_ms.total = ms(started);
+    return result;
   }
-
-
 }
