@@ -2,7 +2,7 @@
  * Pieces shared by the bench:query parts: seeding a small query corpus, a bulk ingest running in
  * the background, and closed-loop query latency.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { once } from 'node:events';
 import { REPO_ROOT, sleep, syntheticCorpus } from '../test/support/server.js';
@@ -28,34 +28,51 @@ export async function seedQueryKb(client: Client, kb: string, questions: Questio
   await waitIndexed(client, kb, 120_000);
 }
 
+/** Resolves when the uploader prints `ready` (its corpus is built); rejects if it exits first. */
+function uploaderReady(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const early = (code: number | null) => reject(new Error(`the uploader exited with ${String(code)} before it was ready`));
+    child.once('exit', early);
+    child.stdout!.once('data', (line: Buffer) => {
+      child.off('exit', early);
+      if (line.toString().startsWith('ready')) resolve();
+      else reject(new Error(`the uploader said ${line.toString().slice(0, 200)}`));
+    });
+  });
+}
+
 /**
  * Uploads `bytes` of synthetic documents into `kb` from a separate process (bench/uploader.ts)
- * and watches until every one is indexed. `done()` turns true then (or at the timeout).
+ * and watches until every one is indexed. Resolves once the uploader has built its bodies and
+ * started posting, so a window timed from then holds no uploader start-up; `done()` turns true
+ * when every document is indexed (or at the timeout).
  */
-export function bulkIngest(
+export async function bulkIngest(
   client: Client,
   url: string,
   kb: string,
   bytes: number,
   timeoutS: number,
   headers: Record<string, string> = {},
-): { done: () => boolean; finished: Promise<void> } {
+): Promise<{ done: () => boolean; finished: Promise<void> }> {
   let uploading = true;
   let pending = 1;
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/uploader.ts', url, kb, String(bytes), JSON.stringify(headers)], {
     cwd: REPO_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
-  // The uploader stands for clients on other machines. Here it shares the server's two cores, and
-  // generating and posting 20 MB would bill its CPU to ragd's query latency; at the lowest priority it
-  // only uses what is spare. The query load generator stays at normal priority: it measures.
+  // Its sending still shares the server's two cores: at the lowest priority it only uses what is
+  // spare. The query load generator stays at normal priority: it measures.
   try {
     setPriority(child.pid!, 19);
   } catch {
     // Not permitted here: it competes at normal priority, and the ratio is pessimistic.
   }
   let timedOut = false;
-  const uploads = once(child, 'exit').then(([code]) => {
+  const exited = once(child, 'exit');
+  await uploaderReady(child);
+  child.stdin!.end('go\n');
+  const uploads = exited.then(([code]) => {
     uploading = false;
     // Stopped at the timeout by the watcher below: the run reports what it got, as before.
     if (code !== 0 && !timedOut) throw new Error(`the uploader exited with ${String(code)}`);

@@ -157,7 +157,7 @@ async function partB(client: Client, url: string, questions: Questions): Promise
       const idle = await loads[kind](10_000);
       const kb = `corpus-${c}-${kind}`;
       await client.post('/v1/kbs', { id: kb });
-      const ingest = bulkIngest(client, url, kb, mb * MB, env('BENCH_TIMEOUT_S', 300));
+      const ingest = await bulkIngest(client, url, kb, mb * MB, env('BENCH_TIMEOUT_S', 300));
       const t0 = performance.now();
       const busy = await loads[kind](ingest.done);
       const seconds = (performance.now() - t0) / 1000;
