@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -133,13 +133,21 @@ export interface SpawnedServer {
 
 const OUTPUT_LINES = 200;
 
+/** The arguments after `node` in package.json's `start` script: its Node flags, the launcher, `serve`. */
+export function startScriptArgs(): string[] {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [node, ...args] = pkg.scripts.start.trim().split(/\s+/);
+  assert.equal(node, 'node', 'the start script runs node');
+  return args;
+}
+
 /**
  * `ragd serve` as a child process on a free port; resolves once /readyz answers 200. Rejects
  * (with the child's output) if the process exits first or is not ready within `readyTimeoutMs`.
  *
  * Tests run the TypeScript sources through tsx, so they need no build. Benchmarks pass
- * `compiled: true` to run what `npm start` runs (bin/ragd.js over dist/, built first by their npm
- * scripts): tsx's loader keeps its own state in the event loop's heap and compiles every worker
+ * `compiled: true` to run what `npm start` runs, Node flags included (bin/ragd.js over dist/,
+ * built first by their npm scripts): tsx's loader keeps its own state in the event loop's heap and compiles every worker
  * thread's modules again, which would be measured as ragd's.
  */
 export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs?: number; compiled?: boolean } = {}): Promise<SpawnedServer> {
@@ -157,7 +165,7 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
   };
   // RAGD_SERVER_NODE_ARGS: extra node flags for the server only, e.g. "--cpu-prof --cpu-prof-dir=…" to profile a bench.
   const nodeArgs = (process.env.RAGD_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const entry = opts.compiled ? ['bin/ragd.js', 'serve'] : ['--import', 'tsx', 'src/cli/main.ts', 'serve'];
+  const entry = opts.compiled ? startScriptArgs() : ['--import', 'tsx', 'src/cli/main.ts', 'serve'];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: REPO_ROOT,
     env,
