@@ -89,7 +89,11 @@ export async function bulkIngest(
     uploading = false;
     if (timedOut) child.kill();
   })();
-  return { done: () => !uploading && pending === 0, finished: Promise.all([uploads, watcher]).then(() => undefined) };
+  const finished = Promise.all([uploads, watcher]).then(() => undefined);
+  // The caller awaits `finished` only after its load window; a failure before then must not count
+  // as an unhandled rejection, which would end the bench without stopping its server.
+  finished.catch(() => {});
+  return { done: () => !uploading && pending === 0, finished };
 }
 
 /** Latency figures of one load window: percentiles of what completed, its count, and the raw latencies (for pooling). */
