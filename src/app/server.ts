@@ -63,6 +63,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     app,
     url,
     close() {
+      auth.stopWatching();
       closing ??= gracefulClose({ app, runtime, deadlineMs: config.shutdownTimeoutMs, logger, afterHttp: () => metrics.close() });
       return closing;
     },

@@ -27,8 +27,9 @@ export function createTenancy(
 }
 
 /**
- * Decides, once at startup, whether requests need credentials, and says so. Throws (the server
- * must not start) when bound beyond loopback with no authentication configured.
+ * Decides at startup whether requests need credentials, and says so; open mode ends by itself
+ * when a key appears. Throws (the server must not start) when bound beyond loopback with no
+ * authentication configured.
  */
 export async function createAuth(config: Config, tenancy: Tenancy, logger: Logger): Promise<AuthService> {
   const { open } = await authPosture(config, tenancy.store);
@@ -41,5 +42,12 @@ export async function createAuth(config: Config, tenancy: Tenancy, logger: Logge
   } else {
     logger.info({ jwt: Boolean(config.jwt.secret || config.jwt.jwksUrl) }, 'authentication is on: every request needs credentials');
   }
-  return new AuthService(tenancy.store, config, open);
+  const auth = new AuthService(tenancy.store, config, open);
+  auth.closeWhenKeysAppear(OPEN_MODE_CHECK_MS, () =>
+    logger.warn('an API key now exists (`ragd admin init`?): authentication is ON, every request needs credentials from now on'),
+  );
+  return auth;
 }
+
+/** How soon a key made by another process (`ragd admin init`) ends open mode. */
+const OPEN_MODE_CHECK_MS = 1000;

@@ -82,7 +82,7 @@ async function init(config: Config): Promise<number> {
     console.log(key);
     console.error(
       `admin key ${record.prefix}… created. It is shown only now: keep it (e.g. RAGD_ADMIN_KEY). ` +
-        'A running server in open mode needs a restart to require credentials.',
+        'A server running open on this data directory requires credentials within a second.',
     );
     return 0;
   } finally {

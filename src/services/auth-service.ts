@@ -35,19 +35,59 @@ export const isLoopback = (host: string) => LOOPBACK.test(host);
 export class AuthService implements Authenticator {
   private readonly envAdminHash: Buffer | null;
   private readonly jwt: JwtVerifier | null;
+  private isOpen: boolean;
+  private watch: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly tenants: TenantStore,
     config: Pick<Config, 'adminKey' | 'jwt'>,
-    /** Decided once at startup (see authPosture): no credential exists and the host is loopback. */
-    readonly open: boolean,
+    /** Decided at startup (see authPosture): no credential exists and the host is loopback. */
+    open: boolean,
   ) {
+    this.isOpen = open;
     this.envAdminHash = config.adminKey ? Buffer.from(hashKey(config.adminKey), 'hex') : null;
     this.jwt = JwtVerifier.configured(config.jwt) ? new JwtVerifier(config.jwt) : null;
   }
 
+  /** Open mode: every request is the `default` tenant. Once over, it stays over. */
+  get open(): boolean {
+    return this.isOpen;
+  }
+
+  /**
+   * Ends open mode as soon as a stored key exists. `ragd admin init` writes the first admin key
+   * from another process, and whoever runs it expects credentials to be required from then on,
+   * not after a restart they may not think of. Polled (one indexed lookup every `everyMs`) rather
+   * than checked per request, so open-mode requests stay free of I/O.
+   */
+  closeWhenKeysAppear(everyMs: number, onClosed: () => void): void {
+    if (!this.isOpen || this.watch) return;
+    let checking = false;
+    this.watch = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      this.tenants
+        .hasAnyKey()
+        .then((any) => {
+          if (!any || !this.isOpen) return;
+          this.isOpen = false;
+          this.stopWatching();
+          onClosed();
+        })
+        // The store closing under a last check, or a transient read error: the next tick tries again.
+        .catch(() => undefined)
+        .finally(() => (checking = false));
+    }, everyMs);
+    this.watch.unref();
+  }
+
+  stopWatching(): void {
+    if (this.watch) clearInterval(this.watch);
+    this.watch = null;
+  }
+
   authenticate(authorization: string | undefined): Principal | Promise<Principal> {
-    return this.open ? OPEN_PRINCIPAL : this.verify(authorization);
+    return this.isOpen ? OPEN_PRINCIPAL : this.verify(authorization);
   }
 
   private async verify(authorization: string | undefined): Promise<Principal> {

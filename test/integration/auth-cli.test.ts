@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runRagd, spawnServer, type SpawnedServer, tempDir } from '../support/server.js';
+import { runRagd, spawnServer, type SpawnedServer, tempDir, waitFor } from '../support/server.js';
 import { authed } from './auth-support.js';
 
 /*
@@ -75,5 +75,29 @@ describe('ragd admin', () => {
     const refused = await ragd(['admin', 'tenants'], { RAGD_URL: server.url, RAGD_ADMIN_KEY: 'wrong' });
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /HTTP 401 unauthorized/);
+  });
+});
+
+describe('ragd admin init against a server already running open', () => {
+  let server: SpawnedServer;
+  after(async () => {
+    await server?.stop();
+    await server?.cleanup();
+  });
+
+  it('ends open mode without a restart: anonymous requests get 401 and the new admin key works', async () => {
+    const dataDir = await tempDir();
+    server = await spawnServer({ RAGD_DATA_DIR: dataDir });
+    assert.equal((await authed(`${server.url}/v1/kbs`, null)).status, 200, 'open before init');
+    assert.equal((await authed(`${server.url}/v1/admin/tenants`, null)).status, 401, 'open mode has no admin');
+
+    const init = await ragd(['admin', 'init', '--data-dir', dataDir]);
+    assert.equal(init.code, 0, init.stderr);
+    const adminKey = init.stdout.trim();
+
+    await waitFor(async () => (await authed(`${server.url}/v1/kbs`, null)).status === 401, { timeoutMs: 15_000, what: 'open mode to end' });
+    assert.equal((await authed(`${server.url}/v1/admin/tenants`, adminKey)).status, 200);
+    assert.equal((await authed(`${server.url}/v1/kbs`, 'ragd_00000000_not-a-real-key')).status, 401);
+    assert.match(server.output(), /authentication is ON/, 'the server logs that open mode ended');
   });
 });

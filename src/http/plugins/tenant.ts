@@ -65,7 +65,7 @@ function admit(request: FastifyRequest, access: 'admin' | 'tenant', principal: P
   if (access === 'admin' && principal.kind !== 'admin') {
     throw unauthorized(
       auth.open
-        ? 'the admin API needs an admin credential: set RAGD_ADMIN_KEY or run `ragd admin init`, then restart'
+        ? 'the admin API needs an admin credential: run `ragd admin init`, or set RAGD_ADMIN_KEY and restart'
         : 'this credential does not grant admin access',
     );
   }
