@@ -147,8 +147,8 @@ export function startScriptArgs(): string[] {
  *
  * Tests run the TypeScript sources through tsx, so they need no build. Benchmarks pass
  * `compiled: true` to run what `npm start` runs, Node flags included (bin/ragd.js over dist/,
- * built first by their npm scripts): tsx's loader keeps its own state in the event loop's heap and compiles every worker
- * thread's modules again, which would be measured as ragd's.
+ * built first by their npm scripts): tsx's loader keeps its own state in the event loop's heap
+ * and compiles every worker thread's modules again, which would be measured as ragd's.
  */
 export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs?: number; compiled?: boolean } = {}): Promise<SpawnedServer> {
   const ownDir = envOverrides.RAGD_DATA_DIR === undefined;
@@ -163,7 +163,8 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
     RAGD_PORT: String(port),
     RAGD_DATA_DIR: dataDir,
   };
-  // RAGD_SERVER_NODE_ARGS: extra node flags for the server only, e.g. "--cpu-prof --cpu-prof-dir=…" to profile a bench.
+  // RAGD_SERVER_NODE_ARGS: extra node flags for the server only, e.g. "--cpu-prof --cpu-prof-dir=…" to
+  // profile a bench. They come first, so a flag the start script also sets keeps the script's value.
   const nodeArgs = (process.env.RAGD_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const entry = opts.compiled ? startScriptArgs() : ['--import', 'tsx', 'src/cli/main.ts', 'serve'];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
