@@ -12,11 +12,13 @@
  * ragd runs as a child process (`ragd serve`), so the load generator and the stand-in model in
  * this process do not share its event loop. The bulk uploader is a third process, at the lowest CPU
  * priority (see bulk-ingest.ts). Env: BENCH_MB, BENCH_TIMEOUT_S (default 300),
- * BENCH_PARTS (default a,b,c,d,e: the parts to run; they run in the order a,c,d,b,e).
+ * BENCH_PARTS (default a,b,c,d,e: the parts to run; they run in the order a,c,d,b,e), BENCH_LOOPS
+ * (default closed,open: the loads (b) measures), BENCH_CYCLES (default 3).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT, spawnServer, tempDir } from '../test/support/server.js';
@@ -28,6 +30,7 @@ import { partTwoTenants } from './two-tenants.js';
 
 const MB = 1024 * 1024;
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'a,b,c,d,e').split(','));
+const LOOPS = (['closed', 'open'] as const).filter((k) => (process.env.BENCH_LOOPS ?? 'closed,open').split(',').includes(k));
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 const rows: string[][] = [];
@@ -153,7 +156,7 @@ async function partB(client: Client, url: string, questions: Questions): Promise
   };
   const name = { closed: 'closed loop', open: `open loop ${qps}/s` };
   for (let c = 1; c <= cycles; c++) {
-    for (const kind of ['closed', 'open'] as const) {
+    for (const kind of LOOPS) {
       const idle = await loads[kind](10_000);
       const kb = `corpus-${c}-${kind}`;
       await client.post('/v1/kbs', { id: kb });
@@ -172,7 +175,7 @@ async function partB(client: Client, url: string, questions: Questions): Promise
       );
     }
   }
-  for (const kind of ['closed', 'open'] as const) {
+  for (const kind of LOOPS) {
     const i = pooled(windows[kind].idle);
     const b = pooled(windows[kind].busy);
     row(
@@ -181,12 +184,33 @@ async function partB(client: Client, url: string, questions: Questions): Promise
       `p99 ratio ${(b.p99 / i.p99).toFixed(2)} (goal ≤ 1.5), p50 ratio ${(b.p50 / i.p50).toFixed(2)}`,
     );
   }
+  if (LOOPS.includes('open')) await openLoopBesideBusyLoops(loads.open, pooled(windows.open.idle), qps);
+  if (!LOOPS.includes('closed')) return;
   const first = pooled(windows.closed.idle);
   const after = await loads.closed(15_000);
   row(
     `closed loop, idle again with ${2 * cycles * mb} MB more in other KBs: p50 ${fmt(after.p50)} p99 ${fmt(after.p99)} (${after.n})`,
     `vs the idle windows before: p99 ratio ${(after.p99 / first.p99).toFixed(2)}`,
   );
+}
+
+/**
+ * The floor this machine sets: the open loop while two lowest-priority processes that only spin
+ * (no I/O, no allocation, no messages to ragd) hold every core. Whatever ingestion adds on top of
+ * this ratio is ragd's; this much is the kernel handing a core back to a woken question.
+ */
+async function openLoopBesideBusyLoops(load: (until: number) => Promise<LoadStats>, idle: LoadStats, qps: number): Promise<void> {
+  const spinners = Array.from({ length: 2 }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  try {
+    for (const s of spinners) setPriority(s.pid!, 19);
+    const busy = await load(10_000);
+    row(
+      `open loop ${qps}/s beside two nice-19 busy loops (no ingest): p50 ${fmt(busy.p50)} p99 ${fmt(busy.p99)} (${busy.n})`,
+      `p99 ratio to the idle windows ${(busy.p99 / idle.p99).toFixed(2)}`,
+    );
+  } finally {
+    for (const s of spinners) s.kill('SIGKILL');
+  }
 }
 
 main().catch((err: unknown) => {
