@@ -120,6 +120,8 @@ export interface Store {
    */
   createDocument(doc: NewDocument): Promise<{ document: DocumentRecord; duplicate: boolean }>;
   getDocument(scope: Scope, id: string): Promise<DocumentRecord | null>;
+  /** The KB's document with these bytes (by SHA-256), if it has one. */
+  findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null>;
   listDocuments(scope: Scope, q: ListDocumentsQuery): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }>;
   /** Deletes the document, its chunks, full-text rows and vectors; returns what was removed. */
   deleteDocument(scope: Scope, id: string): Promise<DocumentRecord | null>;

@@ -71,14 +71,17 @@ export class DocumentService {
     let headBytes = 0;
     let bytes = 0;
     const max = this.opts.maxUploadBytes;
+    // Over the tenant's quota the upload is still read (up to the upload limit) and hashed, but no
+    // longer stored: if the KB already has these bytes, the answer is that document, as for any
+    // duplicate, so a client retrying an upload whose reply it lost is not told the tenant is full.
+    let refused = quota?.refusal ?? null;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
         if (bytes > max) return done(tooLarge(max));
-        // Stops reading as soon as the file cannot fit in what is left of the tenant's quota.
-        const overQuota = quota && quotaRefusal(quota.usage, quota.quota, { documents: 1, bytes });
-        if (overQuota) return done(overQuota);
+        refused ??= quota && quotaRefusal(quota.usage, quota.quota, { documents: 1, bytes });
         hash.update(chunk);
+        if (refused) return done();
         if (headBytes < SNIFF_BYTES) {
           head.push(chunk.subarray(0, SNIFF_BYTES - headBytes));
           headBytes += Math.min(chunk.length, SNIFF_BYTES - headBytes);
@@ -92,6 +95,12 @@ export class DocumentService {
       await this.deps.blobs.discardTemp(temp);
       if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(max);
       throw err;
+    }
+    if (refused) {
+      await this.deps.blobs.discardTemp(temp);
+      const existing = bytes > 0 ? await this.deps.store.findDocumentByContent(scope, hash.digest('hex')) : null;
+      if (!existing) throw refused;
+      return { id: existing.id, name: existing.name, status: existing.status, task_id: existing.task_id, duplicate: true };
     }
     try {
       if (bytes === 0) throw badRequest(`"${name}" is empty`, 'empty_file');
@@ -144,19 +153,17 @@ export class DocumentService {
   }
 
   /**
-   * The tenant's storage quota and what it uses now, or null when it has none. Refuses at once
-   * when not even one more byte fits, before any of the body is read. The exact check is made
-   * again, atomically, when the document is recorded.
+   * The tenant's storage quota and what it uses now, or null when it has none; `refusal` is set
+   * when not even one more byte fits. The exact check is made again, atomically, when the
+   * document is recorded.
    */
-  private async quotaFor(tenantId: string): Promise<{ quota: StorageQuota; usage: StorageUsage } | null> {
+  private async quotaFor(tenantId: string): Promise<{ quota: StorageQuota; usage: StorageUsage; refusal: AppError | null } | null> {
     if (!this.deps.limits) return null;
     const { maxDocuments, maxStoredBytes } = await this.deps.limits.limitsFor(tenantId);
     if (maxDocuments === null && maxStoredBytes === null) return null;
     const quota = { maxDocuments, maxStoredBytes };
     const usage = await this.deps.store.tenantUsage(tenantId);
-    const refusal = quotaRefusal(usage, quota, { documents: 1, bytes: 1 });
-    if (refusal) throw refusal;
-    return { quota, usage };
+    return { quota, usage, refusal: quotaRefusal(usage, quota, { documents: 1, bytes: 1 }) };
   }
 
   private sniff(name: string, head: Buffer): DocType {

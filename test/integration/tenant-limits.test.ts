@@ -97,6 +97,14 @@ describe('stored bytes and document count', { timeout: 120_000 }, () => {
     assert.match(batch.body.error.message, /3 of its 3 documents/);
     assert.deepEqual(batch.body.error.accepted.map((d: { name: string }) => d.name), ['two.txt', 'three.txt']);
     assertApiError(await call(`${srv.url}/v1/kbs/default/documents`, json({ name: 'five.txt', text: 'five' })), 429, 'document_quota_exceeded');
+    // At the limit, bytes the KB already has are the duplicate they always were (a retried upload),
+    // as a file or as text; the same bytes in another KB would be a new document, and are refused.
+    const one = (await listDocuments(srv.url, 'default')).find((d) => d.name === 'one.txt')!;
+    const again = await postFiles(srv.url, 'default', [{ name: 'one-again.txt', bytes: utf8('document one') }]);
+    assert.equal(again.status, 202, JSON.stringify(again.body));
+    assert.deepEqual(again.body.documents.map((d: { id: string; duplicate: boolean }) => [d.id, d.duplicate]), [[one.id, true]]);
+    assert.equal((await uploadText(srv.url, 'default', 'one.txt', 'document one')).id, one.id);
+    assert.deepEqual(await filesUnder(join(srv.dataDir, 'tmp')), [], 'the re-read upload left nothing in tmp');
 
     // A KB of its own does not get the tenant a fresh allowance.
     assert.equal((await call(`${srv.url}/v1/kbs`, json({ id: 'other' }))).status, 201);

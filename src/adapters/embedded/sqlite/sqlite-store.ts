@@ -129,6 +129,13 @@ export class SqliteStore implements Store {
     return row ? toDocument(row) : null;
   }
 
+  async findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null> {
+    const row = this.prepared(`${DOCUMENT_SELECT} WHERE d.tenant_id = ? AND d.kb_id = ? AND d.content_hash = ?`).get(scope.tenantId, scope.kbId, contentHash) as
+      | DocumentRow
+      | undefined;
+    return row ? toDocument(row) : null;
+  }
+
   async listDocuments(scope: Scope, q: ListDocumentsQuery) {
     const params: unknown[] = [scope.tenantId, scope.kbId, q.cursor ? decodeCursor(q.cursor) : 0];
     let where = 'd.tenant_id = ? AND d.kb_id = ? AND d.seq > ?';
