@@ -55,11 +55,15 @@ export interface JobQueue {
   reclaimDead(isAlive: (owner: string) => boolean): Promise<number>;
   counts(): Promise<Record<PipelineStage, StageCounts>>;
   /**
-   * Tells local consumers that work was added outside `enqueue` (the embedded store inserts a
-   * document's first job in the same transaction as the document).
+   * Tells local consumers that a job of `stage` was added outside `enqueue` (the embedded store
+   * inserts a document's first job in the same transaction as the document).
    */
-  notifyRunnable(): void;
-  /** Called whenever a job becomes runnable in this process, so idle consumers wake without polling. */
-  onRunnable(listener: () => void): () => void;
+  notifyRunnable(stage: PipelineStage): void;
+  /**
+   * Called whenever a job becomes runnable in this process, so idle consumers wake without
+   * polling: with its stage when one job of one stage did, with null when any number may have
+   * (leases handed back or taken over).
+   */
+  onRunnable(listener: (stage: PipelineStage | null) => void): () => void;
   close(): Promise<void>;
 }

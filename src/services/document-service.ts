@@ -211,7 +211,7 @@ export class DocumentService {
     }
     const { document, duplicate } = created;
     if (!duplicate) {
-      this.deps.queue.notifyRunnable();
+      this.deps.queue.notifyRunnable('parse');
       const task = await this.deps.store.getTask(scope.tenantId, document.task_id);
       if (task) await this.publish(scope, task);
     }

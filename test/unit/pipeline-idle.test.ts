@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
+import type { PipelineStage } from '../../src/domain/types.js';
 import type { JobQueue } from '../../src/ports/job-queue.js';
 import { PipelineService } from '../../src/services/pipeline/pipeline-service.js';
 
@@ -47,5 +48,53 @@ describe('PipelineService idle slots', () => {
     assert.ok(pipeline.idleSlots <= 3, `after a wake-up: ${pipeline.idleSlots} wake-up calls kept`);
     await pipeline.stop(1000);
     assert.equal(pipeline.idleSlots, 0);
+  });
+
+  it('one runnable job wakes one idle slot of its stage; an unknown number wakes them all', async (t) => {
+    const leases: string[] = [];
+    let wake: (stage: PipelineStage | null) => void = () => {};
+    const queue = {
+      reclaimDead: async () => 0,
+      onRunnable: (listener: typeof wake) => ((wake = listener), () => {}),
+      lease: async (stages: PipelineStage[]) => (leases.push(stages.join()), null),
+      release: async () => 0,
+    } as unknown as JobQueue;
+    const pipeline = new PipelineService(
+      {
+        queue,
+        bus: {} as never,
+        logger: pino({ level: 'silent' }),
+        store: {} as never,
+        blobs: {} as never,
+        pool: {} as never,
+        embedders: {} as never,
+        parseLimits: {} as never,
+        chunking: {} as never,
+      },
+      // A poll far beyond the test: every lease after the first round is a wake-up's.
+      { concurrency: { parse: 3, chunk: 3, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10, pollMs: 60_000 },
+    );
+    await pipeline.start();
+    t.after(() => pipeline.stop(1000));
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    };
+    while (pipeline.idleSlots < 6) await new Promise((r) => setImmediate(r));
+    leases.length = 0;
+
+    wake('chunk');
+    await settle();
+    assert.deepEqual(leases, ['chunk'], 'one chunk slot leased, no parse slot');
+    assert.equal(pipeline.idleSlots, 6, 'and went back to waiting');
+
+    wake('parse');
+    wake('parse');
+    await settle();
+    assert.deepEqual(leases, ['chunk', 'parse', 'parse']);
+
+    leases.length = 0;
+    wake(null);
+    await settle();
+    assert.deepEqual(leases.sort(), ['chunk', 'chunk', 'chunk', 'parse', 'parse', 'parse']);
   });
 });

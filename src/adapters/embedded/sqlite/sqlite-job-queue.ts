@@ -18,7 +18,7 @@ export interface FairShareOptions {
 }
 
 export class SqliteJobQueue implements JobQueue {
-  private readonly events = new EventEmitter();
+  private readonly events = new EventEmitter<{ runnable: [stage: PipelineStage | null] }>();
   private weightsRefreshedAt = -Infinity;
   private refreshing: Promise<void> | null = null;
 
@@ -32,13 +32,13 @@ export class SqliteJobQueue implements JobQueue {
 
   async enqueue(job: NewJob): Promise<string> {
     const id = await this.writer.call('insertJob', { job, maxAttempts: this.maxAttempts });
-    this.events.emit('runnable');
+    this.events.emit('runnable', job.stage);
     return id;
   }
 
   /** Documents are enqueued by the store's createDocument transaction; this announces them. */
-  notifyRunnable(): void {
-    this.events.emit('runnable');
+  notifyRunnable(stage: PipelineStage): void {
+    this.events.emit('runnable', stage);
   }
 
   lease(stages: readonly PipelineStage[], owner: string, leaseMs: number): Promise<LeasedJob | null> {
@@ -89,7 +89,7 @@ export class SqliteJobQueue implements JobQueue {
 
   async complete(job: LeasedJob, next: NewJob | null): Promise<boolean> {
     const ok = await this.writer.call('completeJob', { id: job.id, token: job.leaseToken, next, maxAttempts: this.maxAttempts });
-    if (ok && next) this.events.emit('runnable');
+    if (ok && next) this.events.emit('runnable', next.stage);
     return ok;
   }
 
@@ -103,7 +103,7 @@ export class SqliteJobQueue implements JobQueue {
 
   async release(owner: string): Promise<number> {
     const n = await this.writer.call('releaseOwner', { owner });
-    if (n > 0) this.events.emit('runnable');
+    if (n > 0) this.events.emit('runnable', null);
     return n;
   }
 
@@ -112,7 +112,7 @@ export class SqliteJobQueue implements JobQueue {
     const dead = owners.filter((o) => !isAlive(o));
     if (dead.length === 0) return 0;
     const n = await this.writer.call('expireOwners', { owners: dead });
-    if (n > 0) this.events.emit('runnable');
+    if (n > 0) this.events.emit('runnable', null);
     return n;
   }
 
@@ -120,7 +120,7 @@ export class SqliteJobQueue implements JobQueue {
     return this.writer.call('stageCounts');
   }
 
-  onRunnable(listener: () => void): () => void {
+  onRunnable(listener: (stage: PipelineStage | null) => void): () => void {
     this.events.on('runnable', listener);
     return () => this.events.off('runnable', listener);
   }
