@@ -11,6 +11,15 @@ import type { PipelineStage } from '../../src/domain/types.js';
 import type { JobQueue } from '../../src/ports/job-queue.js';
 import { PipelineService } from '../../src/services/pipeline/pipeline-service.js';
 
+/** A pipeline with only parse and chunk slots over `queue`; nothing else is ever reached. */
+function pipelineOver(queue: JobQueue, slots: { parse: number; chunk: number }, pollMs: number): PipelineService {
+  const unused = {} as never;
+  return new PipelineService(
+    { queue, bus: unused, logger: pino({ level: 'silent' }), store: unused, blobs: unused, pool: unused, embedders: unused, parseLimits: unused, chunking: unused },
+    { concurrency: { ...slots, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10, pollMs },
+  );
+}
+
 describe('PipelineService idle slots', () => {
   it('keep one wake-up call each, however long they poll an empty queue', async (t) => {
     let leases = 0;
@@ -21,20 +30,7 @@ describe('PipelineService idle slots', () => {
       lease: async () => (leases++, null),
       release: async () => 0,
     } as unknown as JobQueue;
-    const pipeline = new PipelineService(
-      {
-        queue,
-        bus: {} as never,
-        logger: pino({ level: 'silent' }),
-        store: {} as never,
-        blobs: {} as never,
-        pool: {} as never,
-        embedders: {} as never,
-        parseLimits: {} as never,
-        chunking: {} as never,
-      },
-      { concurrency: { parse: 2, chunk: 1, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10, pollMs: 5 },
-    );
+    const pipeline = pipelineOver(queue, { parse: 2, chunk: 1 }, 5);
     await pipeline.start();
     // Stopped even when an assertion fails: running slots would keep the test process alive.
     t.after(() => pipeline.stop(1000));
@@ -59,21 +55,8 @@ describe('PipelineService idle slots', () => {
       lease: async (stages: PipelineStage[]) => (leases.push(stages.join()), null),
       release: async () => 0,
     } as unknown as JobQueue;
-    const pipeline = new PipelineService(
-      {
-        queue,
-        bus: {} as never,
-        logger: pino({ level: 'silent' }),
-        store: {} as never,
-        blobs: {} as never,
-        pool: {} as never,
-        embedders: {} as never,
-        parseLimits: {} as never,
-        chunking: {} as never,
-      },
-      // A poll far beyond the test: every lease after the first round is a wake-up's.
-      { concurrency: { parse: 3, chunk: 3, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10, pollMs: 60_000 },
-    );
+    // A poll far beyond the test: every lease after the first round is a wake-up's.
+    const pipeline = pipelineOver(queue, { parse: 3, chunk: 3 }, 60_000);
     await pipeline.start();
     t.after(() => pipeline.stop(1000));
     const settle = async () => {
