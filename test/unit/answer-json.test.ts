@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import { answerJson } from '../../src/http/routes/answer-json.js';
 import { QueryResponse } from '../../src/http/routes/query-schemas.js';
 import { AnswerCache, type CachedAnswer, citationsOf, type PackedAnswer } from '../../src/services/query/answer-cache.js';
-import { cachedResult } from '../../src/services/query/cached-result.js';
+import { cachedResult, withPacked } from '../../src/services/query/cached-result.js';
 import type { QueryResult } from '../../src/services/query/types.js';
 
 /** What the route's schema serializer makes of a result: the reference the body must match. */
@@ -80,6 +80,35 @@ describe('the JSON body of an answer', () => {
     assert.equal(second.notice, 'two pending');
     assert.equal(second.timings_ms.total, 7);
     assert.deepEqual(second.citations, first.citations);
+  });
+
+  it('sends a fresh answer that was cached from its entry’s bytes too, exactly as the serializer would', async () => {
+    for (const rerank of [false, true]) {
+      const stored: CachedAnswer = {
+        answer: 'Yes [1].',
+        answer_kind: 'llm',
+        citations: [{ document_id: 'doc_d', document_name: 'd "q".pdf', chunk_id: 'chk_4', text: 'café\u0000\nline', score: 0.5, page: 12 }],
+        ...(rerank ? { rerank: { applied: false, fallback_reason: 'timeout' } } : {}),
+      };
+      const packed = new AnswerCache({ maxEntries: 10, maxBytes: 1e6, ttlMs: 60_000 }).set('k', stored);
+      // As the query service returns it: its own objects (rerank included), the entry beside them.
+      const fresh = withPacked(
+        {
+          ...stored,
+          citations: stored.citations.map((c) => ({ ...c })),
+          ...(rerank ? { rerank: { applied: false, fallback_reason: 'timeout' } } : {}),
+          pending_documents: 2,
+          notice: '2 documents are still being indexed.',
+          cached: false,
+          timings_ms: { retrieve: 3.21, rerank: 0, generate: 900.25, total: 903.87 },
+        },
+        packed,
+      );
+      const body = answerJson(fresh);
+      assert.ok(Buffer.isBuffer(body), 'the citations are not serialized a second time');
+      assert.equal(answerOf(body), await schemaSerialized(fresh));
+      assert.equal(JSON.parse(answerOf(body)).cached, false);
+    }
   });
 
   it('never reuses an entry’s JSON for a result with another answer over the same citations', () => {

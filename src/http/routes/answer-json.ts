@@ -1,5 +1,5 @@
 import { CITATION_FIELDS } from '../../services/query/answer-cache.js';
-import { type CachedQueryResult, PACKED } from '../../services/query/cached-result.js';
+import { type PackedQueryResult, PACKED } from '../../services/query/cached-result.js';
 import type { QueryResult, RerankInfo } from '../../services/query/types.js';
 
 /**
@@ -9,9 +9,10 @@ import type { QueryResult, RerankInfo } from '../../services/query/types.js';
  * strings. A fresh answer is one JSON.stringify call; in a heap profile at 100 questions/s the
  * event loop allocated ~7 % less per question.
  *
- * A cache hit is sent as bytes: the entry already holds the start of the body as UTF-8 (see
- * PackedAnswer), so only the live fields — pending count, notice, timings — are written per
- * request, and nothing is serialized or encoded again.
+ * An answer in the cache is sent as bytes, a hit's and a fresh one's alike: the entry holds the
+ * start of the body as UTF-8 (see PackedAnswer), so only the live fields — pending count,
+ * notice, timings — are written per request, and the citations are serialized once, for the
+ * cache, not a second time for the response.
  *
  * Fields, their order and their allowed keys are those of QueryResponse (the route's response
  * schema, and so the OpenAPI document): clients cannot tell this body from the serializer's.
@@ -28,14 +29,18 @@ const RESPONSE_KEYS: string[] = [
   'retrieve', 'rerank', 'generate', 'total', ...RERANK_FIELDS,
 ];
 
+const sameRerank = (a: RerankInfo | undefined, b: RerankInfo | undefined) =>
+  a === b || (a !== undefined && b !== undefined && a.applied === b.applied && a.fallback_reason === b.fallback_reason);
+
 /**
- * The packed entry a hit came from, if the result still shows that entry's answer: a result
- * copied and then given another answer (or rerank info) is written from its own fields.
+ * The packed entry of the result's answer (a hit's, or a fresh answer's as it was cached), if the
+ * result still shows that entry's answer: a result copied and then given another answer (or
+ * rerank info) is written from its own fields.
  */
 function packedOf(result: QueryResult) {
-  const packed = (result as Partial<CachedQueryResult>)[PACKED];
-  if (!packed || !result.cached) return undefined;
-  return packed.answer === result.answer && packed.answer_kind === result.answer_kind && packed.rerank === result.rerank ? packed : undefined;
+  const packed = (result as Partial<PackedQueryResult>)[PACKED];
+  if (!packed) return undefined;
+  return packed.answer === result.answer && packed.answer_kind === result.answer_kind && sameRerank(packed.rerank, result.rerank) ? packed : undefined;
 }
 
 /** The response body of a (non-streamed) query result, cached or not. */
@@ -46,7 +51,7 @@ export function answerJson(result: QueryResult): string | Buffer {
   // The serializer's order (required fields, then optional ones). Numbers are written as
   // JSON.stringify would: they are finite counts and rounded milliseconds.
   const tail =
-    `,"pending_documents":${result.pending_documents},"cached":true` +
+    `,"pending_documents":${result.pending_documents},"cached":${result.cached}` +
     `,"timings_ms":{"retrieve":${t.retrieve},"rerank":${t.rerank},"generate":${t.generate},"total":${t.total}}` +
     (result.notice === undefined ? '' : `,"notice":${JSON.stringify(result.notice)}`) +
     (packed.rerank ? `,"rerank":${JSON.stringify(packed.rerank, RERANK_FIELDS)}` : '') +

@@ -150,9 +150,11 @@ export class AnswerCache {
     return this.lru.get(key);
   }
 
-  /** Stores a copy, packed: the caller's objects stay its own. */
-  set(key: string, value: CachedAnswer): void {
-    this.lru.set(key, packAnswer(value));
+  /** Stores a copy, packed (the caller's objects stay its own), and returns it. */
+  set(key: string, value: CachedAnswer): PackedAnswer {
+    const packed = packAnswer(value);
+    this.lru.set(key, packed);
+    return packed;
   }
 
   stats(): CacheStats {

@@ -4,7 +4,7 @@ import { withSpan } from '../../observability/tracing.js';
 import type { ChunkHit, KbRecord } from '../../ports/store.js';
 import type { KbService } from '../kb-service.js';
 import { type AnswerCache, answerKey, type PackedAnswer } from './answer-cache.js';
-import { cachedResult } from './cached-result.js';
+import { cachedResult, withPacked } from './cached-result.js';
 import type { AnswerStep } from './answer-step.js';
 import type { RerankStep } from './rerank-step.js';
 import { rerankCandidates } from './rerank-step.js';
@@ -154,16 +154,20 @@ export class QueryService {
 
     const result = { answer, answer_kind: answerKind, citations, ...(rerank ? { rerank } : {}) };
     // A fallback answer is a stopgap: the next asker should get the real one once it is possible.
-    if (!degraded && !signal?.aborted) {
-      this.deps.cache.set(key, { ...result, ...(retrieved.notice ? { retrievalNotice: retrieved.notice } : {}) });
-    }
-    return {
-      ...result,
-      pending_documents: pending,
-      ...(notice ? { notice } : {}),
-      cached: false,
-      timings_ms: { retrieve: retrieveMs, rerank: rerankMs, generate: generateMs, total: ms(started) },
-    };
+    const packed =
+      !degraded && !signal?.aborted
+        ? this.deps.cache.set(key, { ...result, ...(retrieved.notice ? { retrievalNotice: retrieved.notice } : {}) })
+        : undefined;
+    return withPacked(
+      {
+        ...result,
+        pending_documents: pending,
+        ...(notice ? { notice } : {}),
+        cached: false,
+        timings_ms: { retrieve: retrieveMs, rerank: rerankMs, generate: generateMs, total: ms(started) },
+      },
+      packed,
+    );
   }
 
   private fromCache(hit: PackedAnswer, pending: number, started: number, hooks: QueryHooks): QueryResult {
