@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, badRequest, notFound } from '../domain/errors.js';
-import type { DocType, DocumentStatus, DocumentView, Scope, TaskView } from '../domain/types.js';
+import { type DocType, type DocumentStatus, type DocumentView, type Scope, STAGES, type TaskView } from '../domain/types.js';
 import { sniffType } from '../parsing/sniff.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { EventBus } from '../ports/event-bus.js';
@@ -100,7 +100,7 @@ export class DocumentService {
       await this.deps.blobs.discardTemp(temp);
       const existing = bytes > 0 ? await this.deps.store.findDocumentByContent(scope, hash.digest('hex')) : null;
       if (!existing) throw refused;
-      return { id: existing.id, name: existing.name, status: existing.status, task_id: existing.task_id, duplicate: true };
+      return uploaded(existing, true);
     }
     try {
       if (bytes === 0) throw badRequest(`"${name}" is empty`, 'empty_file');
@@ -211,11 +211,11 @@ export class DocumentService {
     }
     const { document, duplicate } = created;
     if (!duplicate) {
-      this.deps.queue.notifyRunnable('parse');
+      this.deps.queue.notifyRunnable(STAGES[0]!); // createDocument enqueued the first stage
       const task = await this.deps.store.getTask(scope.tenantId, document.task_id);
       if (task) await this.publish(scope, task);
     }
-    return { id: document.id, name: document.name, status: document.status, task_id: document.task_id, duplicate };
+    return uploaded(document, duplicate);
   }
 
   private publish(scope: Scope, task: TaskView): Promise<void> {
@@ -225,6 +225,11 @@ export class DocumentService {
 
 function tooLarge(max: number): AppError {
   return new AppError(413, 'too_large', `upload exceeds the ${max}-byte limit`);
+}
+
+/** What an upload answers for a file: the document it became, or the one that already had its bytes. */
+function uploaded(doc: DocumentRecord, duplicate: boolean): UploadedDocument {
+  return { id: doc.id, name: doc.name, status: doc.status, task_id: doc.task_id, duplicate };
 }
 
 function toView(doc: DocumentRecord): DocumentView {

@@ -125,12 +125,16 @@ export class SqliteStore implements Store {
   }
 
   async getDocument(scope: Scope, id: string): Promise<DocumentRecord | null> {
-    const row = this.prepared(`${DOCUMENT_SELECT} WHERE d.tenant_id = ? AND d.kb_id = ? AND d.id = ?`).get(scope.tenantId, scope.kbId, id) as DocumentRow | undefined;
-    return row ? toDocument(row) : null;
+    return this.documentOfKb(scope, 'd.id', id);
   }
 
   async findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null> {
-    const row = this.prepared(`${DOCUMENT_SELECT} WHERE d.tenant_id = ? AND d.kb_id = ? AND d.content_hash = ?`).get(scope.tenantId, scope.kbId, contentHash) as
+    return this.documentOfKb(scope, 'd.content_hash', contentHash);
+  }
+
+  /** The KB's document whose `column` (a fixed name, never input) equals `value`. */
+  private documentOfKb(scope: Scope, column: 'd.id' | 'd.content_hash', value: string): DocumentRecord | null {
+    const row = this.prepared(`${DOCUMENT_SELECT} WHERE d.tenant_id = ? AND d.kb_id = ? AND ${column} = ?`).get(scope.tenantId, scope.kbId, value) as
       | DocumentRow
       | undefined;
     return row ? toDocument(row) : null;
