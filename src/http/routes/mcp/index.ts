@@ -25,7 +25,7 @@ export const mcpRoutes =
         schema: {
           tags: ['mcp'],
           summary: 'MCP (Streamable HTTP, stateless): tools list_knowledge_bases, search, ask, get_document, fetch, upload_text',
-          body: { description: 'a JSON-RPC message or batch', type: ['object', 'array'] },
+          body: { description: 'a JSON-RPC message or batch' },
           response: { 200: { description: 'the JSON-RPC response', type: 'object', additionalProperties: true } },
         },
       },
