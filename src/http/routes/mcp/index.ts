@@ -1,5 +1,6 @@
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { RoutePlugin } from '../../app.js';
+import { errorResponses } from '../../schemas.js';
 import { type McpDeps, mcpServerFor } from './tools.js';
 
 /**
@@ -26,7 +27,7 @@ export const mcpRoutes =
           tags: ['mcp'],
           summary: 'MCP (Streamable HTTP, stateless): tools list_knowledge_bases, search, ask, get_document, fetch, upload_text',
           body: { description: 'a JSON-RPC message or batch' },
-          response: { 200: { description: 'the JSON-RPC response', type: 'object', additionalProperties: true } },
+          response: { 200: { description: 'the JSON-RPC response; a failed tool call is a result with `isError: true`', type: 'object', additionalProperties: true }, ...errorResponses },
         },
       },
       async (request, reply) => {
@@ -47,7 +48,8 @@ export const mcpRoutes =
       },
     );
 
-    const refuse = { schema: { tags: ['mcp'], summary: 'Not used: the MCP server is stateless (405)', hide: true } };
+    // Hidden from /openapi.json: they exist only to say 405, which MCP clients take as "no stream here".
+    const refuse = { schema: { hide: true } };
     app.get('/mcp', refuse, async (_request, reply) => reply.code(405).header('allow', 'POST').send(notAllowed));
     app.delete('/mcp', refuse, async (_request, reply) => reply.code(405).header('allow', 'POST').send(notAllowed));
   };
