@@ -5,7 +5,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { REPO_ROOT, requestJson, startTestServer, type TestServer, waitFor } from '../support/server.js';
-import { ADMIN_KEY, jsonInit, tenantWithKey, uploadAs, withAuth } from './auth-support.js';
+import { ADMIN_KEY, jsonInit, tenantWithKey, uploadAs, waitKbReady, withAuth } from './auth-support.js';
 
 /*
  * The MCP server, driven by the official MCP client over both transports: Streamable HTTP
@@ -67,13 +67,7 @@ describe('MCP server', () => {
     volcanoId = (await uploadAs(url, acmeKey, 'facts', 'volcano.txt', 'Mount Kilimanjaro is a dormant volcano in Tanzania. Uhuru Peak rises 5,895 metres above sea level.')).id;
     await uploadAs(url, acmeKey, 'facts', '年假.md', '员工每年享有十五天带薪年假。');
     await uploadAs(url, globexKey, 'secret', 'plans.txt', 'The globex launch code is 0000.');
-    await waitFor(
-      async () => {
-        const { documents } = await requestJson<{ documents: { status: string }[] }>(`${url}/v1/kbs/facts/documents`, withAuth(acmeKey));
-        return documents.length === 2 && documents.every((d) => d.status === 'ready');
-      },
-      { what: 'the documents to be indexed' },
-    );
+    await waitKbReady(url, acmeKey, 'facts', 2);
     acme = await httpClient(url, acmeKey);
   });
 

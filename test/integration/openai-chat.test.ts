@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { type FakeMessage, type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
 import { requestJson, startTestServer, type TestServer, waitFor } from '../support/server.js';
-import { ADMIN_KEY, jsonInit, tenantWithKey, uploadAs, withAuth } from './auth-support.js';
+import { ADMIN_KEY, jsonInit, tenantWithKey, uploadAs, waitKbReady as ready, withAuth } from './auth-support.js';
 import { startWithEnv } from './query-support.js';
 
 /*
@@ -33,15 +33,6 @@ function fakeAnswer(messages: FakeMessage[]): string {
   if (/[\u4e00-\u9fff]/.test(question)) return `根据资料，答案见 [1]。`;
   return `Answer to "${question}" from the sources [1].`;
 }
-
-const ready = async (url: string, key: string, kb: string) =>
-  waitFor(
-    async () => {
-      const { documents } = await requestJson<{ documents: { status: string }[] }>(`${url}/v1/kbs/${kb}/documents`, withAuth(key));
-      return documents.length > 0 && documents.every((d) => d.status === 'ready');
-    },
-    { what: `${kb} to be indexed` },
-  );
 
 describe('OpenAI-compatible chat API', () => {
   let fake: FakeOpenAI;

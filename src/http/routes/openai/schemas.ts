@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Citation } from '../query-schemas.js';
 
 /**
  * OpenAI's request and response shapes, as far as ragd reads or writes them. Requests are open
@@ -47,15 +48,7 @@ export const ModelList = Type.Object(
 );
 
 /** One numbered source of an answer: `[n]` in the text is `citations[n-1]`. */
-const ChatCitation = Type.Object({
-  n: Type.Integer(),
-  document_id: Type.String(),
-  document_name: Type.String(),
-  chunk_id: Type.String(),
-  text: Type.String(),
-  score: Type.Number(),
-  page: Type.Union([Type.Integer(), Type.Null()]),
-});
+const ChatCitation = Type.Composite([Type.Object({ n: Type.Integer() }), Citation]);
 
 export const ChatCompletion = Type.Object(
   {
