@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { AppError } from '../../src/domain/errors.js';
 import { readQuestion, resolveModel } from '../../src/http/routes/openai/messages.js';
 import type { ChatCompletionBody } from '../../src/http/routes/openai/schemas.js';
+import { type AnswerGenerator, type GenerateInput, ProviderRequestError, ProviderUnavailableError } from '../../src/ports/models.js';
 import type { KbRecord } from '../../src/ports/store.js';
+import { AnswerStep } from '../../src/services/query/answer-step.js';
+import { ExtractiveAnswerer } from '../../src/services/query/extractive-answerer.js';
 import { answerKey, historyKey } from '../../src/services/query/answer-cache.js';
 import { buildMessages, fitHistory } from '../../src/services/query/prompt.js';
 
@@ -91,5 +94,44 @@ describe('history in prompts and cache keys', () => {
     assert.notEqual(a, b);
     assert.equal(a, answerKey({ ...parts, history: historyKey([{ role: 'user', content: 'ABOUT  volcanoes' }]) }), 'normalised as questions are');
     assert.notEqual(a, answerKey(parts));
+  });
+});
+
+describe('follow-up rewriting', () => {
+  const history = [{ role: 'user' as const, content: 'Tell me about Kilimanjaro.' }];
+  function stepAnswering(reply: () => string): { step: AnswerStep; calls: GenerateInput[] } {
+    const calls: GenerateInput[] = [];
+    const llm: AnswerGenerator = {
+      kind: 'llm',
+      generate: async (input) => {
+        calls.push(input);
+        return { text: reply(), model: 'm' };
+      },
+    };
+    const extractive = new ExtractiveAnswerer({ extractAnswer: async () => ({ sentences: [] }) });
+    return { step: new AnswerStep(llm, extractive, { fallbackToExtractive: false, promptTokens: 8000 }, undefined), calls };
+  }
+
+  it('asks the model once, with the conversation, and takes its first line without quotes or label', async () => {
+    const { step, calls } = stepAnswering(() => '\nStandalone question: “How tall is Kilimanjaro?”\nextra');
+    assert.equal(await step.rewrite('How tall?', history), 'How tall is Kilimanjaro?');
+    assert.equal(calls.length, 1);
+    assert.match(calls[0]!.messages[1]!.content, /User: Tell me about Kilimanjaro\.\n\nLast question: How tall\?$/);
+  });
+
+  it('keeps the question as asked without history, on an empty reply, or when the model is out', async () => {
+    const none = stepAnswering(() => 'x');
+    assert.equal(await none.step.rewrite('How tall?', []), 'How tall?');
+    assert.equal(none.calls.length, 0);
+    assert.equal(await stepAnswering(() => '  \n ').step.rewrite('How tall?', history), 'How tall?');
+    const out = stepAnswering(() => {
+      throw new ProviderUnavailableError('llm', 'circuit open');
+    });
+    assert.equal(await out.step.rewrite('How tall?', history), 'How tall?');
+    // A refusal that retrying cannot fix (wrong key, unknown model) is not hidden.
+    const refused = stepAnswering(() => {
+      throw new ProviderRequestError('llm', 401, 'bad key');
+    });
+    await assert.rejects(refused.step.rewrite('How tall?', history), ProviderRequestError);
   });
 });
