@@ -71,6 +71,12 @@ async function post(url: string, body: unknown): Promise<any> {
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const json = await res.json();
     if (res.ok) return json;
+    // A full ingestion backlog (a large set uploads faster than it indexes) says when to come back.
+    const retryAfter = Number(res.headers.get('retry-after'));
+    if ((res.status === 503 || res.status === 429) && retryAfter > 0 && attempt < 2000) {
+      await new Promise((r) => setTimeout(r, retryAfter * 1000));
+      continue;
+    }
     if (attempt >= 3 || res.status < 500) throw new Error(`POST ${url}: ${res.status} ${JSON.stringify(json)}`);
     await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
   }

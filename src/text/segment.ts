@@ -60,15 +60,15 @@ export function segmentForIndex(text: string): string {
 }
 
 /**
- * The distinct search terms of a question, lower-cased, in order of first appearance: words of
+ * The distinct search terms of a question (every occurrence with `withRepeats`, for term
+ * frequencies), lower-cased, in order of first appearance: words of
  * spaced scripts as the tokenizer would cut them, and for unspaced runs the same words and
  * bigrams `segmentForIndex` writes. Adapters quote each term (so query syntax in the user's text
  * is inert) and OR them together; BM25 then ranks by how many and how rare the matches are.
  */
-export function segmentQuery(text: string): string[] {
-  const terms = new Set<string>();
-  for (const m of segmentForIndex(text).toLowerCase().matchAll(/[\p{L}\p{N}][\p{L}\p{N}\p{M}]*/gu)) terms.add(m[0]);
-  return [...terms];
+export function segmentQuery(text: string, withRepeats = false): string[] {
+  const terms = [...segmentForIndex(text).toLowerCase().matchAll(/[\p{L}\p{N}][\p{L}\p{N}\p{M}]*/gu)].map((m) => m[0]);
+  return withRepeats ? terms : [...new Set(terms)];
 }
 
 /** True for a term written in an unspaced script (used to keep single Chinese characters out of queries). */

@@ -9,6 +9,8 @@ import type { AnswerStep } from './answer-step.js';
 import type { RerankStep } from './rerank-step.js';
 import { rerankCandidates } from './rerank-step.js';
 import type { Retriever } from './retrieval.js';
+import { notices } from '../../domain/messages.js';
+import { type Lang, questionLanguage } from '../../text/language.js';
 import type { Citation, QueryHooks, QueryRequest, QueryResult, RerankInfo, Timings } from './types.js';
 
 /** The model-backed steps of a query; a tenant with its own providers gets its own. */
@@ -37,11 +39,8 @@ export interface QueryEvents {
 
 const ms = (from: number) => Math.round((performance.now() - from) * 10) / 10;
 
-function pendingNotice(pending: number): string | undefined {
-  if (pending === 0) return undefined;
-  return pending === 1
-    ? '1 document of this knowledge base is still being indexed and is not searchable yet; results may be incomplete.'
-    : `${pending} documents of this knowledge base are still being indexed and are not searchable yet; results may be incomplete.`;
+function pendingNotice(pending: number, lang: Lang): string | undefined {
+  return pending === 0 ? undefined : notices(lang).pending(pending);
 }
 
 const toCitation = (h: ChunkHit): Citation => ({
@@ -85,6 +84,7 @@ export class QueryService {
     // The KB's version (in the cache key) and its pending count, from one state of the store.
     const { kb, pending } = await this.deps.kbs.state(scope);
     const providers = this.deps.providersFor ? await this.deps.providersFor(scope.tenantId) : this.deps;
+    const lang = req.lang ?? questionLanguage(req.query);
     const key = answerKey({
       tenantId: scope.tenantId,
       kbId: scope.kbId,
@@ -98,10 +98,11 @@ export class QueryService {
       ...(req.filter ? { filter: req.filter } : {}),
       answerer: req.onlyContext ? 'none' : providers.answererId,
       reranker: providers.rerankerId,
+      lang,
     });
 
     const hit = this.deps.cache.get(key);
-    if (hit) return this.fromCache(hit, pending, started, hooks);
+    if (hit) return this.fromCache(hit, pending, lang, started, hooks);
     // Read only past the cache: a hit never needs it, and a caller may create it lazily.
     const { signal } = hooks;
 
@@ -134,7 +135,7 @@ export class QueryService {
     const rerankMs = providers.rerank ? ms(t1) : 0;
     const citations = hits.slice(0, req.topK).map(toCitation);
 
-    let notice = joinNotices(pendingNotice(pending), retrieved.notice);
+    let notice = joinNotices(pendingNotice(pending, lang), retrieved.notice);
     hooks.onContext?.({ citations, pending_documents: pending, ...(notice ? { notice } : {}), ...(rerank ? { rerank } : {}), cached: false });
 
     const t2 = performance.now();
@@ -142,7 +143,7 @@ export class QueryService {
     let answerKind: QueryResult['answer_kind'] = null;
     let degraded = rerank?.applied === false;
     if (!req.onlyContext) {
-      const outcome = await withSpan('query generate', {}, () => providers.answer.answer(req.query, citations, signal, hooks.onToken, hooks.requestId));
+      const outcome = await withSpan('query generate', {}, () => providers.answer.answer(req.query, citations, signal, hooks.onToken, hooks.requestId, lang));
       answer = outcome.text;
       answerKind = outcome.kind;
       if (outcome.fallbackNotice) {
@@ -170,8 +171,8 @@ export class QueryService {
     );
   }
 
-  private fromCache(hit: PackedAnswer, pending: number, started: number, hooks: QueryHooks): QueryResult {
-    const notice = joinNotices(pendingNotice(pending), hit.retrievalNotice);
+  private fromCache(hit: PackedAnswer, pending: number, lang: Lang, started: number, hooks: QueryHooks): QueryResult {
+    const notice = joinNotices(pendingNotice(pending, lang), hit.retrievalNotice);
     const result = cachedResult(hit, {
       pending_documents: pending,
       ...(notice ? { notice } : {}),

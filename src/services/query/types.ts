@@ -1,3 +1,4 @@
+import type { Lang } from '../../text/language.js';
 import type { SearchFilter } from '../../ports/store.js';
 
 /** The vocabulary of the query path, shared by the service, the HTTP route, jobs and the CLI. */
@@ -16,6 +17,8 @@ export interface QueryRequest {
   /** Return the citations only: no answer is generated. */
   onlyContext: boolean;
   filter?: SearchFilter;
+  /** The language of notices and of the extractive label; default: the question's own. */
+  lang?: Lang;
 }
 
 /** One retrieved chunk as the client sees it. Its position in `citations` is its number [n] - 1. */
