@@ -10,20 +10,24 @@ export const DEFAULT_LANG: Lang = 'en';
 
 /**
  * The supported language the client ranks highest in an Accept-Language header
- * (`zh-CN,zh;q=0.9,en;q=0.8`), or null when the header is absent or blank. A header naming only
- * languages we have no messages for (`fr`, `*`) gets English. Ties keep the header's order.
+ * (`zh-CN,zh;q=0.9,en;q=0.8`), or null when the header states no preference: absent, blank, or
+ * only `*` (what fetch() sends by default). A header naming only languages we have no messages
+ * for (`fr`) gets English. Ties keep the header's order.
  */
 export function preferredLanguage(header: string | undefined): Lang | null {
-  if (header === undefined || header.trim() === '') return null;
-  let best: Lang = DEFAULT_LANG;
+  if (header === undefined) return null;
+  let best: Lang | null = null;
   let bestQ = 0;
   for (const part of header.slice(0, 1000).split(',')) {
     const [tag = '', ...params] = part.trim().split(';');
-    const primary = tag.trim().toLowerCase().split('-')[0];
-    if (primary !== 'zh' && primary !== 'en') continue;
+    const primary = tag.trim().toLowerCase().split('-')[0] ?? '';
+    if (primary !== 'zh' && primary !== 'en') {
+      if (primary !== '' && primary !== '*') best ??= DEFAULT_LANG;
+      continue;
+    }
     const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
     const q = qParam ? Number(qParam.slice(2)) : 1;
-    if (!Number.isFinite(q) || q <= bestQ) continue;
+    if (!Number.isFinite(q) || q <= 0 || q <= bestQ) continue;
     best = primary;
     bestQ = q;
   }
