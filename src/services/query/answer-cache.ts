@@ -26,6 +26,8 @@ export interface AnswerKeyParts {
   reranker: string | null;
   /** The conversation before the question, when the answerer reads it (see historyKey). */
   history?: string;
+  /** The language of the answer's label and notices ('en' when absent): a Chinese label is not served to an English client. */
+  lang?: string;
 }
 
 /** What is cached (packed, see PackedAnswer): the answer and its sources. Pending counts and timings are always fresh. */
@@ -44,7 +46,10 @@ export interface CachedAnswer {
  */
 const PLAIN_QUERY = /^[!-~]+(?: [!-~]+)*$/;
 
-/** Same question, same key: Unicode-normalised, lower-cased, whitespace collapsed. */
+/**
+ * Same question, same key: Unicode-normalised (NFKC: full-width ？ＡＢＣ and half-width ?ABC are
+ * one question), lower-cased, whitespace collapsed.
+ */
 export function normalizeQuery(q: string): string {
   // Most questions are plain: lower-casing is all they need (the same result, for less work).
   if (PLAIN_QUERY.test(q)) return q.toLowerCase();
@@ -83,6 +88,7 @@ export function answerKey(p: AnswerKeyParts): string {
     p.answerer,
     p.reranker,
     p.history ?? null,
+    p.lang ?? 'en',
   ]);
 }
 

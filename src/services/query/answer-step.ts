@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import { type AnswerGenerator, type ChatMessage, ProviderTimeoutError, ProviderUnavailableError } from '../../ports/models.js';
-import { type ExtractiveAnswerer, FALLBACK_PREFIX } from './extractive-answerer.js';
+import { notices } from '../../domain/messages.js';
+import { DEFAULT_LANG, type Lang } from '../../text/language.js';
+import type { ExtractiveAnswerer } from './extractive-answerer.js';
 import { buildMessages, buildRewriteMessages, warmTokenizer } from './prompt.js';
 import { type AnswerKind, type Citation, MAX_QUERY_CHARS } from './types.js';
 
@@ -47,9 +49,10 @@ export class AnswerStep {
     onToken?: (t: string) => void,
     requestId?: string,
     history?: readonly ChatMessage[],
+    lang: Lang = DEFAULT_LANG,
   ): Promise<AnswerOutcome> {
     const sources = citations.map((c, i) => ({ n: i + 1, text: c.text }));
-    const hooks = { ...(signal ? { signal } : {}), ...(onToken ? { onToken } : {}) };
+    const hooks = { lang, ...(signal ? { signal } : {}), ...(onToken ? { onToken } : {}) };
     if (!this.llm) {
       const r = await this.extractive.answerFrom(query, sources, hooks);
       return { text: r.text, kind: 'extractive' };
@@ -74,9 +77,9 @@ export class AnswerStep {
       // Once a client has seen model tokens, a different answer cannot be spliced in.
       if (signal?.aborted || emitted || !this.opts.fallbackToExtractive || !isOutage(err)) throw err;
       this.logger?.warn({ err, ...(requestId ? { reqId: requestId } : {}) }, 'LLM unavailable: answering extractively');
-      const r = await this.extractive.answerFrom(query, sources, { ...hooks, prefix: FALLBACK_PREFIX });
+      const r = await this.extractive.answerFrom(query, sources, { ...hooks, prefix: notices(lang).fallbackLabel });
       const why = err instanceof Error ? err.message : String(err);
-      return { text: r.text, kind: 'extractive', fallbackNotice: `The language model is unavailable (${why}); this answer is extractive.` };
+      return { text: r.text, kind: 'extractive', fallbackNotice: notices(lang).modelUnavailable(why) };
     }
   }
 

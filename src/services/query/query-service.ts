@@ -9,6 +9,8 @@ import type { AnswerStep } from './answer-step.js';
 import type { RerankStep } from './rerank-step.js';
 import { rerankCandidates } from './rerank-step.js';
 import type { Retriever } from './retrieval.js';
+import { notices } from '../../domain/messages.js';
+import { type Lang, questionLanguage } from '../../text/language.js';
 import type { Citation, QueryHooks, QueryRequest, QueryResult, RerankInfo, Timings } from './types.js';
 
 /** The model-backed steps of a query; a tenant with its own providers gets its own. */
@@ -37,11 +39,8 @@ export interface QueryEvents {
 
 const ms = (from: number) => Math.round((performance.now() - from) * 10) / 10;
 
-function pendingNotice(pending: number): string | undefined {
-  if (pending === 0) return undefined;
-  return pending === 1
-    ? '1 document of this knowledge base is still being indexed and is not searchable yet; results may be incomplete.'
-    : `${pending} documents of this knowledge base are still being indexed and are not searchable yet; results may be incomplete.`;
+function pendingNotice(pending: number, lang: Lang): string | undefined {
+  return pending === 0 ? undefined : notices(lang).pending(pending);
 }
 
 const toCitation = (h: ChunkHit): Citation => ({
@@ -87,6 +86,7 @@ export class QueryService {
     const providers = this.deps.providersFor ? await this.deps.providersFor(scope.tenantId) : this.deps;
     // Earlier turns matter only to a model: they rewrite the question and go into its prompt.
     const history = req.history && req.history.length > 0 && providers.answer.kind === 'llm' ? req.history : undefined;
+    const lang = req.lang ?? questionLanguage(req.query);
     const key = answerKey({
       tenantId: scope.tenantId,
       kbId: scope.kbId,
@@ -101,10 +101,11 @@ export class QueryService {
       answerer: req.onlyContext ? 'none' : providers.answererId,
       reranker: providers.rerankerId,
       ...(history ? { history: historyKey(history) } : {}),
+      lang,
     });
 
     const hit = this.deps.cache.get(key);
-    if (hit) return this.fromCache(hit, pending, started, hooks);
+    if (hit) return this.fromCache(hit, pending, lang, started, hooks);
     // Read only past the cache: a hit never needs it, and a caller may create it lazily.
     const { signal } = hooks;
 
@@ -142,7 +143,7 @@ export class QueryService {
     const rerankMs = providers.rerank ? ms(t1) : 0;
     const citations = hits.slice(0, req.topK).map(toCitation);
 
-    let notice = joinNotices(pendingNotice(pending), retrieved.notice);
+    let notice = joinNotices(pendingNotice(pending, lang), retrieved.notice);
     hooks.onContext?.({ citations, pending_documents: pending, ...(notice ? { notice } : {}), ...(rerank ? { rerank } : {}), cached: false });
 
     const t2 = performance.now();
@@ -151,7 +152,7 @@ export class QueryService {
     let degraded = rerank?.applied === false;
     if (!req.onlyContext) {
       const outcome = await withSpan('query generate', {}, () =>
-        providers.answer.answer(question, citations, signal, hooks.onToken, hooks.requestId, history),
+        providers.answer.answer(question, citations, signal, hooks.onToken, hooks.requestId, history, lang),
       );
       answer = outcome.text;
       answerKind = outcome.kind;
@@ -180,8 +181,8 @@ export class QueryService {
     );
   }
 
-  private fromCache(hit: PackedAnswer, pending: number, started: number, hooks: QueryHooks): QueryResult {
-    const notice = joinNotices(pendingNotice(pending), hit.retrievalNotice);
+  private fromCache(hit: PackedAnswer, pending: number, lang: Lang, started: number, hooks: QueryHooks): QueryResult {
+    const notice = joinNotices(pendingNotice(pending, lang), hit.retrievalNotice);
     const result = cachedResult(hit, {
       pending_documents: pending,
       ...(notice ? { notice } : {}),

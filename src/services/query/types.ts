@@ -1,4 +1,5 @@
 import type { ChatMessage } from '../../ports/models.js';
+import type { Lang } from '../../text/language.js';
 import type { SearchFilter } from '../../ports/store.js';
 
 /** The vocabulary of the query path, shared by the service, the HTTP route, jobs and the CLI. */
@@ -23,6 +24,8 @@ export interface QueryRequest {
    * to the model with the sources; the extractive answerer has no use for them and ignores them.
    */
   history?: ChatMessage[];
+  /** The language of notices and of the extractive label; default: the question's own. */
+  lang?: Lang;
 }
 
 /** One retrieved chunk as the client sees it. Its position in `citations` is its number [n] - 1. */

@@ -175,6 +175,9 @@ const MIGRATIONS: (string | ((db: Db) => void))[] = [
   `,
   // 5: a full-text table per KB instead of one shared by all (see kb-fts.ts).
   splitSharedFts,
+  // 6: how a KB's full-text rows were prepared (kb-fts.ts FTS_FORMAT). Existing KBs start at 0,
+  // unsegmented, and are rebuilt from `chunks` in the background after start-up.
+  `ALTER TABLE kbs ADD COLUMN fts_format INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** Brings the schema up to `target` (default: the latest); tests stop earlier to build old files. */

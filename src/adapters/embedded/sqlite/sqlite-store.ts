@@ -17,6 +17,7 @@ import type {
   StoredChunk,
 } from '../../../ports/store.js';
 import { KbStateReader, PENDING_STATUSES } from './kb-state-reader.js';
+import type { ResegmentStep } from './kb-fts.js';
 import { openDatabase, type Db } from './open.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { searchLexical, searchVector, type SearchRunner } from './search-ops.js';
@@ -30,6 +31,8 @@ export interface SqliteStoreOptions {
   defaultEmbedder: string;
   embedDim: number;
   maxAttempts: number;
+  /** Where the start-up full-text rebuild reports progress (see rebuildFullText). */
+  logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
 /** A chunk with its document's name (the chunk_by_document index serves the document's list). */
@@ -55,6 +58,10 @@ const toStoredChunk = (r: ChunkRow): StoredChunk => ({
   page: r.page,
 });
 
+/** Rows per rebuild transaction: small enough that an upload's commit waits at most a few ms behind one. */
+const REBUILD_BATCH = 200;
+const REBUILD_LOG_EVERY_MS = 5_000;
+
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
 function decodeCursor(cursor: string): number {
   const n = Number(Buffer.from(cursor, 'base64url').toString());
@@ -72,6 +79,9 @@ export class SqliteStore implements Store {
   /** Where searches run; null = this thread's read connection (tests, tools). */
   private searchRunner: SearchRunner | null = null;
   readonly dbPath: string;
+  private closing = false;
+  /** The background full-text rebuild started by init(); resolves when it ends or stops. */
+  fullTextRebuilt: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SqliteStoreOptions) {
     mkdirSync(opts.dataDir, { recursive: true });
@@ -104,9 +114,50 @@ export class SqliteStore implements Store {
     });
     this.reader = openDatabase(this.dbPath, { readonly: true });
     this.kbStates = new KbStateReader(this.reader);
+    this.fullTextRebuilt = this.rebuildFullText().catch((err: unknown) => this.opts.logger?.warn({ err }, 'full-text rebuild stopped; it resumes at the next start'));
+  }
+
+  /**
+   * Rewrites the full-text rows of KBs indexed before the current segmentation (kb-fts.ts
+   * FTS_FORMAT) from their `chunks`, one short writer transaction at a time, while the server
+   * serves: questions keep answering throughout (a KB's rows are a mix of both formats until it
+   * is done, so Chinese matches improve as it goes), and nothing is lost, since `chunks` is the
+   * source. A restart resumes with the unfinished KB.
+   */
+  private async rebuildFullText(): Promise<void> {
+    let kb: { tenantId: string; kbId: string } | null = null;
+    let after = 0;
+    let done = 0;
+    let total: number | null = null;
+    let lastLog = 0;
+    while (!this.closing) {
+      const step: ResegmentStep | null = await this.writer.call('resegmentStep', { kb, after, limit: REBUILD_BATCH });
+      if (!step) break;
+      if (step.total !== null) {
+        total = step.total;
+        done = 0;
+        if (step.total > 0) this.opts.logger?.info({ tenant: step.tenantId, kb: step.kbId, chunks: total }, 'rebuilding full-text index with word segmentation');
+      }
+      done += step.rows;
+      const now = Date.now();
+      if (step.finished) {
+        if (done > 0) this.opts.logger?.info({ tenant: step.tenantId, kb: step.kbId, chunks: done }, 'full-text index rebuilt');
+        kb = null;
+        after = 0;
+      } else {
+        kb = { tenantId: step.tenantId, kbId: step.kbId };
+        after = step.last;
+        if (now - lastLog >= REBUILD_LOG_EVERY_MS) {
+          lastLog = now;
+          this.opts.logger?.info({ tenant: step.tenantId, kb: step.kbId, done, total }, 'full-text rebuild progress');
+        }
+      }
+    }
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    await this.fullTextRebuilt;
     this.reader?.close();
     this.reader = null;
     this.kbStates = null;
