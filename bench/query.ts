@@ -43,7 +43,8 @@ const row = (...cells: string[]) => {
 };
 
 async function main(): Promise<void> {
-  const fake = await startFakeOpenAI({ latencyMs: 1000 }, {});
+  // Chat at 1 s; embeddings (part r's remote embedder) answer at once, as a nearby embedding server would.
+  const fake = await startFakeOpenAI({ latencyMs: 1000, embeddings: { latencyMs: 0 } }, {});
   const server = await spawnServer({
     RAGD_LLM_BASE_URL: fake.url,
     RAGD_LLM_MODEL: 'fake-chat',
