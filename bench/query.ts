@@ -128,6 +128,10 @@ async function partRemote(fake: FakeOpenAI, questions: Questions): Promise<void>
         const ok = burst.filter((r) => r.status === 200).length;
         cells.push(`${n} at once ${fmt(wall)} (${ok}/${n} ok) ratio ${(wall / single).toFixed(2)}`);
       }
+      // Where the lanes' limits stand after the bursts (an adaptive limit may have moved).
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const limits = [...metrics.matchAll(/^ragd_provider_concurrency_limit\{provider="(\w+)"\} (\d+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+      cells.push(`lane limits after: ${limits.join(', ')}`);
       row(...cells);
     } finally {
       client.close();

@@ -22,6 +22,11 @@ export interface AdaptiveLimitOptions {
   latencyRatio?: number;
   /** Short-term over long-term latency beyond which latency counts as rising (default 2). */
   latencyTolerance?: number;
+  /**
+   * ...and by at least this much (default 250 ms). A call of a few milliseconds doubles with any
+   * pause of this process's own event loop; that is not the provider queueing.
+   */
+  minLatencyRiseMs?: number;
 }
 
 export class AdaptiveLimit {
@@ -33,6 +38,7 @@ export class AdaptiveLimit {
   private readonly overloadRatio: number;
   private readonly latencyRatio: number;
   private readonly tolerance: number;
+  private readonly minRiseMs: number;
 
   constructor(private readonly opts: AdaptiveLimitOptions) {
     if (!(opts.min >= 1) || !(opts.max >= opts.min)) throw new Error(`adaptive limit: need 1 <= min <= max, got ${opts.min}..${opts.max}`);
@@ -40,6 +46,7 @@ export class AdaptiveLimit {
     this.overloadRatio = opts.overloadRatio ?? 0.7;
     this.latencyRatio = opts.latencyRatio ?? 0.9;
     this.tolerance = opts.latencyTolerance ?? 2;
+    this.minRiseMs = opts.minLatencyRiseMs ?? 250;
   }
 
   /** The current limit, an integer within [min, max]. */
@@ -57,7 +64,7 @@ export class AdaptiveLimit {
     // Short ≈ the last 5 samples, long ≈ the last 50; both start at the first sample.
     this.shortMs = this.samples === 1 ? latencyMs : this.shortMs + 0.2 * (latencyMs - this.shortMs);
     this.longMs = this.samples === 1 ? latencyMs : this.longMs + 0.02 * (latencyMs - this.longMs);
-    if (this.samples >= 10 && this.shortMs > this.tolerance * this.longMs) {
+    if (this.samples >= 10 && this.shortMs > this.tolerance * this.longMs && this.shortMs - this.longMs >= this.minRiseMs) {
       this.decrease(startedAt, this.latencyRatio);
       return false;
     }
