@@ -49,6 +49,8 @@ export interface FakeBehavior extends RouteKnobs {
   answer: string | ((messages: FakeMessage[]) => string);
   /** Dimension of the vectors /embeddings returns (unless the request asks for `dimensions`). */
   embedDim: number;
+  /** /embeddings answers 400 to `encoding_format: "base64"`, as some servers do. */
+  refuseBase64: boolean;
   /** Response shape of /rerank: Cohere/Jina `{results:[{index, relevance_score}]}` or TEI `[{index, score}]`. */
   rerankShape: 'cohere' | 'tei';
   /** The next `count` streamed answers break (socket destroyed) after `afterTokens` content chunks. */
@@ -104,6 +106,7 @@ const DEFAULTS: FakeBehavior = {
     return `This is a fake answer about: ${question.split(/\s+/).slice(0, 12).join(' ')}`;
   },
   embedDim: 384,
+  refuseBase64: false,
   rerankShape: 'cohere',
   breakStreamNext: null,
   maxBodies: 100,
@@ -445,6 +448,7 @@ export async function startFakeOpenAI(
     }
     const dim = typeof body.dimensions === 'number' && body.dimensions > 0 ? body.dimensions : behavior.embedDim;
     const base64 = body.encoding_format === 'base64';
+    if (base64 && behavior.refuseBase64) throw new BadRequest("'encoding_format' must be 'float'");
     let chars = 0;
     const data = (inputs as string[]).map((text, index) => {
       chars += text.length;
