@@ -25,7 +25,7 @@ import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT, spawnServer, tempDir } from '../test/support/server.js';
-import { type FakeOpenAI, startFakeOpenAI } from '../test/support/fake-openai.js';
+import { fakeModelsEnv, type FakeOpenAI, startFakeOpenAI } from '../test/support/fake-openai.js';
 import { bulkIngest, type LoadStats, pooled, queryLoad, seedQueryKb } from './bulk-ingest.js';
 import { Client, closedLoop, cpuMsOf, percentile, type Reply, rssOf, rssSampler } from './load.js';
 import { Questions } from './questions.js';
@@ -104,11 +104,7 @@ async function partRemote(fake: FakeOpenAI, questions: Questions): Promise<void>
   ];
   for (const [label, extra] of configs) {
     const server = await spawnServer({
-      RAGD_LLM_BASE_URL: fake.url,
-      RAGD_LLM_MODEL: 'fake-chat',
-      RAGD_EMBED_BASE_URL: fake.url,
-      RAGD_EMBED_MODEL: 'fake-embed',
-      RAGD_EMBED_DIM: '384',
+      ...fakeModelsEnv(fake.url),
       RAGD_MAX_CONCURRENT_QUERIES: '4096',
       RAGD_LOG_LEVEL: 'warn',
       ...extra,

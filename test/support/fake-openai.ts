@@ -526,6 +526,17 @@ export async function startFakeOpenAI(
   };
 }
 
+/** ragd's environment for answering and embedding through the stand-in at `url` (384-dimensional vectors). */
+export function fakeModelsEnv(url: string): Record<string, string> {
+  return {
+    RAGD_LLM_BASE_URL: url,
+    RAGD_LLM_MODEL: 'fake-chat',
+    RAGD_EMBED_BASE_URL: url,
+    RAGD_EMBED_MODEL: 'fake-embed',
+    RAGD_EMBED_DIM: '384',
+  };
+}
+
 /**
  * Standalone, so a benchmark can keep the fake's CPU out of the process it measures:
  *   FAKE_OPENAI='{"tokenDelayMs":20}' node --import tsx test/support/fake-openai.ts [port]
