@@ -7,11 +7,18 @@
  * (multipart, 8 at a time), and waits until every document has settled. Meanwhile it samples
  * the child's RSS every 200 ms and scrapes /metrics every second for the event-loop delay.
  *
- * Env: BENCH_MB (corpus size, default 50), BENCH_TIMEOUT_S (default 540), BENCH_SEED (default 1).
+ * It runs once per embedder: the local hash embedder, and a remote one (the stand-in model server
+ * in this process serving /v1/embeddings), and prints server CPU-seconds per MB and peak RSS next
+ * to MB/s for each.
+ *
+ * Env: BENCH_MB (corpus size, default 50), BENCH_TIMEOUT_S (default 540), BENCH_SEED (default 1),
+ * BENCH_EMBEDDERS (default hash,remote).
  */
 import { openAsBlob, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { startFakeOpenAI } from '../test/support/fake-openai.js';
+import { cpuMsOf } from './load.js';
 import {
   listDocuments,
   postFiles,
@@ -101,7 +108,16 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
+type EmbedderKind = 'hash' | 'remote';
+
 async function main(): Promise<number> {
+  const kinds = (process.env.BENCH_EMBEDDERS ?? 'hash,remote').split(',') as EmbedderKind[];
+  let code = 0;
+  for (const kind of kinds) code = Math.max(code, await runOnce(kind));
+  return code;
+}
+
+async function runOnce(embedder: EmbedderKind): Promise<number> {
   const targetMb = envNumber('BENCH_MB', 50);
   const timeoutMs = envNumber('BENCH_TIMEOUT_S', 540) * 1000;
   const seed = envNumber('BENCH_SEED', 1);
@@ -132,7 +148,10 @@ async function main(): Promise<number> {
     const corpusBytes = files.reduce((n, f) => n + f.bytes, 0);
     process.stderr.write(`${files.length} files\nstarting ragd … `);
 
-    server = await spawnServer({ RAGD_DATA_DIR: dataDir, RAGD_LOG_LEVEL: 'warn' }, { compiled: true });
+    const fake = embedder === 'remote' ? await startFakeOpenAI({ embedDim: 384 }) : null;
+    if (fake) cleanup.push(() => fake.close());
+    const remote: Record<string, string> = fake ? { RAGD_EMBED_BASE_URL: fake.url, RAGD_EMBED_MODEL: 'fake-embed', RAGD_EMBED_DIM: '384' } : {};
+    server = await spawnServer({ RAGD_DATA_DIR: dataDir, RAGD_LOG_LEVEL: 'warn', ...remote }, { compiled: true });
     const { url } = server;
     const pid = server.child.pid!;
     process.stderr.write(`${url} (pid ${pid})\n`);
@@ -164,6 +183,7 @@ async function main(): Promise<number> {
       };
     };
 
+    const cpuBefore = (await cpuMsOf(pid)) ?? 0;
     const started = Date.now();
     const deadline = started + timeoutMs;
     let uploaded = 0;
@@ -188,6 +208,7 @@ async function main(): Promise<number> {
       if (Date.now() > deadline) throw new Error(`not done after ${timeoutMs / 1000} s: ${settled.ready} ready, ${settled.failed} failed of ${files.length}`);
     }
     await uploads;
+    const cpuS = (((await cpuMsOf(pid)) ?? 0) - cpuBefore) / 1000;
     sampling = false;
     await rssLoop;
 
@@ -205,7 +226,9 @@ async function main(): Promise<number> {
       ['corpus', `${(corpusBytes / MB).toFixed(1)} MB in ${files.length} files (txt ${kinds('txt')}, md ${kinds('md')}, html ${kinds('html')})`],
       ['uploads', `${uploaded} accepted in ${((uploadedAt - started) / 1000).toFixed(1)} s (${UPLOAD_CONCURRENCY} at a time)`],
       ['wall to ready', `${wallS.toFixed(1)} s`],
+      ['embedder', embedder === 'hash' ? 'local hash' : 'remote (stand-in /v1/embeddings over HTTP)'],
       ['throughput', `${(corpusBytes / MB / wallS).toFixed(2)} MB/s · ${(docs.length / wallS).toFixed(1)} documents/s`],
+      ['server CPU', `${cpuS.toFixed(1)} CPU-s · ${(cpuS / (corpusBytes / MB)).toFixed(3)} CPU-s per MB`],
       ['documents', `${docs.length - failed.length} ready, ${failed.length} failed`],
       ['chunks', `${chunks}`],
       [

@@ -2,6 +2,9 @@
  * `npm run bench:query`: does ragd answer concurrently?
  *
  *  (a) 100 concurrent uncached queries against a model with 1 s latency: wall time vs one query.
+ *  (r) the same with a remote embedder too (the stand-in serves /v1/embeddings and chat, 1 s
+ *      chat): bursts of 10 and 100 as a ratio to one question, with the default lane settings
+ *      (adaptive concurrency) and with RAGD_LLM_CONCURRENCY pinned (BENCH_PINNED, default 8).
  *  (b) query p50/p99 (only_context) idle and while a corpus is ingesting into another KB
  *      (BENCH_MB, default 20): as a saturating closed loop and at a fixed rate (BENCH_QPS, default
  *      100); then idle again over the grown database.
@@ -12,7 +15,7 @@
  * ragd runs as a child process (`ragd serve`), so the load generator and the stand-in model in
  * this process do not share its event loop. The bulk uploader is a third process, at the lowest CPU
  * priority (see bulk-ingest.ts). Env: BENCH_MB, BENCH_TIMEOUT_S (default 300),
- * BENCH_PARTS (default a,b,c,d,e: the parts to run; they run in the order a,c,d,b,e), BENCH_LOOPS
+ * BENCH_PARTS (default a,r,b,c,d,e: the parts to run; they run in the order a,r,c,d,b,e), BENCH_LOOPS
  * (default closed,open: the loads (b) measures), BENCH_CYCLES (default 3).
  */
 import { spawn } from 'node:child_process';
@@ -22,14 +25,14 @@ import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT, spawnServer, tempDir } from '../test/support/server.js';
-import { type FakeOpenAI, startFakeOpenAI } from '../test/support/fake-openai.js';
+import { fakeModelsEnv, type FakeOpenAI, startFakeOpenAI } from '../test/support/fake-openai.js';
 import { bulkIngest, type LoadStats, pooled, queryLoad, seedQueryKb } from './bulk-ingest.js';
 import { Client, closedLoop, cpuMsOf, percentile, type Reply, rssOf, rssSampler } from './load.js';
 import { Questions } from './questions.js';
 import { partTwoTenants } from './two-tenants.js';
 
 const MB = 1024 * 1024;
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'a,b,c,d,e').split(','));
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'a,r,b,c,d,e').split(','));
 const LOOPS = (['closed', 'open'] as const).filter((k) => (process.env.BENCH_LOOPS ?? 'closed,open').split(',').includes(k));
 const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
@@ -40,7 +43,8 @@ const row = (...cells: string[]) => {
 };
 
 async function main(): Promise<void> {
-  const fake = await startFakeOpenAI({ latencyMs: 1000 }, {});
+  // Chat at 1 s; embeddings (part r's remote embedder) answer at once, as a nearby embedding server would.
+  const fake = await startFakeOpenAI({ latencyMs: 1000, embeddings: { latencyMs: 0 } }, {});
   const server = await spawnServer({
     RAGD_LLM_BASE_URL: fake.url,
     RAGD_LLM_MODEL: 'fake-chat',
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
     const ask = (extra: object = {}) => client.post('/v1/kbs/bench/query', { query: questions.next(), ...extra });
 
     if (PARTS.has('a')) await partA(ask);
+    if (PARTS.has('r')) await partRemote(fake, questions);
     if (PARTS.has('c')) await partC(client, pid, bare);
     if (PARTS.has('d')) await partD(client, fake, pid, questions);
     if (PARTS.has('b')) await partB(client, server.url, questions);
@@ -84,6 +89,52 @@ async function partA(ask: () => Promise<Reply>): Promise<void> {
   const wall = performance.now() - t0;
   const ok = burst.filter((r) => r.status === 200).length;
   row('single query', fmt(single), `100 at once: ${fmt(wall)} (${ok}/100 ok)`, `ratio ${(wall / single).toFixed(2)} (ideal 1.0)`);
+}
+
+/**
+ * Hybrid questions with both model calls over HTTP: the embedding lane, then the chat lane. A fresh
+ * server per configuration, so neither inherits the other's adapted limits.
+ */
+async function partRemote(fake: FakeOpenAI, questions: Questions): Promise<void> {
+  const pinned = process.env.BENCH_PINNED ?? '8';
+  console.log(`\n(r) remote embedder and chat (1 s), hybrid: bursts of 10 and 100 ÷ one question (goals ≤ 1.1 and ≤ 1.2)`);
+  const configs: [string, Record<string, string>][] = [
+    ['default lane settings', {}],
+    [`RAGD_LLM_CONCURRENCY=${pinned} (pinned)`, { RAGD_LLM_CONCURRENCY: pinned }],
+  ];
+  for (const [label, extra] of configs) {
+    const server = await spawnServer({
+      ...fakeModelsEnv(fake.url),
+      RAGD_MAX_CONCURRENT_QUERIES: '4096',
+      RAGD_LOG_LEVEL: 'warn',
+      ...extra,
+    }, { compiled: true });
+    const client = new Client(server.url, 2048);
+    try {
+      await seedQueryKb(client, 'bench', questions);
+      const ask = () => client.post('/v1/kbs/bench/query', { query: questions.next(), mode: 'hybrid' });
+      const singles: number[] = [];
+      for (let i = 0; i < 3; i++) singles.push((await ask()).ms);
+      const single = percentile(singles, 50);
+      const cells = [`${label}: single ${fmt(single)}`];
+      for (const n of [10, 100]) {
+        const t0 = performance.now();
+        const burst = await Promise.all(Array.from({ length: n }, () => ask()));
+        const wall = performance.now() - t0;
+        const ok = burst.filter((r) => r.status === 200).length;
+        cells.push(`${n} at once ${fmt(wall)} (${ok}/${n} ok) ratio ${(wall / single).toFixed(2)}`);
+      }
+      // Where the lanes' limits stand after the bursts (an adaptive limit may have moved).
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const limits = [...metrics.matchAll(/^ragd_provider_concurrency_limit\{provider="(\w+)"\} (\d+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+      cells.push(`lane limits after: ${limits.join(', ')}`);
+      row(...cells);
+    } finally {
+      client.close();
+      await server.stop();
+      await server.cleanup();
+    }
+  }
 }
 
 async function partC(client: Client, serverPid: number, bare: { child?: ReturnType<typeof spawn> }): Promise<void> {

@@ -17,6 +17,7 @@ export function remoteEmbedder(cfg: ProviderConfig & { baseUrl: string }, dim: n
   const lane = new ProviderLane({
     name: 'embed',
     concurrency: cfg.concurrency,
+    adaptive: cfg.adaptive,
     requestsPerMinute: cfg.requestsPerMinute,
     timeoutMs: cfg.timeoutMs,
     maxRetries: cfg.maxRetries,

@@ -43,6 +43,7 @@ export function stepFactory(options: QueryOptions, extractive: ExtractiveAnswere
       const lane = new ProviderLane({
         name: 'llm',
         concurrency: cfg.concurrency,
+        adaptive: cfg.adaptive,
         requestsPerMinute: cfg.requestsPerMinute,
         timeoutMs: cfg.timeoutMs,
         maxRetries: cfg.maxRetries,
@@ -56,6 +57,7 @@ export function stepFactory(options: QueryOptions, extractive: ExtractiveAnswere
       const lane = new ProviderLane({
         name: 'rerank',
         concurrency: cfg.concurrency,
+        adaptive: cfg.adaptive,
         requestsPerMinute: cfg.requestsPerMinute,
         timeoutMs: Math.min(cfg.timeoutMs, options.rerankTimeoutMs),
         maxRetries: cfg.maxRetries,

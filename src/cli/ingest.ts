@@ -11,6 +11,7 @@ import { createLogger } from '../app/logger.js';
 import type { Config } from '../config/config.js';
 import { collectFiles, type FileEntry } from './ingest/files.js';
 import { createView, isFinal, type TaskState } from './ingest/progress-view.js';
+import { parseRetryAfter, ServerBusyError, UploadPacer } from './ingest/upload-pacer.js';
 import { readSse } from './sse-reader.js';
 import { authHeader } from './credentials.js';
 
@@ -82,15 +83,32 @@ export async function ingest(config: Config, paths: string[], env: Env, switches
   const results = new Map<FileEntry, { ok: boolean; error?: string; duplicate?: boolean }>();
   const uploads = limiter(UPLOAD_CONCURRENCY);
   const follows = limiter(FOLLOW_CONCURRENCY);
+  const pacer = new UploadPacer();
+  /** Uploads one file, waiting for room while the server's backlog is full. */
+  const uploadPaced = async (file: FileEntry): Promise<Uploaded> => {
+    for (;;) {
+      await pacer.ready();
+      view.update(file, 'uploading', null);
+      try {
+        const uploaded = await backend.upload(file);
+        pacer.accepted();
+        return uploaded;
+      } catch (err) {
+        if (!(err instanceof ServerBusyError)) throw err;
+        const waitMs = pacer.refused(err.retryAfterMs);
+        if (waitMs === null) throw new Error(`${err.message} (the server made no progress for 10 minutes)`);
+        view.update(file, 'waiting for room', null);
+        view.waiting(++pacer.waiting);
+        await pacer.ready().finally(() => view.waiting(--pacer.waiting));
+      }
+    }
+  };
   try {
     await Promise.all(
       files.map(async (file) => {
         let uploaded: Uploaded;
         try {
-          uploaded = await uploads(() => {
-            view.update(file, 'uploading', null);
-            return backend.upload(file);
-          });
+          uploaded = await uploads(() => uploadPaced(file));
         } catch (err) {
           results.set(file, { ok: false, error: `upload: ${errorText(err)}` });
           view.settle(file, false, `upload: ${errorText(err)}`);
@@ -99,6 +117,7 @@ export async function ingest(config: Config, paths: string[], env: Env, switches
         view.update(file, uploaded.duplicate ? 'queued (duplicate)' : 'queued', null);
         try {
           const final = await follows(() => backend.follow(uploaded.task_id, (t) => view.update(file, statusText(t), t)));
+          pacer.progress();
           const ok = final.status === 'succeeded';
           results.set(file, { ok, duplicate: uploaded.duplicate, ...(ok ? {} : { error: final.error ?? 'failed' }) });
           view.settle(file, ok, final.error ?? undefined);
@@ -186,7 +205,9 @@ async function httpBackend(url: string, kb: string): Promise<Backend> {
   const kbPath = `${url}/v1/kbs/${encodeURIComponent(kb)}`;
   return {
     async upload(file) {
-      const { status, body } = await postFile(`${kbPath}/documents`, file.path);
+      const { status, body, retryAfter } = await postFile(`${kbPath}/documents`, file.path);
+      // 503 (backlog full, draining) and 429 (a tenant's rate) mean "later": the caller waits and retries.
+      if (status === 503 || status === 429) throw new ServerBusyError(apiErrorText(status, body), parseRetryAfter(retryAfter));
       if (status !== 202) throw new Error(apiErrorText(status, body));
       const doc = (body as { documents?: Uploaded[] } | null)?.documents?.[0];
       if (!doc) throw new Error('the server accepted the upload but returned no document');
@@ -203,7 +224,7 @@ async function httpBackend(url: string, kb: string): Promise<Backend> {
  * Not fetch + FormData + fs.openAsBlob: on Node 20 fetch reads a streamed body far ahead of the
  * socket, so a 1 GB file cost ~1 GB of memory; node:http piping a file stream stays flat.
  */
-async function postFile(url: string, path: string): Promise<{ status: number; body: unknown }> {
+async function postFile(url: string, path: string): Promise<{ status: number; body: unknown; retryAfter: string | undefined }> {
   const boundary = `----ragd-${randomBytes(16).toString('hex')}`;
   // The name in UTF-8 as browsers send it, with the characters that would break the header
   // percent-encoded (RFC 7578 §4.2; `filename*` must not be used in form data).
@@ -250,7 +271,8 @@ async function postFile(url: string, path: string): Promise<{ status: number; bo
   } catch {
     // Not JSON (a proxy's error page): the status alone is reported.
   }
-  return { status: res.statusCode ?? 0, body: parsed };
+  const retryAfter = res.headers['retry-after'];
+  return { status: res.statusCode ?? 0, body: parsed, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
 }
 
 function apiErrorText(status: number, body: unknown): string {

@@ -9,7 +9,13 @@ export interface ProviderConfig {
   baseUrl: string | null;
   model: string;
   apiKey: string;
+  /** The pinned concurrency (RAGD_*_CONCURRENCY); when it is not set, the limit adapts instead. */
   concurrency: number;
+  /**
+   * Bounds of the adaptive concurrency (RAGD_*_MIN_CONCURRENCY, RAGD_*_MAX_CONCURRENCY): it starts at
+   * max, shrinks on 429/503 and rising latency, grows back while latency holds. Null when pinned.
+   */
+  adaptive: { min: number; max: number } | null;
   requestsPerMinute: number;
   timeoutMs: number;
   maxRetries: number;
@@ -124,12 +130,17 @@ function limit(env: Env, name: string): number | null {
   return optional(env, name) === null ? null : int(env, name, 0, 1);
 }
 
-function provider(env: Env, prefix: string, defaults: { model: string; concurrency: number }): ProviderConfig {
+function provider(env: Env, prefix: string, defaults: { model: string; maxConcurrency: number }): ProviderConfig {
+  const min = int(env, `${prefix}_MIN_CONCURRENCY`, 1, 1);
+  const max = int(env, `${prefix}_MAX_CONCURRENCY`, Math.max(min, defaults.maxConcurrency), 1);
+  if (max < min) throw new Error(`RAGD_${prefix}_MAX_CONCURRENCY (${max}) must be >= RAGD_${prefix}_MIN_CONCURRENCY (${min})`);
+  const pinned = optional(env, `${prefix}_CONCURRENCY`) !== null;
   return {
     baseUrl: optional(env, `${prefix}_BASE_URL`),
     model: str(env, `${prefix}_MODEL`, defaults.model),
     apiKey: str(env, `${prefix}_API_KEY`, 'none'),
-    concurrency: int(env, `${prefix}_CONCURRENCY`, defaults.concurrency, 1),
+    concurrency: int(env, `${prefix}_CONCURRENCY`, max, 1),
+    adaptive: pinned ? null : { min, max },
     requestsPerMinute: int(env, `${prefix}_RPM`, 6000, 1),
     timeoutMs: int(env, `${prefix}_TIMEOUT_MS`, 60_000, 1),
     maxRetries: int(env, `${prefix}_MAX_RETRIES`, 3, 0),
@@ -169,9 +180,11 @@ export function loadConfig(env: Env = process.env): Config {
       maxPdfPages: int(env, 'MAX_PDF_PAGES', 2000, 1),
       maxTextChars: int(env, 'MAX_TEXT_CHARS', 50_000_000, 1),
     },
-    embed: provider(env, 'EMBED', { model: 'text-embedding-3-small', concurrency: 4 }),
-    llm: provider(env, 'LLM', { model: 'gpt-4o-mini', concurrency: 8 }),
-    rerank: provider(env, 'RERANK', { model: 'rerank', concurrency: 4 }),
+    // Upper bounds of the adaptive limits: high, because a cloud API takes hundreds of calls at
+    // once and a local server that cannot is found out by its 429s/503s or its rising latency.
+    embed: provider(env, 'EMBED', { model: 'text-embedding-3-small', maxConcurrency: 64 }),
+    llm: provider(env, 'LLM', { model: 'gpt-4o-mini', maxConcurrency: 256 }),
+    rerank: provider(env, 'RERANK', { model: 'rerank', maxConcurrency: 64 }),
     redisUrl: optional(env, 'REDIS_URL'),
     databaseUrl: optional(env, 'DATABASE_URL'),
     adminKey: optional(env, 'ADMIN_KEY'),

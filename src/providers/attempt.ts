@@ -19,6 +19,8 @@ export class Attempt<T> {
 /** Settles when the task itself has settled (not merely been abandoned). */
   taskSettled: Promise<void> = Promise.resolve();
   committed = false;
+  /** performance.now() of the first heartbeat (first streamed chunk), if any: the attempt's time to first byte. */
+  firstProgressAt: number | undefined;
 
   constructor(
     private readonly lane: string,
@@ -60,6 +62,7 @@ export class Attempt<T> {
       const ctx: AttemptContext = {
         attempt: this.attempt,
         heartbeat: () => {
+          this.firstProgressAt ??= performance.now();
           if (!this.done) arm();
         },
         commit: () => {

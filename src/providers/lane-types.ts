@@ -15,8 +15,13 @@ export interface BreakerOptions {
 
 export interface LaneOptions {
   name: string;
-  /** Attempts in flight at once. */
+  /** Attempts in flight at once (the pinned limit; ignored when `adaptive` is set). */
   concurrency: number;
+  /**
+   * Let the limit adapt within [min, max] (see adaptive-limit.ts): it starts at max, shrinks on
+   * 429/503 and rising latency, and grows back while latency holds.
+   */
+  adaptive?: { min: number; max: number } | null;
   /** Attempts started per minute; 0 or undefined means no budget. */
   requestsPerMinute?: number;
   /** An attempt that makes no progress for this long is aborted (see AttemptContext.heartbeat). */
@@ -68,6 +73,8 @@ export interface LaneStats {
   inFlight: number;
   /** Attempts waiting for a slot or for the per-minute budget. */
   queued: number;
+  /** The concurrency limit now (the pinned one, or where the adaptive one stands). */
+  limit: number;
   /** Calls sleeping between a failed attempt and their retry. */
   backingOff: number;
   breaker: BreakerState;

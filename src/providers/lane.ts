@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import Bottleneck from 'bottleneck';
 import CircuitBreaker from 'opossum';
 import { AppError } from '../domain/errors.js';
 import {
@@ -8,7 +7,9 @@ import {
   ProviderTimeoutError,
   ProviderUnavailableError,
 } from '../ports/models.js';
+import { AdaptiveLimit } from './adaptive-limit.js';
 import { Attempt, CallerAbort } from './attempt.js';
+import { LaneScheduler } from './lane-scheduler.js';
 import type {
   AttemptContext,
   BreakerState,
@@ -42,9 +43,6 @@ interface CallState {
   kind?: FailureKind;
 }
 
-// Bottleneck runs lower numbers first (0-9).
-const PRIORITY: Record<Priority, number> = { interactive: 1, bulk: 6 };
-
 /**
  * One lane per remote provider: every call to that provider queues here. The lane owns the whole
  * call policy — concurrency cap, requests-per-minute budget, priority, per-attempt timeout, retries
@@ -53,13 +51,13 @@ const PRIORITY: Record<Priority, number> = { interactive: 1, bulk: 6 };
  */
 export class ProviderLane extends EventEmitter<LaneEvents> {
   readonly name: string;
-  private readonly opts: Required<Omit<LaneOptions, 'requestsPerMinute'>> & { requestsPerMinute: number };
-  private readonly limiter: Bottleneck;
+  private readonly opts: Required<Omit<LaneOptions, 'requestsPerMinute' | 'adaptive'>> & { requestsPerMinute: number };
+  private readonly scheduler: LaneScheduler;
+  /** Null when the concurrency is pinned. */
+  private readonly adaptive: AdaptiveLimit | null;
   private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
   private closed = false;
   private readonly counters = {
-    inFlight: 0,
-    queued: 0,
     backingOff: 0,
     calls: 0,
     attempts: 0,
@@ -75,19 +73,18 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     if (!(options.concurrency >= 1)) throw new Error(`lane ${options.name}: concurrency must be >= 1`);
     if (!(options.timeoutMs > 0)) throw new Error(`lane ${options.name}: timeoutMs must be > 0`);
     this.name = options.name;
+    const { adaptive, ...rest } = options;
     this.opts = {
-      ...options,
+      ...rest,
       requestsPerMinute: options.requestsPerMinute ?? 0,
       backoffMaxMs: options.backoffMaxMs ?? 30_000,
       maxRetryAfterMs: options.maxRetryAfterMs ?? 30_000,
       abortGraceMs: options.abortGraceMs ?? 2_000,
     };
 
-    const rpm = this.opts.requestsPerMinute;
-    this.limiter = new Bottleneck({
-      maxConcurrent: options.concurrency,
-      ...(rpm > 0 ? { reservoir: rpm, reservoirRefreshAmount: rpm, reservoirRefreshInterval: 60_000 } : {}),
-    });
+    this.adaptive = adaptive ? new AdaptiveLimit(adaptive) : null;
+    const pinned = options.concurrency;
+    this.scheduler = new LaneScheduler(this.adaptive ? () => this.adaptive!.limit : () => pinned, this.opts.requestsPerMinute);
 
     this.breaker = new CircuitBreaker((attempt: () => Promise<unknown>) => attempt(), {
       name: options.name,
@@ -164,8 +161,9 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     const c = this.counters;
     return {
       name: this.name,
-      inFlight: c.inFlight,
-      queued: c.queued,
+      inFlight: this.scheduler.inFlight,
+      queued: this.scheduler.queued,
+      limit: this.limit,
       backingOff: c.backingOff,
       breaker: this.breakerState(),
       calls: c.calls,
@@ -178,11 +176,16 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     };
   }
 
+  /** The concurrency limit now: the pinned one, or where the adaptive one has settled. */
+  get limit(): number {
+    return this.adaptive ? this.adaptive.limit : this.opts.concurrency;
+  }
+
   /** Stops the lane: queued calls fail with ProviderUnavailableError, timers are cleared. In-flight calls finish. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.limiter.stop({ dropWaitingJobs: true });
+    this.scheduler.close(new ProviderUnavailableError(this.name, 'lane closed'));
     this.breaker.shutdown();
   }
 
@@ -247,65 +250,54 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
   }
 
   /**
-   * Queues one attempt in the limiter. Bottleneck cannot remove a queued job, so a caller that
-   * aborts while queued is rejected at once and its job is left as a tombstone: when the limiter
-   * reaches it, it returns without calling the provider and hands back the per-minute token it took.
+   * Waits for a slot (and a per-minute token), then runs one attempt through the breaker. The
+   * caller is answered as soon as the attempt settles, but the slot is held until the task has
+   * really let go of its connection (or abortGraceMs), so the cap holds. A caller that aborts while
+   * waiting leaves the queue at once and never takes a slot or a token.
    */
-  private queueAttempt<T>(
+  private async queueAttempt<T>(
     task: LaneTask<T>,
     priority: Priority,
     signal: AbortSignal | undefined,
     attempt: number,
     state: { committed: boolean },
   ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (signal?.aborted) return reject(new CallerAbort());
-      let phase: 'queued' | 'running' | 'gone' = 'queued';
-      this.counters.queued++;
-      const leaveQueue = (err: unknown): void => {
-        if (phase !== 'queued') return;
-        phase = 'gone';
-        this.counters.queued--;
-        signal?.removeEventListener('abort', onAbortWhileQueued);
-        reject(err);
-      };
-      const onAbortWhileQueued = (): void => leaveQueue(new CallerAbort());
-      signal?.addEventListener('abort', onAbortWhileQueued, { once: true });
+    await this.scheduler.acquire(priority, signal);
+    const startedAt = performance.now();
+    const a = new Attempt<T>(this.name, task, signal, attempt, this.opts.timeoutMs);
+    const running = this.fireThroughBreaker(a, priority, attempt);
+    void running
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => this.untilSettledOrGrace(a))
+      .finally(() => this.scheduler.release());
+    try {
+      const value = await running;
+      state.committed = a.committed;
+      this.adaptOnSuccess(startedAt, a);
+      return value;
+    } catch (err) {
+      state.committed = a.committed;
+      this.adaptOnFailure(startedAt, err);
+      throw err;
+    }
+  }
 
-      this.limiter
-        .schedule({ priority: PRIORITY[priority] }, async () => {
-          if (phase === 'gone') {
-            if (this.opts.requestsPerMinute > 0) await this.limiter.incrementReservoir(1);
-            return;
-          }
-          phase = 'running';
-          this.counters.queued--;
-          signal?.removeEventListener('abort', onAbortWhileQueued);
-          // Answer the caller as soon as the attempt settles, but keep the slot (return later)
-          // until the task has really let go of its connection.
-          const a = new Attempt<T>(this.name, task, signal, attempt, this.opts.timeoutMs);
-          this.counters.inFlight++;
-          try {
-            await this.fireThroughBreaker(a, priority, attempt).then(
-              (value) => {
-                state.committed = a.committed;
-                resolve(value);
-              },
-              (err: unknown) => {
-                state.committed = a.committed;
-                reject(err);
-              },
-            );
-            await this.untilSettledOrGrace(a);
-          } finally {
-            this.counters.inFlight--;
-          }
-        })
-        .catch((err: unknown) => {
-          // Only reached when the limiter drops the job (close()) or fails internally.
-          leaveQueue(this.closed ? new ProviderUnavailableError(this.name, 'lane closed') : err);
-        });
-    });
+  private adaptOnSuccess(startedAt: number, a: Attempt<unknown>): void {
+    if (!this.adaptive) return;
+    const latencyMs = (a.firstProgressAt ?? performance.now()) - startedAt;
+    const saturated = this.scheduler.queued > 0 || this.scheduler.inFlight >= this.adaptive.limit;
+    if (this.adaptive.onSuccess(startedAt, latencyMs, saturated)) this.scheduler.pump();
+  }
+
+  /** 429/503 shrink the adaptive limit; a Retry-After holds the whole lane, pinned or not, that long. */
+  private adaptOnFailure(startedAt: number, err: unknown): void {
+    const c = classify(err);
+    if (c.kind !== 'rate_limited' && !(c.kind === 'upstream' && c.status === 503)) return;
+    this.adaptive?.onOverload(startedAt);
+    if (c.retryAfterMs !== undefined && c.retryAfterMs > 0) this.scheduler.pause(Math.min(c.retryAfterMs, this.opts.maxRetryAfterMs));
   }
 
   /** The breaker rejects with EOPENBREAKER, without starting the attempt, when it is open or half-open with its one probe already out. */

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { AppError } from '../domain/errors.js';
 import { remoteEmbedderId } from '../domain/embedder-space.js';
-import type { Embedder, Priority } from '../ports/models.js';
+import { type Embedder, type Priority, ProviderRequestError } from '../ports/models.js';
 import type { ProviderLane } from './lane.js';
 
 /**
@@ -22,8 +22,9 @@ export interface OpenAIEmbedderOptions {
   /** Estimated tokens per request, at ~4 characters a token (default 8000). */
   maxBatchTokens?: number;
   /**
-   * 'float' (default) works everywhere; 'base64' is smaller on the wire but not every
-   * OpenAI-compatible server supports it.
+   * 'base64' (default, as the official OpenAI SDKs ask) is a quarter of the bytes of 'float' and
+   * decodes without parsing millions of JSON numbers; a server that ignores it and sends floats is
+   * read all the same, and one that refuses it (4xx) is asked again, from then on, for 'float'.
    */
   encodingFormat?: 'float' | 'base64';
   /** Send `dimensions: dim` (OpenAI text-embedding-3 can shorten its vectors; other servers may reject it). */
@@ -96,7 +97,9 @@ export class OpenAIEmbedder implements Embedder {
   readonly lane: ProviderLane;
   private readonly batchSize: number;
   private readonly maxBatchTokens: number;
-  private readonly encodingFormat: 'float' | 'base64';
+  private encodingFormat: 'float' | 'base64';
+  /** The server has answered a base64 request: a later 4xx is about something else. */
+  private base64Confirmed = false;
   private readonly sendDimensions: boolean;
 
   constructor(opts: OpenAIEmbedderOptions) {
@@ -107,7 +110,7 @@ export class OpenAIEmbedder implements Embedder {
     this.lane = opts.lane;
     this.batchSize = Math.max(1, opts.batchSize ?? 64);
     this.maxBatchTokens = Math.max(1, opts.maxBatchTokens ?? 8000);
-    this.encodingFormat = opts.encodingFormat ?? 'float';
+    this.encodingFormat = opts.encodingFormat ?? 'base64';
     this.sendDimensions = opts.sendDimensions ?? false;
     // The lane is the only retry authority; local servers need no key but the SDK insists on one.
     this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'unused', maxRetries: 0 });
@@ -136,6 +139,26 @@ export class OpenAIEmbedder implements Embedder {
   }
 
   private async embedBatch(batch: string[], priority: Priority, signal: AbortSignal, requestId?: string): Promise<Float32Array[]> {
+    try {
+      const vectors = await this.embedBatchAs(this.encodingFormat, batch, priority, signal, requestId);
+      if (this.encodingFormat === 'base64') this.base64Confirmed = true;
+      return vectors;
+    } catch (err) {
+      // 400/422: the request's shape was refused (a 401 or 404 would be refused as floats too).
+      const refusedShape = err instanceof ProviderRequestError && (err.upstreamStatus === 400 || err.upstreamStatus === 422);
+      if (!refusedShape || this.encodingFormat !== 'base64' || this.base64Confirmed) throw err;
+      this.encodingFormat = 'float';
+      return this.embedBatchAs('float', batch, priority, signal, requestId);
+    }
+  }
+
+  private async embedBatchAs(
+    encodingFormat: 'float' | 'base64',
+    batch: string[],
+    priority: Priority,
+    signal: AbortSignal,
+    requestId?: string,
+  ): Promise<Float32Array[]> {
     // OpenAI rejects empty strings; a blank input still deserves a vector, not a failed batch.
     const input = batch.map((t) => (t.length === 0 ? ' ' : t));
     const response = await this.lane.run(
@@ -144,7 +167,7 @@ export class OpenAIEmbedder implements Embedder {
           {
             model: this.model,
             input,
-            encoding_format: this.encodingFormat,
+            encoding_format: encodingFormat,
             ...(this.sendDimensions ? { dimensions: this.dim } : {}),
           },
           { signal: attemptSignal, maxRetries: 0 },

@@ -38,10 +38,9 @@ interface Waiter {
 }
 
 /**
- * A counting semaphore with a bounded, time-limited waiting line. Written here rather than taken
- * from bottleneck (which the provider lanes use) because admission must answer synchronously on
- * the fast path and refuse rather than queue when full: bottleneck schedules every job through
- * timers and reports overflow only as a dropped job.
+ * A counting semaphore with a bounded, time-limited waiting line. Not the provider lanes'
+ * scheduler (providers/lane-scheduler.ts): admission must refuse rather than queue when full, and
+ * time out a waiter; a lane queues without bound and has priorities and a per-minute budget.
  */
 export class AdmissionGate {
   private active = 0;

@@ -8,13 +8,14 @@
  * Time limits belong to the caller, which aborts the task and so terminates this thread.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isPermanent } from '../domain/errors.js';
 import type { ChunkDraft, ChunkingOptions, DocType, ParsedDocument, ParseLimits } from '../domain/types.js';
 import { chunkDocument } from '../chunking/chunker.js';
 import { hashEmbed, hashEmbedOne } from '../embedding/hash-embedder.js';
 import { parseBytes } from '../parsing/index.js';
+import { precheckTextSize } from '../parsing/text-precheck.js';
 import type { StageResult } from './stage-result.js';
 import { yieldCpuToQueries } from './thread-priority.js';
 
@@ -101,6 +102,7 @@ async function run<T>(fn: () => Promise<T>): Promise<StageResult<T>> {
 
 export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
   return run(async () => {
+    precheckTextSize(input.type, input.sourcePath, statSync(input.sourcePath).size, input.limits.maxTextChars);
     const buf = readFileSync(input.sourcePath);
     const doc = await parseBytes(input.type, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), input.limits);
     writeAtomic(input.outPath, JSON.stringify(doc));

@@ -265,6 +265,17 @@ describe('OpenAIEmbedder against the fake server', () => {
     assert.deepEqual(v, fakeEmbedding('hello world', 32));
   });
 
+  it('asks for base64 by default, and for floats from then on when a server refuses base64', async (t) => {
+    const server = await fake(t, { embedDim: 32, refuseBase64: true });
+    const embedder = new OpenAIEmbedder({ baseURL: server.url, model: 'e', dim: 32, lane: lane(t) });
+    const [v] = await embedder.embed(['hello world'], { priority: 'interactive' });
+    const [w] = await embedder.embed(['goodbye'], { priority: 'interactive' });
+    const formats = server.stats.bodies.map((b) => (b.body as { encoding_format?: string }).encoding_format);
+    assert.deepEqual(formats, ['base64', 'float', 'float']);
+    assert.deepEqual(v, fakeEmbedding('hello world', 32));
+    assert.deepEqual(w, fakeEmbedding('goodbye', 32));
+  });
+
   it('fails clearly when the endpoint dimension differs from the configured one', async (t) => {
     const server = await fake(t, { embedDim: 8 });
     const embedder = new OpenAIEmbedder({ baseURL: server.url, model: 'e', dim: 16, lane: lane(t) });

@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDatabase } from '../../src/adapters/embedded/sqlite/open.js';
-import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { fakeModelsEnv, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { readSse, spawnServer, startTestServer, uploadText, waitFor, waitReady, type SpawnedServer, type SseEvent } from '../support/server.js';
 
 const KB = 'default';
@@ -42,11 +42,7 @@ async function startModel(tokenDelayMs: number): Promise<FakeOpenAI> {
  */
 async function spawnWith(fake: FakeOpenAI, env: Record<string, string> = {}): Promise<SpawnedServer> {
   const server = await spawnServer({
-    RAGD_LLM_BASE_URL: fake.url,
-    RAGD_LLM_MODEL: 'fake-chat',
-    RAGD_EMBED_BASE_URL: fake.url,
-    RAGD_EMBED_MODEL: 'fake-embed',
-    RAGD_EMBED_DIM: '384',
+    ...fakeModelsEnv(fake.url),
     RAGD_LEASE_MS: '60000',
     ...env,
   });

@@ -32,6 +32,12 @@ export interface RouteKnobs {
   failStatus: number;
   /** Every request fails with 503. */
   down: boolean;
+  /**
+   * A provider with a fixed capacity: a request arriving while this many are already open on the
+   * route is answered 429 at once (with `retry-after-ms: overloadRetryAfterMs` when set). Null = no limit.
+   */
+  maxInFlight: number | null;
+  overloadRetryAfterMs: number | null;
 }
 
 export interface FakeBehavior extends RouteKnobs {
@@ -43,6 +49,8 @@ export interface FakeBehavior extends RouteKnobs {
   answer: string | ((messages: FakeMessage[]) => string);
   /** Dimension of the vectors /embeddings returns (unless the request asks for `dimensions`). */
   embedDim: number;
+  /** /embeddings answers 400 to `encoding_format: "base64"`, as some servers do. */
+  refuseBase64: boolean;
   /** Response shape of /rerank: Cohere/Jina `{results:[{index, relevance_score}]}` or TEI `[{index, score}]`. */
   rerankShape: 'cohere' | 'tei';
   /** The next `count` streamed answers break (socket destroyed) after `afterTokens` content chunks. */
@@ -63,6 +71,8 @@ export interface FakeStats {
   maxConcurrent: Record<FakeRoute, number>;
   /** Requests answered with an injected failure. */
   failed: Record<FakeRoute, number>;
+  /** Requests refused with 429 because `maxInFlight` were already open (part of `failed`). */
+  overloaded: Record<FakeRoute, number>;
   /** Requests whose client disconnected before the response was complete. */
   aborted: number;
   abortedByRoute: Record<FakeRoute, number>;
@@ -87,6 +97,8 @@ const DEFAULTS: FakeBehavior = {
   failRate: 0,
   failStatus: 503,
   down: false,
+  maxInFlight: null,
+  overloadRetryAfterMs: null,
   tokenDelayMs: 0,
   tokensPerChunk: 1,
   answer: (messages) => {
@@ -94,6 +106,7 @@ const DEFAULTS: FakeBehavior = {
     return `This is a fake answer about: ${question.split(/\s+/).slice(0, 12).join(' ')}`;
   },
   embedDim: 384,
+  refuseBase64: false,
   rerankShape: 'cohere',
   breakStreamNext: null,
   maxBodies: 100,
@@ -110,6 +123,7 @@ function emptyStats(): FakeStats {
     inFlight: perRoute(),
     maxConcurrent: perRoute(),
     failed: perRoute(),
+    overloaded: perRoute(),
     aborted: 0,
     abortedByRoute: perRoute(),
     bodies: [],
@@ -334,6 +348,19 @@ export async function startFakeOpenAI(
     return true;
   };
 
+  /** Refuses the request with 429 when the route is over its `maxInFlight`. True when answered. */
+  const overCapacity = (route: FakeRoute, reply: FastifyReply): boolean => {
+    const cap = knob(route, 'maxInFlight');
+    // inFlight already counts this request.
+    if (cap === null || stats.inFlight[route] <= cap) return false;
+    stats.failed[route]++;
+    stats.overloaded[route]++;
+    const retryAfter = knob(route, 'overloadRetryAfterMs');
+    if (retryAfter !== null) void reply.header('retry-after-ms', String(retryAfter));
+    void reply.code(429).send(errorBody(429, `over capacity: more than ${cap} requests open`));
+    return true;
+  };
+
   /** Nothing more to send: the client is gone. Tell Fastify not to expect a reply. */
   const abandon = (reply: FastifyReply): void => {
     reply.hijack();
@@ -353,6 +380,7 @@ export async function startFakeOpenAI(
 
   app.post('/v1/chat/completions', async (request, reply) => {
     const { gone, markDeliberate } = track('chat', request, reply);
+    if (overCapacity('chat', reply)) return reply;
     if (!(await wait(knob('chat', 'latencyMs'), gone))) return abandon(reply);
     if (fail('chat', reply)) return reply;
 
@@ -409,6 +437,7 @@ export async function startFakeOpenAI(
 
   app.post('/v1/embeddings', async (request, reply) => {
     const { gone } = track('embeddings', request, reply);
+    if (overCapacity('embeddings', reply)) return reply;
     if (!(await wait(knob('embeddings', 'latencyMs'), gone))) return abandon(reply);
     if (fail('embeddings', reply)) return reply;
 
@@ -419,6 +448,7 @@ export async function startFakeOpenAI(
     }
     const dim = typeof body.dimensions === 'number' && body.dimensions > 0 ? body.dimensions : behavior.embedDim;
     const base64 = body.encoding_format === 'base64';
+    if (base64 && behavior.refuseBase64) throw new BadRequest("'encoding_format' must be 'float'");
     let chars = 0;
     const data = (inputs as string[]).map((text, index) => {
       chars += text.length;
@@ -435,6 +465,7 @@ export async function startFakeOpenAI(
 
   app.post('/v1/rerank', async (request, reply) => {
     const { gone } = track('rerank', request, reply);
+    if (overCapacity('rerank', reply)) return reply;
     if (!(await wait(knob('rerank', 'latencyMs'), gone))) return abandon(reply);
     if (fail('rerank', reply)) return reply;
 
@@ -492,6 +523,17 @@ export async function startFakeOpenAI(
       stats.inFlight = inFlight;
     },
     close: () => app.close(),
+  };
+}
+
+/** ragd's environment for answering and embedding through the stand-in at `url` (384-dimensional vectors). */
+export function fakeModelsEnv(url: string): Record<string, string> {
+  return {
+    RAGD_LLM_BASE_URL: url,
+    RAGD_LLM_MODEL: 'fake-chat',
+    RAGD_EMBED_BASE_URL: url,
+    RAGD_EMBED_MODEL: 'fake-embed',
+    RAGD_EMBED_DIM: '384',
   };
 }
 

@@ -87,7 +87,6 @@ describe('ProviderLane', () => {
       lane.run(async () => void order.push('i1'), { priority: 'interactive' }),
     ];
     await until(() => lane.stats().queued === 4);
-    await sleep(20); // let Bottleneck file all four before the slot frees
     blocker.open();
     await Promise.all([first, ...queued]);
     assert.deepEqual(order, ['i1', 'b1', 'b2', 'b3']);
@@ -182,6 +181,33 @@ describe('ProviderLane', () => {
       { priority: 'interactive' },
     );
     assert.ok(second - started >= 145, `retried after ${second - started} ms`);
+  });
+
+  it('holds the whole lane for a Retry-After, not only the call that got it', async (t) => {
+    const lane = makeLane(t, { maxRetries: 0 });
+    await assert.rejects(
+      lane.run(async () => {
+        throw http(429, { 'retry-after-ms': '200' });
+      }, { priority: 'bulk' }),
+      ProviderUnavailableError,
+    );
+    const refusedAt = Date.now();
+    let startedAt = 0;
+    await lane.run(async () => void (startedAt = Date.now()), { priority: 'interactive' });
+    assert.ok(startedAt - refusedAt >= 190, `the next call started ${startedAt - refusedAt} ms after the 429`);
+  });
+
+  it('adapts its limit when asked to: 429s shrink it, a pinned lane keeps its own', async (t) => {
+    const adaptive = makeLane(t, { concurrency: 1, adaptive: { min: 2, max: 16 }, maxRetries: 0 });
+    const pinned = makeLane(t, { concurrency: 3, maxRetries: 0 });
+    assert.equal(adaptive.stats().limit, 16);
+    for (const lane of [adaptive, pinned]) {
+      await assert.rejects(lane.run(async () => {
+        throw http(429);
+      }, { priority: 'bulk' }));
+    }
+    assert.ok(adaptive.stats().limit < 16, `limit ${adaptive.stats().limit}`);
+    assert.equal(pinned.stats().limit, 3);
   });
 
   it('fails at once when Retry-After is longer than it is willing to wait', async (t) => {

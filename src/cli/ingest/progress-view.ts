@@ -10,6 +10,8 @@ export const isFinal = (t: TaskState) => t.status === 'succeeded' || t.status ==
 export interface View {
   update(file: FileEntry, status: string, task: TaskState | null): void;
   settle(file: FileEntry, ok: boolean, error?: string): void;
+  /** Files whose upload waits for room in the server's ingestion backlog. */
+  waiting(count: number): void;
   stop(): void;
 }
 
@@ -29,6 +31,7 @@ export function createView(files: FileEntry[], tty: boolean): View {
   if (!tty) {
     const lastStatus = new Map<FileEntry, string>();
     const line = (file: FileEntry, text: string) => console.log(`[${String(settled).padStart(width)}/${total}] ${file.label}: ${text}`);
+    let shownWaiting = 0;
     return {
       update(file, status, task) {
         const text = task && !isFinal(task) && task.status !== 'queued' ? `${status} (${task.progress.done}/${task.progress.total})` : status;
@@ -40,6 +43,12 @@ export function createView(files: FileEntry[], tty: boolean): View {
         settled++;
         if (!ok) failed++;
         line(file, ok ? 'ready' : `failed: ${error ?? 'unknown error'}`);
+      },
+      waiting(count) {
+        // One line when files start or stop waiting, not one per change.
+        if ((count === 0) === (shownWaiting === 0)) return;
+        shownWaiting = count;
+        console.log(count > 0 ? `[${String(settled).padStart(width)}/${total}] the server's ingestion backlog is full: files waiting for room` : `[${String(settled).padStart(width)}/${total}] uploading again`);
       },
       stop() {},
     };
@@ -59,6 +68,9 @@ export function createView(files: FileEntry[], tty: boolean): View {
   );
   const overall = multibar.create(total, 0, { name: fit('all files'), status: 'settled' });
   const bars = new Map<FileEntry, SingleBar>();
+  let waitingNow = 0;
+  const overallStatus = () =>
+    (failed > 0 ? `settled (${failed} failed)` : 'settled') + (waitingNow > 0 ? ` · ${waitingNow} waiting for room` : '');
   return {
     update(file, status, task) {
       let bar = bars.get(file);
@@ -79,7 +91,11 @@ export function createView(files: FileEntry[], tty: boolean): View {
         multibar.remove(bar);
         bars.delete(file);
       }
-      overall.update(settled, { status: failed > 0 ? `settled (${failed} failed)` : 'settled' });
+      overall.update(settled, { status: overallStatus() });
+    },
+    waiting(count) {
+      waitingNow = count;
+      overall.update(settled, { status: overallStatus() });
     },
     stop() {
       multibar.stop();

@@ -51,7 +51,8 @@ export function registerProviderMetrics(registry: Registry, lanes: readonly Prov
       },
     });
   laneGauge('ragd_provider_in_flight', 'Requests to the provider in flight right now', (l) => l.stats().inFlight);
-  laneGauge('ragd_provider_queue_length', "Calls waiting in the provider's limiter (concurrency slot or per-minute budget)", (l) => l.stats().queued);
+  laneGauge('ragd_provider_queue_length', "Calls waiting in the provider's limiter (concurrency slot, per-minute budget or a Retry-After pause)", (l) => l.stats().queued);
+  laneGauge('ragd_provider_concurrency_limit', 'Calls the provider lane lets run at once now (pinned, or where the adaptive limit stands)', (l) => l.stats().limit);
   laneGauge('ragd_provider_backing_off', 'Calls sleeping before a retry', (l) => l.stats().backingOff);
 
   new Gauge({
