@@ -1,0 +1,55 @@
+import pg from 'pg';
+
+export interface PostgresPoolOptions {
+  url: string;
+  /** Most connections this process opens (RAGD_PG_POOL_MAX). */
+  max: number;
+  /** Longest wait for a connection, new or from the pool, before the call fails (RAGD_PG_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs: number;
+  /** Longest any one statement may run before the server cancels it (RAGD_PG_STATEMENT_TIMEOUT_MS). */
+  statementTimeoutMs: number;
+  /** An idle connection is closed after this long. */
+  idleTimeoutMs?: number;
+  /** Shown in pg_stat_activity, so an operator can tell ragd's roles apart. */
+  applicationName?: string;
+}
+
+const INT8 = 20;
+
+/** bigint columns (counts, sizes, sequence numbers) arrive as numbers; none of ours passes 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+export function createPool(o: PostgresPoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: o.url,
+    max: o.max,
+    connectionTimeoutMillis: o.connectTimeoutMs,
+    idleTimeoutMillis: o.idleTimeoutMs ?? 30_000,
+    statement_timeout: o.statementTimeoutMs,
+    application_name: o.applicationName ?? 'ragd',
+    types,
+  });
+  // An idle connection the server drops (restart, failover) must not crash the process: the pool
+  // discards it and the next query opens a new one.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** Runs `fn` in one transaction on one connection: COMMIT when it returns, ROLLBACK when it throws. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
