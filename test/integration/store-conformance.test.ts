@@ -5,7 +5,10 @@
  * extension here, so its vector SQL is proven too.
  */
 import { PostgresStore } from '../../src/adapters/cluster/postgres/postgres-store.js';
+import { PostgresTenantStore } from '../../src/adapters/cluster/postgres/postgres-tenant-store.js';
+import { SqliteTenantStore } from '../../src/adapters/embedded/sqlite/sqlite-tenant-store.js';
 import { describeStore, CONTRACT_DIM } from '../contract/store.contract.js';
+import { describeTenantStore } from '../contract/tenants.contract.js';
 import { pgliteWithVector, tempDatabase } from '../support/postgres.js';
 import { tempSqliteStore } from '../support/sqlite.js';
 
@@ -29,4 +32,24 @@ describeStore('PostgreSQL with pgvector (PGlite)', async () => {
   await store.init();
   if (!store.vectorSearch.available) throw new Error(`pgvector should be available on PGlite: ${store.vectorSearch.reason}`);
   return { store, close: () => engine.stop() };
+});
+
+describeTenantStore('SQLite (embedded)', async () => {
+  const temp = await tempSqliteStore('ragd-tenant-contract-', CONTRACT_DIM);
+  const tenants = new SqliteTenantStore(temp.store.dbPath, temp.store.writer, { embedder: `hash:${CONTRACT_DIM}`, embedDim: CONTRACT_DIM });
+  return {
+    tenants,
+    store: temp.store,
+    close: async () => {
+      tenants.close();
+      await temp.remove();
+    },
+  };
+});
+
+describeTenantStore('PostgreSQL (cluster)', async () => {
+  const db = await tempDatabase();
+  const store = new PostgresStore(db.pool, storeOptions);
+  await store.init();
+  return { tenants: new PostgresTenantStore(db.pool, { embedder: `hash:${CONTRACT_DIM}`, embedDim: CONTRACT_DIM }), store, close: () => db.drop() };
 });
