@@ -11,11 +11,9 @@
  * The PostgreSQL store gets a database of its own on RAGD_DATABASE_URL's server (default: the
  * local test server), dropped afterwards.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { PostgresStore } from '../src/adapters/cluster/postgres/postgres-store.js';
 import { chunkDocument } from '../src/chunking/chunker.js';
 import { loadConfig } from '../src/config/config.js';
@@ -23,42 +21,11 @@ import { parseBytes } from '../src/parsing/index.js';
 import type { Store } from '../src/ports/store.js';
 import { tempDatabase } from '../test/support/postgres.js';
 import { tempSqliteStore } from '../test/support/sqlite.js';
-import { evaluate, type Qrels } from './ir-metrics.js';
+import { evaluate } from './ir-metrics.js';
+import { arg, jsonl, pool, readQrels } from './scifact-data.js';
 
-const DATA = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'eval', 'scifact');
 const DIM = 8;
 const CONCURRENCY = 8;
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const jsonl = <T>(file: string): T[] =>
-  readFileSync(join(DATA, file), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
-
-function readQrels(file: string): Qrels {
-  const qrels: Qrels = new Map();
-  for (const line of readFileSync(join(DATA, file), 'utf8').split('\n').slice(1)) {
-    const [q, d, s] = line.trim().split('\t');
-    if (!q || !d || Number(s) <= 0) continue;
-    if (!qrels.has(q)) qrels.set(q, new Set());
-    qrels.get(q)!.add(d);
-  }
-  return qrels;
-}
-
-async function pool<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  }));
-  return out;
-}
 
 const config = loadConfig(process.env);
 const scope = { tenantId: 'default', kbId: 'default' };

@@ -15,11 +15,24 @@ export interface PostgresPoolOptions {
 }
 
 const INT8 = 20;
+const JSONB = 3802;
+const TIMESTAMPTZ = 1184;
 
-/** bigint columns (counts, sizes, sequence numbers) arrive as numbers; none of ours passes 2^53. */
+const parseTimestamp = pg.types.getTypeParser(TIMESTAMPTZ, 'text') as (v: string) => Date;
+
+/**
+ * Rows come back shaped as SQLite's, so both adapters share one mapping (rows.ts): bigint columns
+ * (counts, sizes, sequence numbers; none passes 2^53) as numbers, timestamps as ISO-8601 text,
+ * jsonb as its JSON text.
+ */
+const TEXT_PARSERS: Record<number, (v: string) => unknown> = {
+  [INT8]: Number,
+  [JSONB]: (v) => v,
+  [TIMESTAMPTZ]: (v) => parseTimestamp(v).toISOString(),
+};
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8 && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    (format !== 'binary' && TEXT_PARSERS[oid]) || pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 export function createPool(o: PostgresPoolOptions): pg.Pool {

@@ -47,7 +47,7 @@ interface HitRow {
   name: string;
   ordinal: number;
   text: string;
-  heading_path: string[];
+  heading_path: string;
   page: number | null;
   score: number;
 }
@@ -58,7 +58,7 @@ const toHit = (r: HitRow): ChunkHit => ({
   documentName: r.name,
   ordinal: r.ordinal,
   text: r.text,
-  headingPath: r.heading_path,
+  headingPath: JSON.parse(r.heading_path) as string[],
   page: r.page,
   score: r.score,
 });

@@ -94,8 +94,8 @@ export class PostgresTenantStore implements TenantStore {
   }
 
   async getSettings(tenantId: string): Promise<StoredTenantSettings> {
-    const row = (await this.pool.query<{ settings: StoredTenantSettings }>('SELECT settings FROM tenants WHERE id = $1', [tenantId])).rows[0];
-    return row?.settings ?? {};
+    const row = (await this.pool.query<{ settings: string }>('SELECT settings FROM tenants WHERE id = $1', [tenantId])).rows[0];
+    return row ? (JSON.parse(row.settings) as StoredTenantSettings) : {};
   }
 
   async putSettings(tenantId: string, settings: StoredTenantSettings): Promise<void> {
