@@ -133,7 +133,8 @@ export interface Store {
   /** Cheap round trip used by /readyz. */
   ping(): Promise<void>;
 
-  createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord>;
+  /** The new KB, or null when the tenant already has one with this id (nothing changes then). */
+  createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord | null>;
   getKb(scope: Scope): Promise<KbRecord | null>;
   listKbs(tenantId: string): Promise<KbRecord[]>;
   /** Removes the KB and everything in it; returns the blob keys to delete. */

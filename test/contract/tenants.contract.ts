@@ -67,12 +67,14 @@ export function describeTenantStore(name: string, make: () => Promise<TenantStor
     it('refuses to delete a tenant that still has KBs, then deletes it and revokes its keys', async () => {
       const { tenants, store } = sut;
       await tenants.createKey(key('k2', 'acme', 'hash-2'));
-      await assert.rejects(tenants.deleteTenant('acme'));
+      assert.equal(await tenants.deleteTenant('acme'), 'has_kbs');
+      assert.equal((await tenants.getTenant('acme'))?.id, 'acme', 'the tenant stays');
+      assert.equal((await tenants.findKeyByHash('hash-2'))?.id, 'k2', 'and so do its keys');
       await store.deleteKb({ tenantId: 'acme', kbId: 'default' });
-      assert.equal(await tenants.deleteTenant('acme'), true);
+      assert.equal(await tenants.deleteTenant('acme'), 'deleted');
       assert.equal(await tenants.getTenant('acme'), null);
       assert.equal(await tenants.findKeyByHash('hash-2'), null);
-      assert.equal(await tenants.deleteTenant('acme'), false);
+      assert.equal(await tenants.deleteTenant('acme'), 'not_found');
     });
   });
 }

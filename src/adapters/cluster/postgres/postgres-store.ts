@@ -103,10 +103,9 @@ export class PostgresStore implements Store {
     return inserted.rows[0] ?? null;
   }
 
-  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord> {
+  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord | null> {
     const row = await inTransaction(this.pool, (c) => this.ensureKb(c, tenantId, kb));
-    if (!row) throw Object.assign(new Error('kb exists'), { code: 'kb_exists' });
-    return toKb(row);
+    return row ? toKb(row) : null;
   }
 
   async getKb(scope: Scope): Promise<KbRecord | null> {

@@ -39,18 +39,17 @@ export class PostgresTenantStore implements TenantStore {
   }
 
   /** Revokes the tenant's keys (they stay for audit) and removes the tenant, once its KBs are gone. */
-  async deleteTenant(id: string): Promise<boolean> {
+  async deleteTenant(id: string): Promise<'deleted' | 'not_found' | 'has_kbs'> {
     return inTransaction(this.pool, async (c) => {
       // Locks the tenant row: a KB created meanwhile (its foreign key) waits for this to finish.
-      if ((await c.query('SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE', [id])).rowCount === 0) return false;
-      if ((await c.query('SELECT 1 FROM kbs WHERE tenant_id = $1 LIMIT 1', [id])).rowCount !== 0) {
-        throw new Error(`tenant ${id} still has knowledge bases`);
-      }
+      if ((await c.query('SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE', [id])).rowCount === 0) return 'not_found';
+      if ((await c.query('SELECT 1 FROM kbs WHERE tenant_id = $1 LIMIT 1', [id])).rowCount !== 0) return 'has_kbs';
       await c.query('UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL', [id]);
       // Query-job tasks outlive their KB; a tenant later created under the same id must not see them.
       await c.query('DELETE FROM tasks WHERE tenant_id = $1', [id]);
       await c.query('DELETE FROM tenant_usage WHERE tenant_id = $1', [id]);
-      return ((await c.query('DELETE FROM tenants WHERE id = $1', [id])).rowCount ?? 0) > 0;
+      await c.query('DELETE FROM tenants WHERE id = $1', [id]);
+      return 'deleted';
     });
   }
 
