@@ -17,6 +17,8 @@ export class AppError extends Error {
 export const notFound = (what: string) => new AppError(404, 'not_found', `${what} not found`);
 export const badRequest = (message: string, code = 'invalid_request') => new AppError(400, code, message);
 export const conflict = (message: string, code = 'conflict') => new AppError(409, code, message);
+/** The store cannot search vectors (PostgreSQL without pgvector); `reason` says why and what to do. */
+export const vectorSearchUnavailable = (reason: string) => new AppError(501, 'vector_search_unavailable', `vector search is not available: ${reason}`);
 
 /** A stage failure that retrying cannot fix (a corrupt file, a zip bomb): fail the document at once. */
 export class PermanentError extends Error {

@@ -14,6 +14,8 @@ import { loadMigrations, migrate } from '../../src/adapters/cluster/postgres/mig
 import { createPool } from '../../src/adapters/cluster/postgres/pool.js';
 import { PostgresStore } from '../../src/adapters/cluster/postgres/postgres-store.js';
 import { queryTerms, segmentForIndex } from '../../src/adapters/cluster/postgres/segment.js';
+import { EmbeddingCache } from '../../src/services/query/embedding-cache.js';
+import { Retriever } from '../../src/services/query/retrieval.js';
 import { tempDatabase, type TempDatabase } from '../support/postgres.js';
 
 const run = promisify(execFile);
@@ -106,6 +108,26 @@ describe('PostgreSQL store', () => {
     const has = (await db.pool.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`)).rowCount! > 0;
     assert.equal(store.vectorSearch.available, has);
     if (!has) assert.match(store.vectorSearch.reason!, /no pgvector/);
+  });
+
+  it('without pgvector: vector mode is a clear 501, hybrid answers from full text with a notice', async (t) => {
+    if (store.vectorSearch.available) return t.diagnostic('this server has pgvector: the PGlite conformance run covers vectors');
+    const embeddings = new EmbeddingCache({ maxEntries: 8, maxBytes: 1024, ttlMs: 60_000 });
+    // Never reached: without vector search no question is embedded at all.
+    const embedders = {
+      forTenant: () => Promise.reject(new Error('must not embed')),
+      forKb: () => Promise.reject(new Error('must not embed')),
+    };
+    const retriever = new Retriever(store, embeddings, embedders);
+    const kb = (await store.getKb(scope))!;
+    const input = { scope, kb, query: 'fenced commit', depth: 5 };
+    await assert.rejects(retriever.retrieve({ ...input, mode: 'vector' }), { status: 501, code: 'vector_search_unavailable' });
+    const hybrid = await retriever.retrieve({ ...input, mode: 'hybrid' });
+    assert.equal(hybrid.hits[0]?.text, 'fenced commit');
+    assert.match(hybrid.notice ?? '', /vector search skipped: .*pgvector/);
+    const lexical = await retriever.retrieve({ ...input, mode: 'lexical' });
+    assert.deepEqual(lexical.hits.map((h) => h.chunkId), hybrid.hits.map((h) => h.chunkId));
+    assert.equal(lexical.notice, undefined);
   });
 
   it('segments as the embedded FTS5 index does: case, accents, stems; stopwords dropped from questions', () => {
