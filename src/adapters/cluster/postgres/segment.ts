@@ -2,16 +2,21 @@ import { stemmer } from 'stemmer';
 import { toFtsQuery } from '../../embedded/sqlite/search-ops.js';
 
 /**
- * The text segmentation of the PostgreSQL full-text index: the same terms SQLite's FTS5 makes
- * with `tokenize = 'porter unicode61 remove_diacritics 2'` (see kb-fts.ts), so a KB ranks the
- * same in both modes. A term is a run of letters, digits and private-use characters, NFKC-
- * normalised, lower-cased, stripped of diacritics, then Porter-stemmed.
+ * The text segmentation of the PostgreSQL full-text index: the terms SQLite's FTS5 makes, so a
+ * KB ranks the same in both modes. Two steps, as in the embedded adapter:
+ *  1. `presegment`: the shared pre-segmentation both adapters apply to every indexed field
+ *     (words for Chinese and other scripts written without spaces);
+ *  2. `ftsTokens`: what FTS5's `tokenize = 'porter unicode61 remove_diacritics 2'` then does
+ *     (kb-fts.ts): runs of letters, digits and private-use characters, NFKC-normalised,
+ *     lower-cased, stripped of diacritics, Porter-stemmed.
+ * Questions reuse the embedded adapter's own query rules (`toFtsQuery`: segmentation, stopwords,
+ * term cap) and put each of its quoted terms through step 2, as FTS5 does with a quoted term.
  *
- * RE-POINT: the language work (branch i17) gives both adapters one shared segmenter (words for
- * Chinese and other scripts without spaces). When it lands, `segmentForIndex` and `queryTerms`
- * below must call it, and nothing else in the cluster adapter changes: every index and query
- * path goes through these two functions.
+ * RE-POINT (branch i17 adds src/text/segment.ts): replace the identity below with
+ *   import { segmentForIndex as presegment } from '../../../text/segment.js';
+ * Nothing else in the cluster adapter changes: every index and query path goes through here.
  */
+const presegment = (text: string): string => text;
 
 const TERM = /[\p{L}\p{N}\p{Co}]+/gu;
 
@@ -26,22 +31,21 @@ function fold(term: string): string {
   return term.normalize('NFD').replace(/\p{Mn}/gu, '').normalize('NFC');
 }
 
-/** The index terms of a text, in order, repeats included (BM25 counts them). */
-export function segmentForIndex(text: string): string[] {
+/** FTS5's unicode61 + porter tokens of a text, in order, repeats included. */
+function ftsTokens(text: string): string[] {
   const out: string[] = [];
   for (const m of text.normalize('NFKC').toLowerCase().matchAll(TERM)) out.push(stem(fold(m[0])).slice(0, MAX_TERM_CHARS));
   return out;
 }
 
-/**
- * The distinct index terms a question searches for. The embedded adapter's query rules (stopwords,
- * at most 64 words) come from its own `toFtsQuery`, so both modes drop the same words; each word
- * is then segmented as the index was.
- */
+/** The index terms of one field of a chunk, in order, repeats included (BM25 counts them). */
+export const segmentForIndex = (text: string): string[] => ftsTokens(presegment(text));
+
+/** The distinct index terms a question searches for. */
 export function queryTerms(question: string): string[] {
   const match = toFtsQuery(question);
   if (match === null) return [];
   const terms = new Set<string>();
-  for (const quoted of match.matchAll(/"((?:[^"]|"")*)"/g)) for (const t of segmentForIndex(quoted[1]!)) terms.add(t);
+  for (const quoted of match.matchAll(/"((?:[^"]|"")*)"/g)) for (const t of ftsTokens(quoted[1]!)) terms.add(t);
   return [...terms];
 }
