@@ -132,9 +132,14 @@ export interface Store {
   close(): Promise<void>;
   /** Cheap round trip used by /readyz. */
   ping(): Promise<void>;
+  /**
+   * Whether `searchVector` works here, and why not; when not, it throws
+   * VectorSearchUnavailableError. Absent means available (the embedded store always is); the
+   * retriever answers vector mode with 501 and runs hybrid as lexical when not.
+   */
+  readonly vectorSearch?: { available: boolean; reason: string | null };
 
-  /** The new KB, or null when the tenant already has one with this id (nothing changes then). */
-  createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord | null>;
+  createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord>;
   getKb(scope: Scope): Promise<KbRecord | null>;
   listKbs(tenantId: string): Promise<KbRecord[]>;
   /** Removes the KB and everything in it; returns the blob keys to delete. */
@@ -181,12 +186,6 @@ export interface Store {
   purgeExpiredTasks(now: Date): Promise<number>;
 
   searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
-  /** Throws VectorSearchUnavailableError when `vectorSearch.available` is false. */
   searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
-  /**
-   * Whether `searchVector` works here, and why not. Absent means available (the embedded store
-   * always is); the query service answers vector mode with 501 and runs hybrid as lexical when not.
-   */
-  readonly vectorSearch?: { available: boolean; reason: string | null };
   documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>>;
 }

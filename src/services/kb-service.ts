@@ -20,14 +20,19 @@ export class KbService {
 
   async create(tenantId: string, input: { id: string; name?: string }): Promise<KbRecord> {
     const embedder = await this.embedderOf(tenantId);
-    const created = await this.store.createKb(tenantId, {
-      id: input.id,
-      name: input.name ?? input.id,
-      embedder: embedder.id,
-      embedDim: embedder.dim,
-    });
-    if (!created) throw new AppError(409, 'kb_exists', `knowledge base "${input.id}" already exists`);
-    return created;
+    try {
+      return await this.store.createKb(tenantId, {
+        id: input.id,
+        name: input.name ?? input.id,
+        embedder: embedder.id,
+        embedDim: embedder.dim,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'kb_exists') {
+        throw new AppError(409, 'kb_exists', `knowledge base "${input.id}" already exists`);
+      }
+      throw err;
+    }
   }
 
   list(tenantId: string): Promise<KbRecord[]> {

@@ -60,9 +60,9 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       const kb = await store.getKb(scope);
       assert.equal(kb?.embedDim, CONTRACT_DIM);
       const made = await store.createKb('default', { id: 'second', name: 'Second', embedder: 'hash:8', embedDim: CONTRACT_DIM });
-      assert.equal(made?.name, 'Second');
+      assert.equal(made.name, 'Second');
       assert.deepEqual((await store.listKbs('default')).map((k) => k.id), ['default', 'second']);
-      assert.equal(await store.createKb('default', { id: 'second', name: 'x', embedder: 'hash:8', embedDim: CONTRACT_DIM }), null);
+      await assert.rejects(store.createKb('default', { id: 'second', name: 'x', embedder: 'hash:8', embedDim: CONTRACT_DIM }), { code: 'kb_exists' });
       assert.equal((await store.getKb({ tenantId: 'default', kbId: 'second' }))?.name, 'Second', 'an existing KB is left as it was');
       assert.equal(await store.getKb({ tenantId: 'nobody', kbId: 'default' }), null);
     });

@@ -103,9 +103,11 @@ export class PostgresStore implements Store {
     return inserted.rows[0] ?? null;
   }
 
-  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord | null> {
+  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord> {
     const row = await inTransaction(this.pool, (c) => this.ensureKb(c, tenantId, kb));
-    return row ? toKb(row) : null;
+    // The same signal SqliteStore gives (kb-service.ts maps it to 409); see STYLE §3.3.
+    if (!row) throw Object.assign(new Error('kb exists'), { code: 'kb_exists' });
+    return toKb(row);
   }
 
   async getKb(scope: Scope): Promise<KbRecord | null> {

@@ -94,8 +94,10 @@ export class SqliteStore implements Store {
     await this.writer.call('ping');
   }
 
-  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord | null> {
-    return this.writer.call('createKb', { tenantId, ...kb });
+  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord> {
+    const created = await this.writer.call('createKb', { tenantId, ...kb });
+    if (!created) throw Object.assign(new Error('kb exists'), { code: 'kb_exists' });
+    return created;
   }
 
   async getKb(scope: Scope): Promise<KbRecord | null> {
