@@ -145,6 +145,21 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       assert.equal(state?.kb.version, (await store.getKb(s))!.version);
     });
 
+    it('reads the chunks of a document in order, in pages, and one chunk by id within its tenant', async () => {
+      const s = { tenantId: 'default', kbId: 'idx' };
+      const [hit] = await store.searchLexical(s, 'photosynthesis', 1);
+      const all = await store.documentChunks(s, hit!.documentId, { offset: 0, limit: 10 });
+      assert.deepEqual(all.map((c) => c.ordinal), [0, 1]);
+      assert.deepEqual(all[1], {
+        chunkId: hit!.chunkId, kbId: 'idx', documentId: hit!.documentId, documentName: hit!.documentName, ordinal: 1,
+        text: 'Photosynthesis runs in chloroplasts of plant cells.', page: null,
+      });
+      assert.deepEqual((await store.documentChunks(s, hit!.documentId, { offset: 1, limit: 1 })).map((c) => c.ordinal), [1]);
+      assert.deepEqual(await store.documentChunks({ tenantId: 'tenant-b', kbId: 'idx' }, hit!.documentId, { offset: 0, limit: 10 }), []);
+      assert.deepEqual(await store.getChunk('default', hit!.chunkId), all[1]);
+      assert.equal(await store.getChunk('tenant-b', hit!.chunkId), null, 'never across tenants');
+    });
+
     it('ranks by BM25: rare terms outweigh common ones, stems match, stopwords alone still search', async () => {
       const s = { tenantId: 'default', kbId: 'bm25' };
       await store.createKb('default', { id: 'bm25', name: 'bm25', embedder: 'hash:8', embedDim: CONTRACT_DIM });

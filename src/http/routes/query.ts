@@ -52,7 +52,7 @@ function toRequest(body: RetrieveBody): QueryRequest {
  * AbortSignal per request is a measurable share of a cached answer's cost. (A class, so a request
  * costs one small object rather than an object literal with its own accessor.)
  */
-class AbortOnDisconnect implements QueryHooks {
+export class AbortOnDisconnect implements QueryHooks {
   private controller: AbortController | null = null;
 
   constructor(

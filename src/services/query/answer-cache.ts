@@ -24,6 +24,8 @@ export interface AnswerKeyParts {
   answerer: string;
   /** The reranker's identity, or null when none is configured. */
   reranker: string | null;
+  /** The conversation before the question, when the answerer reads it (see historyKey). */
+  history?: string;
 }
 
 /** What is cached (packed, see PackedAnswer): the answer and its sources. Pending counts and timings are always fresh. */
@@ -57,6 +59,11 @@ function canonicalFilter(f: SearchFilter | undefined): unknown {
   return ids === null && meta.length === 0 ? null : { ids, meta };
 }
 
+/** The earlier turns in one canonical form: each message normalised as a question is. */
+export function historyKey(history: readonly { role: string; content: string }[]): string {
+  return JSON.stringify(history.map((m) => [m.role, normalizeQuery(m.content)]));
+}
+
 /**
  * The key is the canonical JSON of its parts itself, not a digest of it: exact (no collision can
  * cross tenants), and cheaper than hashing on a path that runs for every cached answer.
@@ -75,6 +82,7 @@ export function answerKey(p: AnswerKeyParts): string {
     canonicalFilter(p.filter),
     p.answerer,
     p.reranker,
+    p.history ?? null,
   ]);
 }
 

@@ -3,7 +3,7 @@ import type { Scope } from '../../domain/types.js';
 import { withSpan } from '../../observability/tracing.js';
 import type { ChunkHit, KbRecord } from '../../ports/store.js';
 import type { KbService } from '../kb-service.js';
-import { type AnswerCache, answerKey, type PackedAnswer } from './answer-cache.js';
+import { type AnswerCache, answerKey, historyKey, type PackedAnswer } from './answer-cache.js';
 import { cachedResult, withPacked } from './cached-result.js';
 import type { AnswerStep } from './answer-step.js';
 import type { RerankStep } from './rerank-step.js';
@@ -85,6 +85,8 @@ export class QueryService {
     // The KB's version (in the cache key) and its pending count, from one state of the store.
     const { kb, pending } = await this.deps.kbs.state(scope);
     const providers = this.deps.providersFor ? await this.deps.providersFor(scope.tenantId) : this.deps;
+    // Earlier turns matter only to a model: they rewrite the question and go into its prompt.
+    const history = req.history && req.history.length > 0 && providers.answer.kind === 'llm' ? req.history : undefined;
     const key = answerKey({
       tenantId: scope.tenantId,
       kbId: scope.kbId,
@@ -98,6 +100,7 @@ export class QueryService {
       ...(req.filter ? { filter: req.filter } : {}),
       answerer: req.onlyContext ? 'none' : providers.answererId,
       reranker: providers.rerankerId,
+      ...(history ? { history: historyKey(history) } : {}),
     });
 
     const hit = this.deps.cache.get(key);
@@ -106,12 +109,17 @@ export class QueryService {
     const { signal } = hooks;
 
     const t0 = performance.now();
+    // A follow-up is searched for (and answered) as the standalone question it stands for.
+    const question = history
+      ? await withSpan('query rewrite', {}, () => providers.answer.rewrite(req.query, history, signal, hooks.requestId))
+      : req.query;
+    signal?.throwIfAborted();
     const depth = providers.rerank ? rerankCandidates(req.topK) : req.topK;
     const retrieved = await withSpan('query retrieve', { attributes: { 'ragd.query.depth': depth } }, () =>
       this.deps.retriever.retrieve({
         scope,
         kb,
-        query: req.query,
+        query: question,
         mode: req.mode,
         depth,
         ...(req.filter ? { filter: req.filter } : {}),
@@ -127,7 +135,7 @@ export class QueryService {
     let rerank: RerankInfo | undefined;
     const reranker = providers.rerank;
     if (reranker) {
-      const r = await withSpan('query rerank', {}, () => reranker.run(req.query, hits, req.topK, signal, hooks.requestId));
+      const r = await withSpan('query rerank', {}, () => reranker.run(question, hits, req.topK, signal, hooks.requestId));
       hits = r.hits;
       rerank = r.info;
     }
@@ -142,7 +150,9 @@ export class QueryService {
     let answerKind: QueryResult['answer_kind'] = null;
     let degraded = rerank?.applied === false;
     if (!req.onlyContext) {
-      const outcome = await withSpan('query generate', {}, () => providers.answer.answer(req.query, citations, signal, hooks.onToken, hooks.requestId));
+      const outcome = await withSpan('query generate', {}, () =>
+        providers.answer.answer(question, citations, signal, hooks.onToken, hooks.requestId, history),
+      );
       answer = outcome.text;
       answerKind = outcome.kind;
       if (outcome.fallbackNotice) {

@@ -14,6 +14,7 @@ import {
   type NewDocument,
   type SearchFilter,
   type Store,
+  type StoredChunk,
 } from '../../../ports/store.js';
 import { migrate } from './migrator.js';
 import { inTransaction } from './pool.js';
@@ -327,6 +328,14 @@ export class PostgresStore implements Store {
 
   async purgeExpiredTasks(now: Date): Promise<number> {
     return (await this.pool.query(SQL.PURGE_EXPIRED_TASKS, [now])).rowCount ?? 0;
+  }
+
+  async documentChunks(scope: Scope, documentId: string, page: { offset: number; limit: number }): Promise<StoredChunk[]> {
+    return (await this.pool.query<StoredChunk>(SQL.DOCUMENT_CHUNKS, [scope.tenantId, scope.kbId, documentId, page.offset, page.limit])).rows;
+  }
+
+  async getChunk(tenantId: string, chunkId: string): Promise<StoredChunk | null> {
+    return (await this.pool.query<StoredChunk>(SQL.TENANT_CHUNK, [chunkId, tenantId])).rows[0] ?? null;
   }
 
   async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {

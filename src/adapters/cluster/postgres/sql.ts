@@ -153,6 +153,18 @@ export const TASK_SUCCEEDED = `
 /** $1 document. The pipeline row goes once the document is indexed. */
 export const DELETE_PIPELINE_JOB = `DELETE FROM pipeline_jobs WHERE document_id = $1`;
 
+/** A chunk as the port's StoredChunk (column aliases are its keys), with its document's name. Append `WHERE …`. */
+export const STORED_CHUNK_SELECT = `
+  SELECT c.id AS "chunkId", c.kb_id AS "kbId", c.document_id AS "documentId", d.name AS "documentName", c.ordinal, c.text, c.page
+  FROM chunks c JOIN documents d ON d.id = c.document_id`;
+
+/** $1 tenant, $2 kb, $3 document, $4 first ordinal, $5 limit. → StoredChunk rows in order */
+export const DOCUMENT_CHUNKS = `${STORED_CHUNK_SELECT}
+  WHERE c.tenant_id = $1 AND c.kb_id = $2 AND c.document_id = $3 AND c.ordinal >= $4 ORDER BY c.ordinal LIMIT $5`;
+
+/** $1 chunk id, $2 tenant. → the StoredChunk row */
+export const TENANT_CHUNK = `${STORED_CHUNK_SELECT} WHERE c.id = $1 AND c.tenant_id = $2`;
+
 /** $1 tenant or null (all). → { status, n } */
 export const DOCUMENT_COUNTS = `
   SELECT status, count(*)::int AS n FROM documents WHERE ($1::text IS NULL OR tenant_id = $1) GROUP BY status`;

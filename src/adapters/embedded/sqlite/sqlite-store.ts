@@ -14,6 +14,7 @@ import type {
   NewDocument,
   SearchFilter,
   Store,
+  StoredChunk,
 } from '../../../ports/store.js';
 import { KbStateReader, PENDING_STATUSES } from './kb-state-reader.js';
 import { openDatabase, type Db } from './open.js';
@@ -30,6 +31,29 @@ export interface SqliteStoreOptions {
   embedDim: number;
   maxAttempts: number;
 }
+
+/** A chunk with its document's name (the chunk_by_document index serves the document's list). */
+const CHUNK_SELECT = `SELECT c.id, c.kb_id, c.document_id, d.name, c.ordinal, c.text, c.page FROM chunks c JOIN documents d ON d.id = c.document_id`;
+
+interface ChunkRow {
+  id: string;
+  kb_id: string;
+  document_id: string;
+  name: string;
+  ordinal: number;
+  text: string;
+  page: number | null;
+}
+
+const toStoredChunk = (r: ChunkRow): StoredChunk => ({
+  chunkId: r.id,
+  kbId: r.kb_id,
+  documentId: r.document_id,
+  documentName: r.name,
+  ordinal: r.ordinal,
+  text: r.text,
+  page: r.page,
+});
 
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
 function decodeCursor(cursor: string): number {
@@ -197,6 +221,18 @@ export class SqliteStore implements Store {
 
   async purgeExpiredTasks(now: Date): Promise<number> {
     return this.writer.call('purgeExpiredTasks', { nowIso: now.toISOString() });
+  }
+
+  async documentChunks(scope: Scope, documentId: string, page: { offset: number; limit: number }): Promise<StoredChunk[]> {
+    const rows = this.prepared(
+      `${CHUNK_SELECT} WHERE c.tenant_id = ? AND c.kb_id = ? AND c.document_id = ? AND c.ordinal >= ? ORDER BY c.ordinal LIMIT ?`,
+    ).all(scope.tenantId, scope.kbId, documentId, page.offset, page.limit) as ChunkRow[];
+    return rows.map(toStoredChunk);
+  }
+
+  async getChunk(tenantId: string, chunkId: string): Promise<StoredChunk | null> {
+    const row = this.prepared(`${CHUNK_SELECT} WHERE c.id = ? AND c.tenant_id = ?`).get(chunkId, tenantId) as ChunkRow | undefined;
+    return row ? toStoredChunk(row) : null;
   }
 
   async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
