@@ -8,6 +8,7 @@ Usage:
   ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid] [--stream] [--embedded]
   ragd admin init | tenants | keys | settings …  (ragd admin help)
   ragd mcp [--url http://127.0.0.1:8080]   MCP over stdio, proxied to a running server's /mcp
+  ragd migrate   create or upgrade the cluster's PostgreSQL schema (RAGD_DATABASE_URL)
 
 Against a server that requires credentials, set RAGD_API_KEY (or --api-key) to a tenant key or JWT.
 
@@ -39,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
     case 'mcp': {
       const { mcp } = await import('./mcp.js');
       return mcp(config, { ...env });
+    }
+    case 'migrate': {
+      const { migrateCommand } = await import('./migrate.js');
+      return migrateCommand(config);
     }
     case 'admin': {
       const { admin, ADMIN_USAGE } = await import('./admin.js');

@@ -21,6 +21,15 @@ export interface ProviderConfig {
   maxRetries: number;
 }
 
+export interface PostgresConfig {
+  /** RAGD_PG_POOL_MAX: most connections one process opens (default 10). */
+  poolMax: number;
+  /** RAGD_PG_CONNECT_TIMEOUT_MS: longest wait for a connection before a call fails (default 5 s). */
+  connectTimeoutMs: number;
+  /** RAGD_PG_STATEMENT_TIMEOUT_MS: the server cancels any statement running longer (default 60 s). */
+  statementTimeoutMs: number;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -50,6 +59,8 @@ export interface Config {
   rerank: ProviderConfig;
   redisUrl: string | null;
   databaseUrl: string | null;
+  /** The PostgreSQL pool of each cluster process (used only with RAGD_DATABASE_URL). */
+  postgres: PostgresConfig;
   adminKey: string | null;
   /** Server-wide per-tenant limits (RAGD_TENANT_*); null = unlimited. */
   tenantLimits: TenantLimitDefaults;
@@ -187,6 +198,11 @@ export function loadConfig(env: Env = process.env): Config {
     rerank: provider(env, 'RERANK', { model: 'rerank', maxConcurrency: 64 }),
     redisUrl: optional(env, 'REDIS_URL'),
     databaseUrl: optional(env, 'DATABASE_URL'),
+    postgres: {
+      poolMax: int(env, 'PG_POOL_MAX', 10, 1),
+      connectTimeoutMs: int(env, 'PG_CONNECT_TIMEOUT_MS', 5_000, 100),
+      statementTimeoutMs: int(env, 'PG_STATEMENT_TIMEOUT_MS', 60_000, 100),
+    },
     adminKey: optional(env, 'ADMIN_KEY'),
     tenantLimits: {
       requestsPerMinute: limit(env, 'TENANT_RPM'),

@@ -22,6 +22,8 @@ export const unknownModel = (model: string) =>
 /** OpenAI-compatible routes: a request feature ragd does not offer (n > 1, tools, images). */
 export const unsupported = (message: string) => new AppError(400, 'unsupported_parameter', message);
 export const conflict = (message: string, code = 'conflict') => new AppError(409, code, message);
+/** The store cannot search vectors (PostgreSQL without pgvector); `reason` says why and what to do. */
+export const vectorSearchUnavailable = (reason: string) => new AppError(501, 'vector_search_unavailable', `vector search is not available: ${reason}`);
 
 /** A stage failure that retrying cannot fix (a corrupt file, a zip bomb): fail the document at once. */
 export class PermanentError extends Error {

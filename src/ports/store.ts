@@ -13,7 +13,26 @@ import type {
 /**
  * The metadata and index store. The embedded adapter is SQLite (FTS5 + sqlite-vec); the cluster
  * adapter is Postgres. Every method is async so that no adapter is forced to block the event loop.
+ *
+ * Cluster decisions (docs/cluster-design.md has the whole plan):
+ * - Hand-off to BullMQ is a transactional outbox. `createDocument` writes the document, its task
+ *   and its first `pipeline_jobs` row in one PostgreSQL transaction; a relay adds the BullMQ job
+ *   after COMMIT (job id = document + stage + attempt, so adding twice is harmless) and marks the
+ *   row sent; the reconciler re-adds any row unsent or without a live BullMQ job. PostgreSQL, not
+ *   Redis, is the record of what work exists, so Redis may restart empty.
+ * - Exactly once is a fence in PostgreSQL: each attempt claims the document's `pipeline_jobs` row
+ *   by bumping its `fence` and keeps the value; `commitIndex` with `fence` set commits only while
+ *   that row still holds that value. A stale attempt (lock lapsed, job taken over) or a deleted
+ *   document commits nothing and gets null.
  */
+
+/** Thrown by `searchVector` of a store that cannot search vectors (PostgreSQL without pgvector). */
+export class VectorSearchUnavailableError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'VectorSearchUnavailableError';
+  }
+}
 
 export interface KbRecord {
   tenantId: string;
@@ -82,6 +101,12 @@ export interface IndexCommit {
   /** Path of the embedder's raw little-endian Float32 output (chunks × dim). */
   vectorsPath: string;
   embedDim: number;
+  /**
+   * Cluster: the fence value the committing attempt claimed; the commit happens only while the
+   * document's pipeline row still holds it (else null, nothing written). Embedded: absent, since
+   * the SQLite queue's lease token already fences the job that calls this.
+   */
+  fence?: number;
 }
 
 export interface ChunkHit {
@@ -118,6 +143,12 @@ export interface Store {
   close(): Promise<void>;
   /** Cheap round trip used by /readyz. */
   ping(): Promise<void>;
+  /**
+   * Whether `searchVector` works here, and why not; when not, it throws
+   * VectorSearchUnavailableError. Absent means available (the embedded store always is); the
+   * retriever answers vector mode with 501 and runs hybrid as lexical when not.
+   */
+  readonly vectorSearch?: { available: boolean; reason: string | null };
 
   createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord>;
   getKb(scope: Scope): Promise<KbRecord | null>;

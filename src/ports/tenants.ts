@@ -63,8 +63,11 @@ export interface TenantStore {
   createTenant(t: { id: string; name: string; defaultKb?: { embedder: string; embedDim: number } }): Promise<TenantRecord | null>;
   getTenant(id: string): Promise<TenantRecord | null>;
   listTenants(): Promise<TenantRecord[]>;
-  /** Removes the tenant row, its keys and settings (its KBs are removed by the caller first). */
-  deleteTenant(id: string): Promise<boolean>;
+  /**
+   * Removes the tenant row, its keys and settings. Its KBs are removed by the caller first; one
+   * created meanwhile leaves the tenant in place (`has_kbs`).
+   */
+  deleteTenant(id: string): Promise<'deleted' | 'not_found' | 'has_kbs'>;
 
   createKey(k: NewApiKey): Promise<ApiKeyRecord>;
   /** Active (not revoked) key by hash, or null. */

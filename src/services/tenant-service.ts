@@ -100,12 +100,9 @@ export class TenantService {
     if (id === DEFAULT_TENANT) throw new AppError(409, 'tenant_protected', 'the default tenant cannot be deleted');
     await this.get(id);
     await this.kbs.deleteAllOf(id);
-    try {
-      if (!(await this.store.deleteTenant(id))) throw notFound(`tenant "${id}"`);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.includes('still has knowledge bases')) throw err;
-      throw conflict(`tenant "${id}" gained a knowledge base while being deleted; try again`, 'tenant_busy');
-    }
+    const outcome = await this.store.deleteTenant(id);
+    if (outcome === 'not_found') throw notFound(`tenant "${id}"`);
+    if (outcome === 'has_kbs') throw conflict(`tenant "${id}" gained a knowledge base while being deleted; try again`, 'tenant_busy');
     this.cache.delete(id);
   }
 

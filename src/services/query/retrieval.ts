@@ -1,3 +1,4 @@
+import { vectorSearchUnavailable } from '../../domain/errors.js';
 import type { Scope } from '../../domain/types.js';
 import type { Embedder, EmbedderResolver } from '../../ports/models.js';
 import type { ChunkHit, KbRecord, SearchFilter, Store } from '../../ports/store.js';
@@ -73,6 +74,14 @@ export class Retriever {
 
   async retrieve(input: RetrieveInput): Promise<RetrieveOutput> {
     const { scope, kb, query, mode, filter } = input;
+    // A store without vector search (PostgreSQL without pgvector): vector mode cannot be
+    // answered at all; hybrid is answered by full text alone, and says so.
+    const vectors = this.store.vectorSearch;
+    if (vectors?.available === false && mode !== 'lexical') {
+      const reason = vectors.reason ?? 'this store has no vector index';
+      if (mode === 'vector') throw vectorSearchUnavailable(reason);
+      return { hits: await this.store.searchLexical(scope, query, input.depth, filter), notice: `vector search skipped: ${reason}` };
+    }
     // The question is embedded with the KB's own embedder. When its tenant can no longer reach
     // that one, another embedder's vectors cannot be compared with the KB's: vector search
     // refuses; hybrid degrades to lexical and says so.

@@ -43,7 +43,7 @@ export class SqliteTenantStore implements TenantStore {
     return (prepareCached(this.db, 'SELECT id, name, created_at FROM tenants ORDER BY id').all() as TenantRow[]).map(toTenant);
   }
 
-  async deleteTenant(id: string): Promise<boolean> {
+  async deleteTenant(id: string): Promise<'deleted' | 'not_found' | 'has_kbs'> {
     return this.writer.call('deleteTenant', { id });
   }
 

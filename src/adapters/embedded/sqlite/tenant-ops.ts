@@ -25,15 +25,13 @@ export function createTenant(
 }
 
 /** Revokes the tenant's keys (they stay for audit) and removes the tenant, once its KBs are gone. */
-export function deleteTenant(db: Db, a: { id: string }): boolean {
+export function deleteTenant(db: Db, a: { id: string }): 'deleted' | 'not_found' | 'has_kbs' {
   return db.transaction(() => {
-    if (prepareCached(db, 'SELECT 1 FROM kbs WHERE tenant_id = ? LIMIT 1').get(a.id)) {
-      throw new Error(`tenant ${a.id} still has knowledge bases`);
-    }
+    if (prepareCached(db, 'SELECT 1 FROM kbs WHERE tenant_id = ? LIMIT 1').get(a.id)) return 'has_kbs';
     prepareCached(db, 'UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL').run(nowIso(), a.id);
     // Query-job tasks outlive their KB; a tenant later created under the same id must not see them.
     prepareCached(db, 'DELETE FROM tasks WHERE tenant_id = ?').run(a.id);
-    return prepareCached(db, 'DELETE FROM tenants WHERE id = ?').run(a.id).changes > 0;
+    return prepareCached(db, 'DELETE FROM tenants WHERE id = ?').run(a.id).changes > 0 ? 'deleted' : 'not_found';
   }).immediate();
 }
 
