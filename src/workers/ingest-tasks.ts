@@ -33,6 +33,8 @@ export interface ParseOutput {
   blocks: number;
   pages: number | null;
   chars: number;
+  /** Pages with (almost) no text layer that paint an image: what `auto` OCR reads. */
+  scanned: number;
 }
 export interface ChunkInput {
   parsedPath: string;
@@ -106,7 +108,7 @@ export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
     writeAtomic(input.outPath, JSON.stringify(doc));
     let chars = 0;
     for (const b of doc.blocks) chars += b.text.length;
-    return { blocks: doc.blocks.length, pages: doc.pages ?? null, chars };
+    return { blocks: doc.blocks.length, pages: doc.pages ?? null, chars, scanned: doc.scannedPages?.length ?? 0 };
   });
 }
 
@@ -114,6 +116,9 @@ export function chunk(input: ChunkInput): Promise<StageResult<ChunkOutput>> {
   return run(async () => {
     const doc = JSON.parse(readFileSync(input.parsedPath, 'utf8')) as ParsedDocument;
     const chunks = chunkDocument(doc, input.options);
+    // Chunks never span pages, so an OCR'd page's confidence is each of its chunks'.
+    const ocr = doc.ocr?.confidence;
+    if (ocr) for (const c of chunks) if (c.page !== null && ocr[c.page] !== undefined) c.ocrConfidence = ocr[c.page]!;
     writeAtomic(input.outPath, JSON.stringify(chunks));
     let tokens = 0;
     for (const c of chunks) tokens += c.tokenCount;

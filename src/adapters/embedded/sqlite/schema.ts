@@ -175,6 +175,13 @@ const MIGRATIONS: (string | ((db: Db) => void))[] = [
   `,
   // 5: a full-text table per KB instead of one shared by all (see kb-fts.ts).
   splitSharedFts,
+  // 6: OCR. A KB's default mode; a document's mode and what was OCR'd (JSON DocumentOcr); an OCR'd
+  // chunk's engine confidence (NULL for text that came from a text layer).
+  `
+  ALTER TABLE kbs ADD COLUMN ocr TEXT NOT NULL DEFAULT 'auto';
+  ALTER TABLE documents ADD COLUMN ocr TEXT NOT NULL DEFAULT '{"mode":"auto"}';
+  ALTER TABLE chunks ADD COLUMN ocr_confidence REAL;
+  `,
 ];
 
 /** Brings the schema up to `target` (default: the latest); tests stop earlier to build old files. */
