@@ -223,10 +223,18 @@ export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<Par
       if (textChars(paragraphs) < SCANNED_PAGE_MAX_CHARS && (await paintsImage(pdfjs, page))) scannedPages.push(n);
       page.cleanup();
     }
-    const extra: { pages: number; title?: string; scannedPages?: number[] } = { pages: doc.numPages };
+    const extra: { pages: number; title?: string } = { pages: doc.numPages };
     if (title !== undefined) extra.title = title;
-    if (scannedPages.length > 0) extra.scannedPages = scannedPages;
-    return sink.finish(extra);
+    if (scannedPages.length === 0) return sink.finish(extra);
+    // A scan has no text layer, and that is no failure: its text comes from the `ocr` stage.
+    let parsed: ParsedDocument;
+    try {
+      parsed = sink.finish(extra);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'no_text') throw err;
+      parsed = { blocks: [], ...extra };
+    }
+    return { ...parsed, scannedPages };
   } catch (err) {
     throw pdfError(err);
   } finally {

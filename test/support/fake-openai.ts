@@ -16,9 +16,22 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 export type FakeRoute = 'chat' | 'embeddings' | 'rerank';
 const ROUTES: readonly FakeRoute[] = ['chat', 'embeddings', 'rerank'];
 
+/** A message's content: text, or (vision requests) parts of text and images as data URLs. */
+export type FakeContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+
 export interface FakeMessage {
   role: string;
-  content: string;
+  content: string | FakeContentPart[];
+}
+
+/** The text of a message, whichever form its content takes. */
+export function messageText(m: FakeMessage): string {
+  return typeof m.content === 'string' ? m.content : m.content.map((p) => (p.type === 'text' ? p.text : '')).join('\n');
+}
+
+/** The image URLs a chat request carries (vision models: OCR). */
+export function messageImages(messages: FakeMessage[]): string[] {
+  return messages.flatMap((m) => (typeof m.content === 'string' ? [] : m.content.flatMap((p) => (p.type === 'image_url' ? [p.image_url.url] : []))));
 }
 
 /** Knobs that can be set for all routes and overridden per route. */
@@ -90,7 +103,8 @@ const DEFAULTS: FakeBehavior = {
   tokenDelayMs: 0,
   tokensPerChunk: 1,
   answer: (messages) => {
-    const question = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    const last = [...messages].reverse().find((m) => m.role === 'user');
+    const question = last ? messageText(last) : '';
     return `This is a fake answer about: ${question.split(/\s+/).slice(0, 12).join(' ')}`;
   },
   embedDim: 384,
@@ -367,7 +381,7 @@ export async function startFakeOpenAI(
     const answer = typeof behavior.answer === 'function' ? behavior.answer(body.messages) : behavior.answer;
     const parts = pieces(answer);
     const usage = {
-      prompt_tokens: estimateTokens(body.messages.reduce((n, m) => n + String(m.content ?? '').length, 0)),
+      prompt_tokens: estimateTokens(body.messages.reduce((n, m) => n + messageText(m).length, 0)),
       completion_tokens: parts.length,
       total_tokens: 0,
     };
