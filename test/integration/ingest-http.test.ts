@@ -237,7 +237,7 @@ describe('ingestion over HTTP', { timeout: 300_000 }, () => {
     const pdfAsText = await postFiles(url, 'default', [{ name: 'notes.txt', bytes: await makePdf([['hello']]) }]);
     assert.equal(pdfAsText.status, 415, 'a PDF named .txt is refused');
 
-    const png = await postFiles(url, 'default', [{ name: 'image.png', bytes: makePng() }]);
+    const png = await postFiles(url, 'default', [{ name: 'image.gif', bytes: makePng() }]);
     assert.equal(png.status, 415);
     for (const ext of ['.pdf', '.docx', '.md', '.html', '.txt', '.csv', '.json']) {
       assert.ok(png.body.error.message.includes(ext), `415 message lists ${ext}: ${png.body.error.message}`);
@@ -246,7 +246,7 @@ describe('ingestion over HTTP', { timeout: 300_000 }, () => {
     // None of the refused uploads left a document behind.
     const listing = await requestJson<{ documents: DocView[] }>(`${url}/v1/kbs/default/documents?limit=1000`);
     const names = new Set(listing.documents.map((d) => d.name));
-    for (const n of ['empty.txt', 'photo.pdf', 'notes.txt', 'image.png']) assert.ok(!names.has(n), `${n} not recorded`);
+    for (const n of ['empty.txt', 'photo.pdf', 'notes.txt', 'image.gif']) assert.ok(!names.has(n), `${n} not recorded`);
   });
 
   test('JSON bodies: invalid UTF-8 and unknown fields are 400', async () => {
