@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PermanentError, isPermanent } from '../domain/errors.js';
-import { loadPdfJs } from '../parsing/pdf.js';
+import { loadPdfJs, safePdfOptions } from '../parsing/pdf.js';
 
 export interface RenderLimits {
   /** Rendering resolution for PDF pages (72 = the page's own size in points). */
@@ -81,19 +81,7 @@ function standardFontDataUrl(): string {
 /** Renders page `pageNumber` (1-based) of the PDF at `limits.dpi`, white background. */
 export async function renderPdfPage(bytes: Uint8Array, pageNumber: number, limits: RenderLimits): Promise<RenderedPage> {
   const pdfjs = await loadPdfJs();
-  const task = pdfjs.getDocument({
-    data: new Uint8Array(bytes),
-    isEvalSupported: false,
-    useSystemFonts: false,
-    useWorkerFetch: false,
-    disableAutoFetch: true,
-    disableStream: true,
-    disableRange: true,
-    enableXfa: false,
-    stopAtErrors: false,
-    verbosity: 0,
-    standardFontDataUrl: standardFontDataUrl(),
-  });
+  const task = pdfjs.getDocument({ ...safePdfOptions(new Uint8Array(bytes)), standardFontDataUrl: standardFontDataUrl() });
   try {
     const doc = await task.promise;
     if (pageNumber < 1 || pageNumber > doc.numPages) throw new PermanentError(`the PDF has no page ${pageNumber}`, 'corrupt_pdf');

@@ -172,13 +172,10 @@ async function paintsImage(pdfjs: PdfJs, page: { getOperatorList(): Promise<{ fn
   return fnArray.some((fn) => painters.has(fn));
 }
 
-export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
-  const pdfjs = await loadPdfJs();
-  // pdfjs may keep (or transfer) the buffer it is given; hand it a private copy as a plain
-  // Uint8Array (it warns about Buffer instances).
-  const data = new Uint8Array(bytes);
+/** pdf.js options for untrusted bytes: no eval, nothing fetched, no system fonts; CMaps from the local package. */
+export function safePdfOptions(data: Uint8Array) {
   const cmaps = cMapUrl();
-  const task = pdfjs.getDocument({
+  return {
     data,
     useSystemFonts: false,
     disableFontFace: true,
@@ -193,7 +190,15 @@ export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<Par
     stopAtErrors: false,
     verbosity: 0,
     ...(cmaps !== undefined ? { cMapUrl: cmaps, cMapPacked: true } : {}),
-  });
+  };
+}
+
+export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
+  const pdfjs = await loadPdfJs();
+  // pdfjs may keep (or transfer) the buffer it is given; hand it a private copy as a plain
+  // Uint8Array (it warns about Buffer instances).
+  const data = new Uint8Array(bytes);
+  const task = pdfjs.getDocument(safePdfOptions(data));
   try {
     const doc = await task.promise;
     if (doc.numPages > limits.maxPdfPages) {

@@ -7,15 +7,13 @@
  * `permanent: true` (the document fails at once), anything else `permanent: false` (retryable).
  * Time limits belong to the caller, which aborts the task and so terminates this thread.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { isPermanent } from '../domain/errors.js';
+import { readFileSync } from 'node:fs';
 import type { ChunkDraft, ChunkingOptions, DocType, ParsedDocument, ParseLimits } from '../domain/types.js';
 import { chunkDocument } from '../chunking/chunker.js';
 import { hashEmbed, hashEmbedOne } from '../embedding/hash-embedder.js';
 import { parseBytes } from '../parsing/index.js';
 import type { StageResult } from './stage-result.js';
+import { run, writeAtomic } from './task-io.js';
 import { yieldCpuToQueries } from './thread-priority.js';
 
 // Parsing, chunking and embedding are bulk work: questions get the CPU first.
@@ -66,40 +64,6 @@ export interface EmbedQueryInput {
  * keep normal priority: the reads and writes of a bulk ingest would compete with questions there
  * instead of running on this thread, below them (thread-priority.ts).
  */
-
-/** Write to a sibling temp file, then rename: readers see the old file or the whole new one. */
-function writeAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      // The original error is the one worth reporting.
-    }
-    throw err;
-  }
-}
-
-function failure(err: unknown): StageResult<never> {
-  const e = err as { code?: unknown; message?: unknown };
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  const permanent = isPermanent(err);
-  // Node system errors carry string codes (ENOENT, EACCES…); keep them, they help operators.
-  const code = typeof e?.code === 'string' ? e.code : permanent ? 'unprocessable' : 'internal';
-  return { ok: false, error: { code, message, permanent } };
-}
-
-async function run<T>(fn: () => Promise<T>): Promise<StageResult<T>> {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (err) {
-    return failure(err);
-  }
-}
 
 export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
   return run(async () => {

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { deadline } from '../domain/deadline.js';
 import { PermanentError } from '../domain/errors.js';
-import type { StageResult } from './stage-result.js';
+import { unwrap, type StageResult } from './stage-result.js';
 import { workerModule } from './worker-url.js';
 
 export type OcrTaskName = 'plan' | 'renderPage' | 'recognize' | 'merge';
@@ -38,11 +38,7 @@ export class OcrPool {
     } finally {
       limit.clear();
     }
-    if (!result.ok) {
-      if (result.error.permanent) throw new PermanentError(result.error.message, result.error.code);
-      throw new Error(result.error.message);
-    }
-    return result.value;
+    return unwrap(result);
   }
 
   async close(): Promise<void> {

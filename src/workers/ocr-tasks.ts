@@ -4,14 +4,12 @@
  * the lowest CPU priority (thread-priority.ts), so a 200-page scan leaves the cores to questions.
  * Inputs and outputs are files; failures are returned as values (stage-result.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { isPermanent } from '../domain/errors.js';
+import { readFileSync } from 'node:fs';
 import type { DocType, OcrMode, ParsedBlock, ParsedDocument } from '../domain/types.js';
 import { createRecognizer, type LocalEngineName, type OcrLine, type Recognizer } from '../ocr/recognizer.js';
 import { renderImage, renderPdfPage, type RenderLimits } from '../ocr/render.js';
 import type { StageResult } from './stage-result.js';
+import { run, writeAtomic } from './task-io.js';
 import { yieldCpuToQueries } from './thread-priority.js';
 
 yieldCpuToQueries();
@@ -49,29 +47,6 @@ export interface MergeInput {
 }
 export interface MergeOutput {
   pages: number[];
-}
-
-function writeAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
-async function run<T>(fn: () => Promise<T>): Promise<StageResult<T>> {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (err) {
-    const e = err as { code?: unknown; message?: unknown };
-    const permanent = isPermanent(err);
-    const code = typeof e?.code === 'string' ? e.code : permanent ? 'unprocessable' : 'internal';
-    return { ok: false, error: { code, message: typeof e?.message === 'string' ? e.message : String(err), permanent } };
-  }
 }
 
 /** Which pages need OCR: none when off, every page when forced, else the scanned ones parse found. */
