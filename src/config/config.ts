@@ -171,8 +171,9 @@ export function loadConfig(env: Env = process.env): Config {
     workers: int(env, 'WORKERS', Math.max(1, cores - 1), 1),
     stageConcurrency: {
       parse: int(env, 'PARSE_CONCURRENCY', stage, 1),
-      // Documents OCR'd at once; their pages share the OCR pool's threads (RAGD_OCR_THREADS).
-      ocr: int(env, 'OCR_CONCURRENCY', 2, 1),
+      // Documents OCR'd at once (not RAGD_OCR_CONCURRENCY: that is the vision model's lane); their
+      // pages share the OCR pool's threads (RAGD_OCR_THREADS).
+      ocr: int(env, 'OCR_DOCUMENTS', 2, 1),
       chunk: int(env, 'CHUNK_CONCURRENCY', stage, 1),
       embed: int(env, 'EMBED_CONCURRENCY', stage, 1),
       index: int(env, 'INDEX_CONCURRENCY', 2, 1),
