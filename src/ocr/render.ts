@@ -78,12 +78,37 @@ function standardFontDataUrl(): string {
   return standardFonts;
 }
 
-/** Renders page `pageNumber` (1-based) of the PDF at `limits.dpi`, white background. */
-export async function renderPdfPage(bytes: Uint8Array, pageNumber: number, limits: RenderLimits): Promise<RenderedPage> {
+type LoadingTask = ReturnType<Awaited<ReturnType<typeof loadPdfJs>>['getDocument']>;
+
+/**
+ * The PDF the thread rendered last, kept open: a scan's pages come one task at a time, and
+ * reading and parsing a 100 MB file for each of its 200 pages would cost more than the OCR.
+ * A different file closes it.
+ */
+let open: { key: string; task: LoadingTask } | null = null;
+
+async function openPdf(key: string, load: () => Uint8Array): Promise<LoadingTask> {
+  if (open?.key === key) return open.task;
+  await closePdf();
   const pdfjs = await loadPdfJs();
-  const task = pdfjs.getDocument({ ...safePdfOptions(new Uint8Array(bytes)), standardFontDataUrl: standardFontDataUrl() });
+  const task = pdfjs.getDocument({ ...safePdfOptions(new Uint8Array(load())), standardFontDataUrl: standardFontDataUrl() });
+  open = { key, task };
+  return task;
+}
+
+export async function closePdf(): Promise<void> {
+  const task = open?.task;
+  open = null;
+  await task?.destroy().catch(() => undefined);
+}
+
+/**
+ * Renders page `pageNumber` (1-based) of the PDF at `limits.dpi`, white background. `key` names
+ * the file (its path): the same key means the same bytes, which `load` reads only when needed.
+ */
+export async function renderPdfPage(key: string, load: () => Uint8Array, pageNumber: number, limits: RenderLimits): Promise<RenderedPage> {
   try {
-    const doc = await task.promise;
+    const doc = await (await openPdf(key, load)).promise;
     if (pageNumber < 1 || pageNumber > doc.numPages) throw new PermanentError(`the PDF has no page ${pageNumber}`, 'corrupt_pdf');
     const page = await doc.getPage(pageNumber);
     const viewport = page.getViewport({ scale: limits.dpi / 72 });
@@ -100,8 +125,7 @@ export async function renderPdfPage(bytes: Uint8Array, pageNumber: number, limit
     return { png: canvas.toBuffer('image/png'), width, height };
   } catch (err) {
     if (isPermanent(err)) throw err;
+    await closePdf(); // a broken document is not kept
     throw new PermanentError(`page ${pageNumber} could not be rendered: ${String((err as Error)?.message ?? err)}`, 'corrupt_pdf');
-  } finally {
-    await task.destroy().catch(() => undefined);
   }
 }

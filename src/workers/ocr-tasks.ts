@@ -61,8 +61,9 @@ export function plan(input: PlanInput): Promise<StageResult<PlanOutput>> {
 
 export function renderPage(input: RenderInput): Promise<StageResult<RenderOutput>> {
   return run(async () => {
-    const bytes = new Uint8Array(readFileSync(input.sourcePath));
-    const page = input.type === 'pdf' ? await renderPdfPage(bytes, input.page, input.limits) : await renderImage(bytes, input.limits);
+    const read = () => new Uint8Array(readFileSync(input.sourcePath));
+    const page =
+      input.type === 'pdf' ? await renderPdfPage(input.sourcePath, read, input.page, input.limits) : await renderImage(read(), input.limits);
     writeAtomic(input.outPath, page.png);
     return { width: page.width, height: page.height };
   });

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { PermanentError } from '../../src/domain/errors.js';
 import type { DocumentOcr, ParsedDocument } from '../../src/domain/types.js';
-import { renderImage, renderPdfPage } from '../../src/ocr/render.js';
+import { closePdf, renderImage, renderPdfPage } from '../../src/ocr/render.js';
 import { sniffType } from '../../src/parsing/sniff.js';
 import type { OcrEngine, OcrImage } from '../../src/ports/models.js';
 import { needsOcr, runOcrStage } from '../../src/services/pipeline/ocr-stage.js';
@@ -68,9 +68,13 @@ describe('image uploads', () => {
 
   it('PDF pages render at the configured DPI', async () => {
     const pdf = await scanPdf([{ text: 'hello' }]); // 420 × 200 pt
-    const page = await renderPdfPage(pdf, 1, { dpi: 144, maxPixels: 4_000_000 });
+    let reads = 0;
+    const load = () => (reads++, pdf);
+    const page = await renderPdfPage('report.pdf', load, 1, { dpi: 144, maxPixels: 4_000_000 });
     assert.deepEqual([page.width, page.height], [840, 400]);
-    await assert.rejects(renderPdfPage(pdf, 1, { dpi: 600, maxPixels: 1_000_000 }), /more than the OCR limit/);
+    await assert.rejects(renderPdfPage('report.pdf', load, 1, { dpi: 600, maxPixels: 1_000_000 }), /more than the OCR limit/);
+    assert.equal(reads, 1, 'the open document is reused for the next page');
+    await closePdf();
   });
 
   it('needsOcr: images and scanned pages in auto, every page in force, nothing when off', () => {
