@@ -130,10 +130,14 @@ async function partB(scan: Awaited<ReturnType<typeof makeScan>>): Promise<void> 
     let error: string | null = null;
     let readyAt = 0;
     const poll = setInterval(async () => {
-      const doc = (await (await fetch(`${server.url}/v1/kbs/scans/documents/${id}`)).json()) as { status: string; error: string | null };
-      status = doc.status;
-      error = doc.error;
-      if ((status === 'ready' || status === 'failed') && readyAt === 0) readyAt = performance.now();
+      try {
+        const doc = (await (await fetch(`${server.url}/v1/kbs/scans/documents/${id}`)).json()) as { status: string; error: string | null };
+        status = doc.status;
+        error = doc.error;
+        if ((status === 'ready' || status === 'failed') && readyAt === 0) readyAt = performance.now();
+      } catch {
+        // A dropped poll is retried by the next tick.
+      }
     }, 250);
     const during = await load(() => status === 'ready' || status === 'failed' || performance.now() - started > 900_000);
     clearInterval(poll);

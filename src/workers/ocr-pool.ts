@@ -4,7 +4,7 @@ import { PermanentError } from '../domain/errors.js';
 import { unwrap, type StageResult } from './stage-result.js';
 import { workerModule } from './worker-url.js';
 
-export type OcrTaskName = 'plan' | 'renderPage' | 'recognize' | 'merge';
+export type OcrTaskName = 'plan' | 'renderPage' | 'recognize' | 'merge' | 'warm';
 
 /**
  * The worker threads that OCR: few (default one), at the lowest CPU priority, apart from the
@@ -25,14 +25,15 @@ export class OcrPool {
     });
   }
 
-  async run<T>(name: OcrTaskName, input: unknown, signal?: AbortSignal): Promise<T> {
-    const limit = deadline(this.opts.pageTimeoutMs, signal);
+  /** `timeoutMs` (default: the per-page limit) is longer only for loading the models. */
+  async run<T>(name: OcrTaskName, input: unknown, signal?: AbortSignal, timeoutMs = this.opts.pageTimeoutMs): Promise<T> {
+    const limit = deadline(timeoutMs, signal);
     let result: StageResult<T>;
     try {
       result = (await this.pool.run(input, { name, signal: limit.signal })) as StageResult<T>;
     } catch (err) {
       if (limit.expired && !signal?.aborted) {
-        throw new PermanentError(`OCR ${name} did not finish within ${this.opts.pageTimeoutMs} ms (RAGD_OCR_PAGE_TIMEOUT_MS) and was stopped`, 'timeout');
+        throw new PermanentError(`OCR ${name} did not finish within ${timeoutMs} ms (RAGD_OCR_PAGE_TIMEOUT_MS) and was stopped`, 'timeout');
       }
       throw err;
     } finally {

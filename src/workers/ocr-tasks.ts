@@ -72,16 +72,23 @@ export function renderPage(input: RenderInput): Promise<StageResult<RenderOutput
 /** One recognizer per engine per thread: loading the models takes seconds, a page less. */
 const recognizers = new Map<LocalEngineName, Promise<Recognizer>>();
 
+function recognizer(engine: LocalEngineName): Promise<Recognizer> {
+  let r = recognizers.get(engine);
+  if (!r) {
+    r = createRecognizer(engine);
+    recognizers.set(engine, r);
+    r.catch(() => recognizers.delete(engine));
+  }
+  return r;
+}
+
+/** Loads the engine's models, so that the per-page time limit does not include them. */
+export function warm(input: { engine: LocalEngineName }): Promise<StageResult<null>> {
+  return run(async () => (await recognizer(input.engine), null));
+}
+
 export function recognize(input: RecognizeInput): Promise<StageResult<OcrLine[]>> {
-  return run(async () => {
-    let r = recognizers.get(input.engine);
-    if (!r) {
-      r = createRecognizer(input.engine);
-      recognizers.set(input.engine, r);
-      r.catch(() => recognizers.delete(input.engine));
-    }
-    return (await r).recognize(new Uint8Array(readFileSync(input.imagePath)));
-  });
+  return run(async () => (await recognizer(input.engine)).recognize(new Uint8Array(readFileSync(input.imagePath))));
 }
 
 /**

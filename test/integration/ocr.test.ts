@@ -38,7 +38,8 @@ async function settled(url: string, ids: string[]): Promise<OcrDoc[]> {
 describe('OCR with the local engine', { timeout: 600_000 }, () => {
   let srv: TestServer;
   before(async () => {
-    srv = await startTestServer({ RAGD_OCR_DPI: '150', RAGD_OCR_MAX_PIXELS: '4000000' });
+    // A generous page limit: CI machines are shared, and OCR runs at the lowest CPU priority.
+    srv = await startTestServer({ RAGD_OCR_DPI: '150', RAGD_OCR_MAX_PIXELS: '4000000', RAGD_OCR_PAGE_TIMEOUT_MS: '600000' });
   });
   after(async () => srv?.close());
 
@@ -134,6 +135,7 @@ describe('OCR with a vision model', { timeout: 600_000 }, () => {
       RAGD_OCR_MODEL: 'fake-ocr',
       RAGD_OCR_MAX_RETRIES: '0',
       RAGD_OCR_DPI: '150',
+      RAGD_OCR_PAGE_TIMEOUT_MS: '600000',
     });
   });
   after(async () => {
