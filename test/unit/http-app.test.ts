@@ -371,6 +371,7 @@ describe('http app (inject)', () => {
       name: 'Team A',
       embedder: 'hash:512',
       embed_dim: 512,
+      ocr: 'auto',
       version: 1,
       created_at: NOW,
     });
