@@ -101,6 +101,7 @@ export async function createRuntime(
     defaultEmbedder: embedder.id,
     embedDim: embedder.dim,
     maxAttempts: config.maxAttempts,
+    logger: logger.child({ component: 'store' }),
   });
   await store.init();
   const blobs = new FsBlobStore(config.dataDir);

@@ -4,7 +4,10 @@ import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
 import { adminKeyRoutes } from '../http/routes/admin-keys.js';
 import { adminTenantRoutes } from '../http/routes/admin-tenants.js';
+import { mcpRoutes } from '../http/routes/mcp/index.js';
+import { openAiRoutes } from '../http/routes/openai/index.js';
 import { queryRoutes } from '../http/routes/query.js';
+import { DocumentReader } from '../services/document-reader.js';
 import { createMetrics } from '../observability/metrics/index.js';
 import { observeRequests } from '../observability/http-observer.js';
 import { breakerChecks, metricsSources } from './observability.js';
@@ -49,6 +52,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     extraRoutes: [
       metrics.routes,
       queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs }),
+      openAiRoutes(runtime.query.service),
+      mcpRoutes({ query: runtime.query.service, reader: new DocumentReader(runtime.store, runtime.documents) }),
       adminTenantRoutes(runtime.tenancy.service),
       adminKeyRoutes(runtime.tenancy.service),
     ],

@@ -60,28 +60,68 @@ export function toSections(blocks: ParsedBlock[]): Section[] {
   return sections;
 }
 
+/**
+ * A sentence longer than this many characters per chunk token is pre-cut into windows before
+ * tokenising (see windows()). Generous, so ordinary prose never meets it: a cl100k token is about
+ * one CJK character or four Latin ones.
+ */
+const WINDOW_CHARS_PER_TOKEN = 16;
+
 /** Units of one block, each at most `max` tokens. */
 function blockUnits(block: ParsedBlock, max: number): Unit[] {
   const page = block.page ?? null;
   const text = block.text.trim();
-  const tokens = countTokens(text);
+  const window = Math.max(4096, max * WINDOW_CHARS_PER_TOKEN);
+  // A block many windows long cannot fit one chunk: skip counting all of it.
+  const tokens = text.length > 4 * window ? Infinity : countTokens(text);
   if (tokens <= max) return [{ text, tokens, sep: BLOCK_SEP, page }];
 
   const units: Unit[] = [];
   let prevEnd = -1;
   for (const span of sentenceSpans(text)) {
-    const sentence = text.slice(span.start, span.end);
     // Keep the original whitespace between sentences (a space, or a newline in lists/code).
-    let sep = prevEnd < 0 ? BLOCK_SEP : text.slice(prevEnd, span.start);
+    const sep = prevEnd < 0 ? BLOCK_SEP : text.slice(prevEnd, span.start);
     prevEnd = span.end;
-    const n = countTokens(sentence);
-    if (n <= max) {
-      units.push({ text: sentence, tokens: n, sep, page });
-      continue;
+    for (const piece of windows(text.slice(span.start, span.end), sep, window)) {
+      const n = countTokens(piece.text);
+      if (n <= max) units.push({ text: piece.text, tokens: n, sep: piece.sep, page });
+      else units.push(...tokenUnits(piece.text, piece.sep, max, page, n));
     }
-    units.push(...tokenUnits(sentence, sep, max, page));
   }
   return units;
+}
+
+/** Soft places to cut a run with no sentence end: after whitespace or a comma-like pause. */
+const SOFT_BREAK = /[\s,，、;；:：)）]/u;
+
+/**
+ * A sentence cut into windows of at most `limit` characters, so a megabyte without a sentence
+ * end (a log line, a minified file, Chinese without punctuation) is tokenised in small pieces:
+ * chunking stays linear-time, and BPE never sees a long stretch. Cuts go at the last soft break
+ * in the second half of the window (whitespace moves into the next window's separator), else
+ * hard, never inside a surrogate pair.
+ */
+function windows(sentence: string, sep: string, limit: number): { text: string; sep: string }[] {
+  if (sentence.length <= limit) return [{ text: sentence, sep }];
+  const out: { text: string; sep: string }[] = [];
+  let start = 0;
+  let pending = sep;
+  while (start < sentence.length) {
+    let end = Math.min(start + limit, sentence.length);
+    if (end < sentence.length) {
+      let k = end;
+      while (k > start + limit / 2 && !SOFT_BREAK.test(sentence[k - 1]!)) k--;
+      if (k > start + limit / 2) end = k;
+      else if (/[\udc00-\udfff]/.test(sentence[end]!)) end--;
+    }
+    const piece = sentence.slice(start, end);
+    const body = piece.trimEnd();
+    if (body.length > 0) out.push({ text: body, sep: pending });
+    pending = piece.slice(body.length);
+    start = end;
+    while (start < sentence.length && /\s/.test(sentence[start]!)) pending += sentence[start++];
+  }
+  return out;
 }
 
 /**
@@ -90,8 +130,8 @@ function blockUnits(block: ParsedBlock, max: number): Unit[] {
  * chunk starts or ends with whitespace. Trimming can (rarely, e.g. " 日" vs "日") make a piece
  * need more tokens than before; such a piece is cut again — it is strictly shorter, so this ends.
  */
-function tokenUnits(text: string, sep: string, max: number, page: number | null): Unit[] {
-  const n = countTokens(text);
+function tokenUnits(text: string, sep: string, max: number, page: number | null, counted?: number): Unit[] {
+  const n = counted ?? countTokens(text);
   if (n <= max) return [{ text, tokens: n, sep, page }];
   const units: Unit[] = [];
   let pending = sep;
@@ -174,7 +214,8 @@ function packSection(section: Section, max: number, overlapBudget: number, out: 
     }
     // Tokenization of joined text is not exactly additive; verify and back off if needed.
     let text = joinUnits(parts);
-    let tokens = countTokens(text);
+    // A lone unit's count is already exact (units are counted on their own text).
+    let tokens = parts.length === 1 ? parts[0]!.tokens : countTokens(text);
     while (tokens > max && parts.length > 1) {
       if (j - 1 > i) {
         parts.pop();

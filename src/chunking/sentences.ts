@@ -9,7 +9,8 @@
  *  - . ! ? or … (plus closing quotes/brackets) followed by whitespace, unless the word before a
  *    period is a known abbreviation ("e.g.", "Dr.") or a single initial ("J."), or the next
  *    word starts in lower case;
- *  - a CJK full stop / exclamation / question mark (。！？．), which needs no space after it.
+ *  - a CJK full stop / exclamation / question mark / semicolon (。！？；．｡), which needs no space
+ *    after it (Chinese and Japanese put none; a Chinese ；often separates whole clauses of rules).
  * Decimals ("3.14") never split because no whitespace follows the point.
  */
 
@@ -34,7 +35,7 @@ const NEVER_END = new Set([
 
 const CLOSERS = new Set(['"', "'", ')', ']', '}', '»', '”', '’', '」', '』', '）', '】']);
 const TERMINAL = new Set(['.', '!', '?', '…']);
-const CJK_TERMINAL = new Set(['。', '！', '？', '．', '｡']);
+const CJK_TERMINAL = new Set(['。', '！', '？', '；', '．', '｡']);
 
 const isSpace = (ch: string) => ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r' || ch === '\f' || ch === '\u00a0';
 const isLower = (ch: string) => ch.toLowerCase() === ch && ch.toUpperCase() !== ch;

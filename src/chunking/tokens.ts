@@ -15,8 +15,12 @@ import { decode, encode } from 'gpt-tokenizer/encoding/cl100k_base';
 const OPTIONS = { disallowedSpecial: new Set<string>() };
 /** Target segment length; segments end at the last word boundary before this. */
 const SEGMENT = 4096;
-/** Longest stretch handed to BPE without a word boundary (~1.5 ms worst case). */
-const MAX_RUN = 1024;
+/**
+ * Longest stretch handed to BPE without a word boundary. BPE is quadratic in it, and Chinese or
+ * Japanese text has no spaces at all, so a whole paragraph is one stretch: 256 characters keep it
+ * cheap, and a cut inside a run costs at most a token or so of counting error per 256 characters.
+ */
+const MAX_RUN = 256;
 
 const isWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c || c === 0x0b;
 

@@ -7,6 +7,7 @@ Usage:
   ragd ingest <files|dirs…> [--kb default] [--url http://127.0.0.1:8080] [--embedded]
   ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid] [--stream] [--embedded]
   ragd admin init | tenants | keys | settings …  (ragd admin help)
+  ragd mcp [--url http://127.0.0.1:8080]   MCP over stdio, proxied to a running server's /mcp
 
 Against a server that requires credentials, set RAGD_API_KEY (or --api-key) to a tenant key or JWT.
 
@@ -34,6 +35,10 @@ async function main(argv: string[]): Promise<number> {
     case 'query': {
       const { query } = await import('./query.js');
       return query(config, positional, { ...env }, switches);
+    }
+    case 'mcp': {
+      const { mcp } = await import('./mcp.js');
+      return mcp(config, { ...env });
     }
     case 'admin': {
       const { admin, ADMIN_USAGE } = await import('./admin.js');

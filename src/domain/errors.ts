@@ -16,6 +16,11 @@ export class AppError extends Error {
 
 export const notFound = (what: string) => new AppError(404, 'not_found', `${what} not found`);
 export const badRequest = (message: string, code = 'invalid_request') => new AppError(400, code, message);
+/** OpenAI-compatible routes: `model` names a knowledge base, and this one is not the caller's. */
+export const unknownModel = (model: string) =>
+  new AppError(404, 'model_not_found', `the model "${model}" does not exist: a model is a knowledge base id or name (GET /v1/models lists them)`);
+/** OpenAI-compatible routes: a request feature ragd does not offer (n > 1, tools, images). */
+export const unsupported = (message: string) => new AppError(400, 'unsupported_parameter', message);
 export const conflict = (message: string, code = 'conflict') => new AppError(409, code, message);
 
 /** A stage failure that retrying cannot fix (a corrupt file, a zip bomb): fail the document at once. */

@@ -17,6 +17,8 @@ export interface SseStream {
    * is slowed to the client's pace. Resolves immediately (doing nothing) once closed.
    */
   send(event: string, data: unknown, id?: string | number): Promise<void>;
+  /** An unnamed event of one `data:` line, as OpenAI streams are framed; `data` must not contain a newline. */
+  data(data: string): Promise<void>;
   /** A `: text` comment line, e.g. a keep-alive ping; ignored by EventSource clients. */
   comment(text: string): Promise<void>;
   /** Flushes what is queued, then ends the response. Idempotent. */
@@ -187,6 +189,9 @@ export function openSse(reply: FastifyReply, opts: SseOptions = {}): SseStream {
       // JSON.stringify escapes newlines, so the payload is always a single data line.
       chunk += `data: ${JSON.stringify(data) ?? 'null'}\n\n`;
       return enqueue(chunk);
+    },
+    data(data) {
+      return enqueue(`data: ${oneLine(data)}\n\n`);
     },
     comment(text) {
       return enqueue(

@@ -103,6 +103,17 @@ export interface ChunkHit {
   score: number;
 }
 
+/** A stored chunk, read back by id or in its document's order (no score: nothing was searched). */
+export interface StoredChunk {
+  chunkId: string;
+  kbId: string;
+  documentId: string;
+  documentName: string;
+  ordinal: number;
+  text: string;
+  page: number | null;
+}
+
 export interface SearchFilter {
   documentIds?: string[];
   /** Exact-match metadata values: every key must match. */
@@ -163,6 +174,11 @@ export interface Store {
   ): Promise<TaskView | null>;
   /** Removes finished tasks whose `expiresAt` has passed. */
   purgeExpiredTasks(now: Date): Promise<number>;
+
+  /** The document's chunks in order, `limit` of them from ordinal `offset` on (empty for an unknown document). */
+  documentChunks(scope: Scope, documentId: string, page: { offset: number; limit: number }): Promise<StoredChunk[]>;
+  /** One chunk of any of the tenant's KBs by its id, or null. */
+  getChunk(tenantId: string, chunkId: string): Promise<StoredChunk | null>;
 
   searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
   searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;

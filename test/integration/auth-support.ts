@@ -1,4 +1,4 @@
-import { call, requestJson } from '../support/server.js';
+import { call, requestJson, waitFor } from '../support/server.js';
 
 /** HTTP helpers for the auth tests: every request carries `Authorization: Bearer <credential>`. */
 
@@ -35,4 +35,15 @@ export async function uploadAs(url: string, key: string, kb: string, name: strin
     withAuth(key, jsonInit('POST', { name, text })),
   );
   return body.documents[0]!;
+}
+
+/** Waits until the tenant's KB has `count` documents (at least one when not given), all ready. */
+export async function waitKbReady(url: string, key: string, kb: string, count?: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const { documents } = await requestJson<{ documents: { status: string }[] }>(`${url}/v1/kbs/${kb}/documents`, withAuth(key));
+      return (count === undefined ? documents.length > 0 : documents.length === count) && documents.every((d) => d.status === 'ready');
+    },
+    { what: `${kb} to be indexed` },
+  );
 }

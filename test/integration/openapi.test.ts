@@ -9,6 +9,8 @@ import { startTestServer, type TestServer } from '../support/server.js';
 
 /** The documentation's own routes (@fastify/swagger-ui hides them from the document on purpose). */
 const DOC_ROUTES = /^\/docs(\/|$)/;
+/** Hidden too: the stateless MCP endpoint's GET and DELETE only ever answer 405. */
+const REFUSING = new Set(['GET /mcp', 'DELETE /mcp']);
 
 /** `app.printRoutes({ commonPrefix: false })` → `GET /v1/kbs/{kb}` …, HEAD twins left out. */
 function registeredRoutes(tree: string): string[] {
@@ -42,7 +44,7 @@ describe('OpenAPI', () => {
 
   test('is an OpenAPI 3 document of every registered route, with request and success-response schemas', () => {
     assert.match(doc.openapi, /^3\./);
-    const routes = registeredRoutes(server.server.app.printRoutes({ commonPrefix: false })).filter((r) => !DOC_ROUTES.test(r.split(' ')[1]!));
+    const routes = registeredRoutes(server.server.app.printRoutes({ commonPrefix: false })).filter((r) => !DOC_ROUTES.test(r.split(' ')[1]!) && !REFUSING.has(r));
     assert.ok(routes.length >= 15, `found only: ${routes.join(', ')}`);
     for (const route of routes) {
       const [method, path] = route.split(' ') as [string, string];
@@ -81,6 +83,16 @@ describe('OpenAPI', () => {
     const listParams = doc.paths['/v1/kbs/{kb}/documents'].get.parameters.filter((p: any) => p.in === 'query').map((p: any) => p.name);
     assert.deepEqual(listParams.sort(), ['cursor', 'limit', 'status']);
     assert.ok(doc.paths['/v1/tasks/{id}/events'].get.responses['200'].content['text/event-stream']);
+  });
+
+  test('documents the OpenAI-compatible routes and the MCP endpoint', () => {
+    const chat = doc.paths['/v1/chat/completions'].post;
+    assert.ok(chat.requestBody.content['application/json'].schema.properties.messages);
+    assert.ok(chat.responses['200'].content['application/json'].schema.properties.citations);
+    assert.ok(chat.responses['200'].content['text/event-stream']);
+    assert.ok(chat.responses['4XX'].content['application/json'].schema.properties.error.properties.type, 'OpenAI\'s error shape');
+    assert.ok(doc.paths['/v1/models'].get.responses['200'].content['application/json'].schema.properties.data);
+    assert.ok(doc.paths['/mcp'].post);
   });
 
   test('/docs serves the interactive reference', async () => {

@@ -4,7 +4,7 @@
  */
 import { constants as zlibConstants, crc32 as zlibCrc32, deflateRawSync } from 'node:zlib';
 import { zipSync, strToU8 } from 'fflate';
-import { PDFDocument, StandardFonts } from 'pdf-lib';
+import { PDFDocument, PDFName, PDFString, StandardFonts } from 'pdf-lib';
 
 const enc = new TextEncoder();
 export const utf8 = (s: string): Uint8Array => enc.encode(s);
@@ -353,3 +353,46 @@ export const JSONL_SAMPLE = `{"id": 1, "text": "first record"}
 
 {"id": 3, "text": "third record"}
 `;
+
+/**
+ * A PDF whose text layer is Chinese (or any BMP text): each page's paragraphs are drawn, one
+ * line per paragraph, with the non-embedded CJK font STSong-Light through the predefined CMap
+ * UniGB-UCS2-H (UCS-2 codes), as Chinese office software writes them. No font file is needed:
+ * readers map the codes back to Unicode with the predefined CMaps, which is what text
+ * extraction must get right.
+ */
+export async function makeCjkPdf(pages: string[][]): Promise<Uint8Array> {
+  const doc = await PDFDocument.create();
+  const ctx = doc.context;
+  const descendant = ctx.register(
+    ctx.obj({
+      Type: 'Font',
+      Subtype: 'CIDFontType0',
+      BaseFont: 'STSong-Light',
+      CIDSystemInfo: { Registry: PDFString.of('Adobe'), Ordering: PDFString.of('GB1'), Supplement: 4 },
+      FontDescriptor: ctx.register(
+        ctx.obj({ Type: 'FontDescriptor', FontName: 'STSong-Light', Flags: 6, FontBBox: [-25, -254, 1000, 880], ItalicAngle: 0, Ascent: 880, Descent: -120, CapHeight: 880, StemV: 93 }),
+      ),
+      DW: 1000,
+    }),
+  );
+  const font = ctx.register(
+    ctx.obj({ Type: 'Font', Subtype: 'Type0', BaseFont: 'STSong-Light', Encoding: 'UniGB-UCS2-H', DescendantFonts: [descendant] }),
+  );
+  const hex = (s: string) =>
+    Array.from(s)
+      .map((ch) => ch.charCodeAt(0).toString(16).padStart(4, '0'))
+      .join('');
+  for (const paragraphs of pages) {
+    const page = doc.addPage([595, 842]);
+    page.node.setFontDictionary(PDFName.of('F1'), font);
+    let y = 842 - 72;
+    const ops = paragraphs.map((p) => {
+      const line = `BT /F1 12 Tf 72 ${y} Td <${hex(p)}> Tj ET`;
+      y -= 30;
+      return line;
+    });
+    page.node.addContentStream(ctx.register(ctx.flateStream(ops.join('\n'))));
+  }
+  return doc.save();
+}

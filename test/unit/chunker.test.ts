@@ -203,6 +203,37 @@ describe('tokens', () => {
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
   });
 
+  it('chunks a megabyte with no line break or no sentence end in linear time, losing nothing', () => {
+    const inputs = [
+      '我们的年假制度规定员工每年享有带薪休假'.repeat(52_000), // Chinese, no punctuation at all
+      'word another thing here '.repeat(42_000), // English, no sentence end
+      'x'.repeat(1_000_000), // one "word"
+      '员工每年享有十五天带薪年假，'.repeat(70_000), // only commas
+    ];
+    for (const text of inputs) {
+      const started = Date.now();
+      const chunks = chunkDocument({ blocks: [para(text)] }, { chunkTokens: 400, overlapTokens: 0 });
+      const ms = Date.now() - started;
+      // Anti-hang bound only (the machine may be busy); quadratic chunking took minutes here.
+      assert.ok(ms < 30_000, `took ${ms} ms`);
+      assert.equal(chunks.map((c) => c.text).join('').replace(/\s+/g, ''), text.replace(/\s+/g, ''));
+      for (const c of chunks.slice(0, 50)) {
+        assert.ok(c.tokenCount <= 400);
+        assert.equal(c.tokenCount, countTokens(c.text));
+      }
+    }
+  });
+
+  it('cuts Chinese text at sentence ends, not inside a sentence', () => {
+    const sentences = Array.from({ length: 200 }, (_, i) => `第${i}条规定员工每年享有带薪年假，具体天数由公司规定；`);
+    const chunks = chunkDocument({ blocks: [para(sentences.join(''))] }, { chunkTokens: 120, overlapTokens: 0 });
+    assert.ok(chunks.length > 5);
+    for (const c of chunks) {
+      assert.ok(c.text.endsWith('；'), `chunk ends mid-sentence: …${c.text.slice(-10)}`);
+      assert.ok(c.text.startsWith('第'));
+    }
+  });
+
   it('splitByTokens pieces re-join to the input, even through multi-byte characters', () => {
     const text = '😀'.repeat(40) + ' naïve café ' + '中文'.repeat(30);
     for (const max of [1, 2, 3, 7]) {
@@ -231,6 +262,7 @@ describe('sentences', () => {
 
   it('splits CJK full stops without spaces, and on line breaks', () => {
     assert.deepEqual(splitSentences('今日は晴れです。明日は雨！本当？'), ['今日は晴れです。', '明日は雨！', '本当？']);
+    assert.deepEqual(splitSentences('年假有几天？每年十五天；病假另计。'), ['年假有几天？', '每年十五天；', '病假另计。']);
     assert.deepEqual(splitSentences('- item one\n- item two'), ['- item one', '- item two']);
   });
 

@@ -145,3 +145,32 @@ describe('prompt', () => {
     assert.deepEqual(await fitToBudget(['short', 'texts'], 300), ['short', 'texts']);
   });
 });
+
+describe('extractive answers in Chinese and Japanese', () => {
+  it('splits at 。！？；without spaces and quotes the sentence that answers', () => {
+    assert.deepEqual(splitSentences('公司规定：每年享有十五天带薪年假。病假需要医院证明！加班怎么算？按国家规定执行；周末双倍。'), [
+      '公司规定：每年享有十五天带薪年假。',
+      '病假需要医院证明！',
+      '加班怎么算？',
+      '按国家规定执行；',
+      '周末双倍。',
+    ]);
+    const out = extractSentences({ query: '年假有几天？', sources: [{ n: 1, text: '员工手册。公司重视员工健康。每年享有十五天带薪年假。病假需要医院证明。' }] });
+    assert.equal(out.sentences[0]?.text, '每年享有十五天带薪年假。');
+    const ja = extractSentences({ query: '有給休暇は何日ですか', sources: [{ n: 2, text: '会社の規則です。社員は毎年十五日の有給休暇を取得できます。' }] });
+    assert.deepEqual(ja.sentences[0], { ...ja.sentences[0], text: '社員は毎年十五日の有給休暇を取得できます。', n: 2 });
+  });
+
+  it('matches full-width and half-width forms alike', () => {
+    const out = extractSentences({ query: 'ＵＳＢ－Ｃ 充电', sources: [{ n: 1, text: '本机使用 USB-C 接口充电。屏幕为六英寸。' }] });
+    assert.equal(out.sentences[0]?.text, '本机使用 USB-C 接口充电。');
+  });
+
+  it('labels and says "no match" in the question\'s language', async () => {
+    const answerer = new ExtractiveAnswerer({ extractAnswer: async (input) => extractSentences(input) });
+    const zh = await answerer.answerFrom('火星上有几座山？', [{ n: 1, text: '每年享有十五天带薪年假。' }]);
+    assert.ok(zh.text.startsWith('摘录式回答'), zh.text);
+    const en = await answerer.answerFrom('火星上有几座山？', [], { lang: 'en' });
+    assert.equal(en.text, `${EXTRACTIVE_PREFIX} No passage in the knowledge base matches the question.`);
+  });
+});

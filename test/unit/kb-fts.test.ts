@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../../src/adapters/embedded/sqlite/open.js';
+import { ensureKbFts } from '../../src/adapters/embedded/sqlite/kb-fts.js';
 import { migrate } from '../../src/adapters/embedded/sqlite/schema.js';
 import { searchLexical } from '../../src/adapters/embedded/sqlite/search-ops.js';
 import { SqliteStore } from '../../src/adapters/embedded/sqlite/sqlite-store.js';
@@ -116,6 +117,94 @@ describe('migration 5 moves the shared full-text table into one table per KB', (
     } finally {
       db.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('word segmentation of full text, and the start-up rebuild of KBs indexed before it', () => {
+  it('finds Chinese words inside unspaced sentences after the rebuild, with progress logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ragd-kbfts-seg-'));
+    const db = openDatabase(join(dir, 'ragd.db'));
+    const CHUNKS = 450; // more than one rebuild batch
+    try {
+      migrate(db, 5); // before full-text segmentation
+      const now = new Date().toISOString();
+      db.prepare(`INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', ?)`).run(now);
+      db.prepare(`INSERT INTO kbs (tenant_id, id, name, embedder, embed_dim, created_at) VALUES ('t', 'hr', 'hr', 'hash:4', 4, ?)`).run(now);
+      const table = ensureKbFts(db, 't', 'hr');
+      db.prepare(
+        `INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, status, task_id, created_at, updated_at)
+         VALUES ('doc-1', 't', 'hr', '员工手册.md', 'markdown', 'h', 1, 'b', 'ready', 'task', ?, ?)`,
+      ).run(now, now);
+      for (let i = 0; i < CHUNKS; i++) {
+        const text = i === 123 ? '每年享有十五天带薪年假。' : `第${i}条：员工应当遵守公司的考勤制度。`;
+        const rowid = db
+          .prepare(`INSERT INTO chunks (id, tenant_id, kb_id, document_id, ordinal, text, heading_path, token_count) VALUES (?, 't', 'hr', 'doc-1', ?, ?, '[]', 9)`)
+          .run(`doc-1-${i}`, i, text).lastInsertRowid;
+        // What the server wrote before segmentation: the raw text, one "word" per sentence.
+        db.prepare(`INSERT INTO ${table} (rowid, title, heading, body) VALUES (?, ?, '', ?)`).run(rowid, '员工手册.md', text);
+      }
+      assert.equal(searchLexical(db, { tenantId: 't', kbId: 'hr', query: '年假有几天', k: 5 }).length, 0, 'unsegmented rows never match a Chinese word');
+    } finally {
+      db.close();
+    }
+
+    const logs: { msg: string; fields: object }[] = [];
+    const log = (obj: object, msg: string) => void logs.push({ msg, fields: obj });
+    const store = new SqliteStore({ dataDir: dir, defaultEmbedder: 'hash:4', embedDim: 4, maxAttempts: 3, logger: { info: log, warn: log } });
+    try {
+      await store.init();
+      await store.fullTextRebuilt;
+      const scope = { tenantId: 't', kbId: 'hr' };
+      const hits = await store.searchLexical(scope, '年假有几天？', 5);
+      assert.equal(hits[0]?.text, '每年享有十五天带薪年假。');
+      assert.equal((await store.searchLexical(scope, '考勤', CHUNKS + 10)).length, CHUNKS - 1, 'every rebuilt row is findable');
+      assert.equal((await store.searchLexical(scope, '员工手册', 1)).length, 1, 'the title is segmented too');
+      assert.ok(logs.some((l) => l.msg === 'full-text index rebuilt' && (l.fields as { chunks?: number }).chunks === CHUNKS), JSON.stringify(logs));
+    } finally {
+      await store.close();
+    }
+    // A restart has nothing left to rebuild.
+    logs.length = 0;
+    const again = new SqliteStore({ dataDir: dir, defaultEmbedder: 'hash:4', embedDim: 4, maxAttempts: 3, logger: { info: log, warn: log } });
+    try {
+      await again.init();
+      await again.fullTextRebuilt;
+      assert.deepEqual(logs, []);
+    } finally {
+      await again.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('indexes new Chinese, Japanese and mixed documents segmented, English unchanged', async () => {
+    const temp = await tempSqliteStore('ragd-kbfts-seg2-', DIM);
+    try {
+      const scope = { tenantId: 'default', kbId: 'default' };
+      const { store: s, dir: d } = temp;
+      const put = async (name: string, text: string) => {
+        const { document } = await s.createDocument({
+          scope, id: `doc_${name}_xxxxxxxxxx`, taskId: `task_${name}_xxxxxxxxx`, name, type: 'text',
+          contentHash: name, bytes: 3, blobKey: `sources/x/${name}`, metadata: {},
+        });
+        writeFileSync(join(d, `${name}.json`), JSON.stringify([{ ordinal: 0, text, tokenCount: 5, headingPath: [], page: null }]));
+        writeFileSync(join(d, `${name}.f32`), Buffer.from(new Float32Array(DIM).fill(0.5).buffer));
+        await s.commitIndex({ scope, documentId: document.id, taskId: document.task_id, chunksPath: join(d, `${name}.json`), vectorsPath: join(d, `${name}.f32`), embedDim: DIM });
+        return document.id;
+      };
+      const zh = await put('zh', '每年享有十五天带薪年假。');
+      const ja = await put('ja', '社員は毎年十五日の有給休暇を取得できます。');
+      const mixed = await put('mixed', 'iPhone 15 的电池续航时间为20小时，支持ＵＳＢ－Ｃ快充。');
+      const en = await put('en', 'Employees are entitled to fifteen days of paid annual leave.');
+      const top = async (q: string) => (await s.searchLexical(scope, q, 3))[0]?.documentId;
+      assert.equal(await top('年假有几天'), zh);
+      assert.equal(await top('有給休暇は何日ですか'), ja);
+      assert.equal(await top('iphone电池能用多久'), mixed);
+      assert.equal(await top('USB-C 快充'), mixed, 'full-width forms meet half-width ones (NFKC)');
+      assert.equal(await top('how many days of annual leave'), en);
+      assert.equal(await top('entitle'), en, 'English keeps its stemming');
+    } finally {
+      await temp.remove();
     }
   });
 });

@@ -1,6 +1,8 @@
-import type { FastifyError, FastifyPluginAsync, FastifySchemaValidationError } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../../domain/errors.js';
+import { errorMessage } from '../../domain/messages.js';
+import { chooseLanguage, type Lang } from '../../text/language.js';
 import type { UploadedDocumentView } from '../schemas.js';
 
 /**
@@ -146,6 +148,17 @@ export function describeError(err: unknown, limits?: ErrorLimits): ErrorDescript
   return { statusCode: 500, code: 'internal', message: 'internal server error', headers: {}, internal: true };
 }
 
+/**
+ * The language of a request's error messages: its Accept-Language, else the language of the
+ * question in its body (a Chinese question gets Chinese errors), else English.
+ */
+export function requestLanguage(request: FastifyRequest): Lang {
+  const body = request.body as { query?: unknown } | undefined;
+  const question = typeof body?.query === 'string' ? body.query : undefined;
+  const header = request.headers['accept-language'];
+  return chooseLanguage(Array.isArray(header) ? header.join(',') : header, question);
+}
+
 export interface ErrorsPluginOptions {
   limits?: ErrorLimits;
 }
@@ -173,7 +186,7 @@ export const errorsPlugin: FastifyPluginAsync<ErrorsPluginOptions> = fp(
 
       const error: { code: string; message: string; accepted?: readonly UploadedDocumentView[] } = {
         code: d.code,
-        message: d.message,
+        message: errorMessage(d.code, d.message, requestLanguage(request)),
       };
       // Only the public fields: error bodies have no response schema to filter them.
       if (partial) {
@@ -186,7 +199,8 @@ export const errorsPlugin: FastifyPluginAsync<ErrorsPluginOptions> = fp(
       // Only the path: the query string may carry things that do not belong in a response or log.
       const path = request.url.split('?', 1)[0] ?? '';
       const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path;
-      return reply.code(404).send({ error: { code: 'not_found', message: `no route for ${request.method} ${shown}` } });
+      const message = errorMessage('not_found', `no route for ${request.method} ${shown}`, requestLanguage(request));
+      return reply.code(404).send({ error: { code: 'not_found', message } });
     });
   },
   { name: 'ragd-errors', fastify: '5.x' },

@@ -27,6 +27,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'documents', description: 'upload, list, read and delete documents' },
         { name: 'tasks', description: 'pipeline and query-job progress' },
         { name: 'query', description: 'questions and answers' },
+        { name: 'openai', description: 'OpenAI-compatible chat over a knowledge base (`model` = KB); errors in OpenAI\'s shape' },
+        { name: 'mcp', description: 'the MCP server (Streamable HTTP)' },
       ],
     },
   });

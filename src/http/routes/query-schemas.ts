@@ -38,7 +38,7 @@ export type QueryBody = Static<typeof QueryBody> & { filter?: { metadata?: Recor
 export const RetrieveBody = Type.Object(queryFields, { additionalProperties: false });
 export type RetrieveBody = Static<typeof RetrieveBody> & { filter?: { metadata?: Record<string, string | number | boolean> } };
 
-const Citation = Type.Object({
+export const Citation = Type.Object({
   document_id: Type.String(),
   document_name: Type.String(),
   chunk_id: Type.String(),

@@ -6,7 +6,8 @@ import type { QueryService } from '../../services/query/query-service.js';
 import type { RetrieveJobs } from '../../services/query/retrieve-jobs.js';
 import { DEFAULT_TOP_K, MAX_QUERY_CHARS, type QueryHooks, type QueryRequest } from '../../services/query/types.js';
 import type { HttpTiming, RoutePlugin } from '../app.js';
-import { describeError } from '../plugins/errors.js';
+import { errorMessage } from '../../domain/messages.js';
+import { describeError, requestLanguage } from '../plugins/errors.js';
 import { errorResponses, eventStream, KbParams } from '../schemas.js';
 import { openSse } from '../sse.js';
 import { answerJson } from './answer-json.js';
@@ -52,7 +53,7 @@ function toRequest(body: RetrieveBody): QueryRequest {
  * AbortSignal per request is a measurable share of a cached answer's cost. (A class, so a request
  * costs one small object rather than an object literal with its own accessor.)
  */
-class AbortOnDisconnect implements QueryHooks {
+export class AbortOnDisconnect implements QueryHooks {
   private controller: AbortController | null = null;
 
   constructor(
@@ -104,7 +105,7 @@ async function streamAnswer(svc: QueryService, scope: Scope, req: QueryRequest, 
       const d = describeError(err);
       if (d.internal) request.log.error({ err }, 'streamed query failed');
       else request.log.warn({ code: d.code }, d.message);
-      await sse.send('error', { code: d.code, message: d.message });
+      await sse.send('error', { code: d.code, message: errorMessage(d.code, d.message, req.lang ?? 'en') });
     }
   } finally {
     clearInterval(ping);
@@ -138,7 +139,7 @@ export const queryRoutes =
       },
       async (request, reply) => {
         const scope = { tenantId: request.tenantId, kbId: request.params.kb };
-        const req = toRequest(request.body);
+        const req = { ...toRequest(request.body), lang: requestLanguage(request) };
         if (request.body.stream) return streamAnswer(deps.query, scope, req, request, reply, timing);
         try {
           const result = await deps.query.run(scope, req, new AbortOnDisconnect(reply, String(request.id)));
@@ -161,7 +162,7 @@ export const queryRoutes =
       { schema: { tags: ['query'], summary: 'Run a query as a job; the answer lands in the task\'s result', params: KbParams, body: RetrieveBody, response: { 202: RetrieveAccepted, ...errorResponses } } },
       async (request, reply) => {
         const scope = { tenantId: request.tenantId, kbId: request.params.kb };
-        const task = await deps.jobs.submit(scope, toRequest(request.body), String(request.id));
+        const task = await deps.jobs.submit(scope, { ...toRequest(request.body), lang: requestLanguage(request) }, String(request.id));
         return reply.code(202).header('location', `/v1/tasks/${task.id}`).send({ task_id: task.id });
       },
     );

@@ -24,6 +24,10 @@ export interface AnswerKeyParts {
   answerer: string;
   /** The reranker's identity, or null when none is configured. */
   reranker: string | null;
+  /** The conversation before the question, when the answerer reads it (see historyKey). */
+  history?: string;
+  /** The language of the answer's label and notices ('en' when absent): a Chinese label is not served to an English client. */
+  lang?: string;
 }
 
 /** What is cached (packed, see PackedAnswer): the answer and its sources. Pending counts and timings are always fresh. */
@@ -42,7 +46,10 @@ export interface CachedAnswer {
  */
 const PLAIN_QUERY = /^[!-~]+(?: [!-~]+)*$/;
 
-/** Same question, same key: Unicode-normalised, lower-cased, whitespace collapsed. */
+/**
+ * Same question, same key: Unicode-normalised (NFKC: full-width ？ＡＢＣ and half-width ?ABC are
+ * one question), lower-cased, whitespace collapsed.
+ */
 export function normalizeQuery(q: string): string {
   // Most questions are plain: lower-casing is all they need (the same result, for less work).
   if (PLAIN_QUERY.test(q)) return q.toLowerCase();
@@ -55,6 +62,11 @@ function canonicalFilter(f: SearchFilter | undefined): unknown {
   const ids = f.documentIds && f.documentIds.length > 0 ? [...new Set(f.documentIds)].sort() : null;
   const meta = f.metadata ? Object.keys(f.metadata).sort().map((k) => [k, f.metadata![k]]) : [];
   return ids === null && meta.length === 0 ? null : { ids, meta };
+}
+
+/** The earlier turns in one canonical form: each message normalised as a question is. */
+export function historyKey(history: readonly { role: string; content: string }[]): string {
+  return JSON.stringify(history.map((m) => [m.role, normalizeQuery(m.content)]));
 }
 
 /**
@@ -75,6 +87,8 @@ export function answerKey(p: AnswerKeyParts): string {
     canonicalFilter(p.filter),
     p.answerer,
     p.reranker,
+    p.history ?? null,
+    p.lang ?? 'en',
   ]);
 }
 

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
-import { type AnswerGenerator, ProviderTimeoutError, ProviderUnavailableError } from '../../ports/models.js';
-import { type ExtractiveAnswerer, FALLBACK_PREFIX } from './extractive-answerer.js';
-import { buildMessages, warmTokenizer } from './prompt.js';
-import type { AnswerKind, Citation } from './types.js';
+import { type AnswerGenerator, type ChatMessage, ProviderTimeoutError, ProviderUnavailableError } from '../../ports/models.js';
+import { notices } from '../../domain/messages.js';
+import { DEFAULT_LANG, type Lang } from '../../text/language.js';
+import type { ExtractiveAnswerer } from './extractive-answerer.js';
+import { buildMessages, buildRewriteMessages, warmTokenizer } from './prompt.js';
+import { type AnswerKind, type Citation, MAX_QUERY_CHARS } from './types.js';
 
 export interface AnswerStepOptions {
   /** Answer extractively (and say so) when the LLM is unavailable, instead of failing with 503. */
@@ -46,9 +48,11 @@ export class AnswerStep {
     signal?: AbortSignal,
     onToken?: (t: string) => void,
     requestId?: string,
+    history?: readonly ChatMessage[],
+    lang: Lang = DEFAULT_LANG,
   ): Promise<AnswerOutcome> {
     const sources = citations.map((c, i) => ({ n: i + 1, text: c.text }));
-    const hooks = { ...(signal ? { signal } : {}), ...(onToken ? { onToken } : {}) };
+    const hooks = { lang, ...(signal ? { signal } : {}), ...(onToken ? { onToken } : {}) };
     if (!this.llm) {
       const r = await this.extractive.answerFrom(query, sources, hooks);
       return { text: r.text, kind: 'extractive' };
@@ -61,7 +65,7 @@ export class AnswerStep {
         }
       : undefined;
     try {
-      const messages = await buildMessages(query, citations, this.opts.promptTokens);
+      const messages = await buildMessages(query, citations, this.opts.promptTokens, history);
       const r = await this.llm.generate({
         messages,
         ...(signal ? { signal } : {}),
@@ -73,9 +77,34 @@ export class AnswerStep {
       // Once a client has seen model tokens, a different answer cannot be spliced in.
       if (signal?.aborted || emitted || !this.opts.fallbackToExtractive || !isOutage(err)) throw err;
       this.logger?.warn({ err, ...(requestId ? { reqId: requestId } : {}) }, 'LLM unavailable: answering extractively');
-      const r = await this.extractive.answerFrom(query, sources, { ...hooks, prefix: FALLBACK_PREFIX });
+      const r = await this.extractive.answerFrom(query, sources, { ...hooks, prefix: notices(lang).fallbackLabel });
       const why = err instanceof Error ? err.message : String(err);
-      return { text: r.text, kind: 'extractive', fallbackNotice: `The language model is unavailable (${why}); this answer is extractive.` };
+      return { text: r.text, kind: 'extractive', fallbackNotice: notices(lang).modelUnavailable(why) };
+    }
+  }
+
+  /**
+   * A follow-up question ("and how tall is it?") rewritten by the model into one that stands
+   * alone, for retrieval: through the same provider lane as the answers, at the same priority.
+   * Without a model, or without earlier turns, the question is returned as it is; so it is when
+   * the model is out (the answer then follows its own fallback policy) or replies with nothing usable.
+   */
+  async rewrite(question: string, history: readonly ChatMessage[], signal?: AbortSignal, requestId?: string): Promise<string> {
+    if (!this.llm || history.length === 0) return question;
+    try {
+      const r = await this.llm.generate({
+        messages: buildRewriteMessages(history, question, Math.floor(this.opts.promptTokens / 2)),
+        ...(signal ? { signal } : {}),
+        ...(requestId ? { requestId } : {}),
+      });
+      // The first non-empty line, without the quotes or label some models add anyway.
+      const line = r.text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+      const standalone = line.replace(/^(standalone question|question)\s*:\s*/i, '').replace(/^["'“「](.*)["'”」]$/u, '$1').trim();
+      return standalone !== '' && [...standalone].length <= MAX_QUERY_CHARS ? standalone : question;
+    } catch (err) {
+      if (signal?.aborted || !isOutage(err)) throw err;
+      this.logger?.warn({ err, ...(requestId ? { reqId: requestId } : {}) }, 'LLM unavailable: follow-up question not rewritten');
+      return question;
     }
   }
 }

@@ -3,7 +3,10 @@
  * (src/workers/query-tasks.ts), never on the event loop. It splits the retrieved chunks into
  * sentences, scores each sentence against the question with BM25 over stemmed terms (the
  * sentences are the "documents"), and keeps the best few, each tagged with its source number.
+ * Terms come from the same segmenter as full-text search (src/text/segment.ts), so a Chinese or
+ * Japanese question meets its sentences on the same words and character pairs.
  */
+import { isUnspacedTerm, segmentQuery } from '../../text/segment.js';
 
 export interface ExtractInput {
   query: string;
@@ -43,10 +46,12 @@ export function stem(word: string): string {
   return w;
 }
 
+/** The terms of a text, with repeats (term frequency counts); NFKC, lower case, stemmed where spaced. */
 export function terms(text: string): string[] {
   const out: string[] = [];
-  for (const m of text.normalize('NFKC').toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
-    if (!STOPWORDS.has(m[0])) out.push(stem(m[0]));
+  for (const t of segmentQuery(text, true)) {
+    if (isUnspacedTerm(t)) out.push(t);
+    else if (!STOPWORDS.has(t)) out.push(stem(t));
   }
   return out;
 }
@@ -55,24 +60,33 @@ export function terms(text: string): string[] {
 const ABBREVIATIONS = /(?:\b(?:e\.g|i\.e|et al|etc|vs|fig|figs|no|dr|mr|mrs|ms|prof|approx|ca|cf|resp)\.|\b[A-Z]\.)$/i;
 const MAX_SENTENCE_CHARS = 600;
 
-/** Sentences of a chunk: ends at . ! ? followed by space, and at blank lines / list breaks. */
+/**
+ * Where a sentence ends: . ! ? followed by space and an upper-case letter or digit (English and
+ * other spaced scripts), or a Chinese/Japanese full stop, exclamation, question mark or semicolon
+ * (full- or half-width), which need no space after them. Closing quotes/brackets stay with it.
+ */
+const SENTENCE_END = /[.!?]["')\]]?\s+(?=["'(\[]?[\p{Lu}\p{N}])|[。！？；｡][」』”’）)\]】]*\s*/gu;
+
+/** Sentences of a chunk: ends as above, and at blank lines / list breaks. */
 export function splitSentences(text: string): string[] {
   const out: string[] = [];
   for (const block of text.split(/\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)/)) {
     const flat = block.replace(/\s+/g, ' ').trim();
     if (!flat) continue;
     let start = 0;
-    for (const m of flat.matchAll(/[.!?]["')\]]?\s+(?=["'(\[]?[\p{Lu}\p{N}])/gu)) {
+    for (const m of flat.matchAll(SENTENCE_END)) {
       const end = m.index + m[0].trimEnd().length;
       const candidate = flat.slice(start, end);
-      if (ABBREVIATIONS.test(candidate)) continue;
-      out.push(candidate.trim());
+      if (/^[.!?]/.test(m[0]) && ABBREVIATIONS.test(candidate)) continue;
+      if (candidate.trim()) out.push(candidate.trim());
       start = m.index + m[0].length;
     }
     if (start < flat.length) out.push(flat.slice(start).trim());
   }
+  // Fragments ("Yes.", "注：") are no answer: a sentence needs three words, or four characters of
+  // a script written without spaces.
   return out
-    .filter((s) => s.split(' ').length >= 3)
+    .filter((s) => s.split(' ').length >= 3 || (isUnspacedTerm(s) && Array.from(s).length >= 4))
     .map((s) => (s.length > MAX_SENTENCE_CHARS ? `${s.slice(0, MAX_SENTENCE_CHARS - 1)}…` : s));
 }
 

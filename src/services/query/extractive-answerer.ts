@@ -1,9 +1,11 @@
+import { notices } from '../../domain/messages.js';
 import type { AnswerGenerator, GenerateInput, GenerateResult } from '../../ports/models.js';
+import { type Lang, questionLanguage } from '../../text/language.js';
 import type { ExtractInput, ExtractOutput } from './extract-sentences.js';
 import { parseMessages } from './prompt.js';
 
-export const EXTRACTIVE_PREFIX = 'Extractive answer (no language model configured):';
-export const FALLBACK_PREFIX = 'Extractive answer (the language model is unavailable):';
+export const EXTRACTIVE_PREFIX = notices('en').extractiveLabel;
+export const FALLBACK_PREFIX = notices('en').fallbackLabel;
 
 /** Where the sentence picking runs: the search worker pool (SearchPool implements this). */
 export interface ExtractRunner {
@@ -13,6 +15,8 @@ export interface ExtractRunner {
 export interface ExtractiveOptions {
   /** The first words of every answer, so nobody mistakes it for a model's. */
   prefix?: string;
+  /** The language of the label and of the no-match sentence; default: the question's. */
+  lang?: Lang;
   signal?: AbortSignal;
   onToken?: (text: string) => void;
 }
@@ -29,13 +33,14 @@ export class ExtractiveAnswerer implements AnswerGenerator {
 
   /** The direct path: the query service already holds the question and the numbered sources. */
   async answerFrom(query: string, sources: { n: number; text: string }[], opts: ExtractiveOptions = {}): Promise<GenerateResult> {
-    const prefix = opts.prefix ?? EXTRACTIVE_PREFIX;
+    const words = notices(opts.lang ?? questionLanguage(query));
+    const prefix = opts.prefix ?? words.extractiveLabel;
     const { sentences } = sources.length > 0 ? await this.runner.extractAnswer({ query, sources }) : { sentences: [] };
     opts.signal?.throwIfAborted();
     const pieces =
       sentences.length > 0
         ? sentences.map((s) => ` ${s.text} [${s.n}]`)
-        : [' No passage in the knowledge base matches the question.'];
+        : [` ${words.noPassage}`];
     opts.onToken?.(prefix);
     for (const p of pieces) opts.onToken?.(p);
     return { text: prefix + pieces.join(''), model: 'extractive' };

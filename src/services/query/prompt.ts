@@ -70,7 +70,51 @@ export async function fitToBudget(texts: string[], budget: number): Promise<stri
   return out;
 }
 
-export async function buildMessages(query: string, sources: PromptSource[], tokenBudget: number): Promise<ChatMessage[]> {
+/**
+ * The most recent turns that fit in `budget` tokens, oldest first. Counted in UTF-8 bytes (never
+ * fewer than the tokens), so no tokenizer is needed; a turn that does not fit whole is dropped
+ * along with everything before it, which keeps the conversation contiguous.
+ */
+export function fitHistory(history: readonly ChatMessage[], budget: number): ChatMessage[] {
+  let left = budget;
+  let from = history.length;
+  while (from > 0) {
+    const bytes = Buffer.byteLength(history[from - 1]!.content);
+    if (bytes > left) break;
+    left -= bytes;
+    from--;
+  }
+  return history.slice(from);
+}
+
+export const REWRITE_PROMPT = [
+  'Rewrite the last question of the conversation below into one standalone question that can be understood without the conversation:',
+  'resolve pronouns and references ("it", "that one", "the second") to what they mean, and keep the names, numbers and terms used.',
+  'If the question already stands alone, repeat it unchanged.',
+  'Write it in the language of the question. Reply with the question only: no answer, no explanation, no quotes.',
+].join(' ');
+
+/**
+ * The messages that ask the model for a standalone version of a follow-up question. The
+ * conversation is quoted inside one user message, not replayed as turns, so the model rewrites it
+ * instead of continuing it.
+ */
+export function buildRewriteMessages(history: readonly ChatMessage[], question: string, tokenBudget: number): ChatMessage[] {
+  const turns = fitHistory(history, tokenBudget)
+    .map((m) => `${m.role === 'assistant' ? 'Assistant' : 'User'}: ${m.content.trim()}`)
+    .join('\n\n');
+  return [
+    { role: 'system', content: REWRITE_PROMPT },
+    { role: 'user', content: `Conversation:\n\n${turns}\n\nLast question: ${question}` },
+  ];
+}
+
+export async function buildMessages(
+  query: string,
+  sources: PromptSource[],
+  tokenBudget: number,
+  history: readonly ChatMessage[] = [],
+): Promise<ChatMessage[]> {
   const texts = await fitToBudget(
     sources.map((s) => s.text),
     tokenBudget,
@@ -80,10 +124,9 @@ export async function buildMessages(query: string, sources: PromptSource[], toke
     blocks.length > 0
       ? `Sources:\n\n${blocks.join('\n\n')}\n\nQuestion: ${query}`
       : `There are no sources for this question.\n\nQuestion: ${query}`;
-  return [
-    { role: 'system', content: SYSTEM_PROMPT },
-    { role: 'user', content: user },
-  ];
+  // The conversation so far goes between the instructions and the sourced question, in a quarter
+  // of the budget: the sources matter more than old turns.
+  return [{ role: 'system', content: SYSTEM_PROMPT }, ...fitHistory(history, Math.floor(tokenBudget / 4)), { role: 'user', content: user }];
 }
 
 /**

@@ -32,7 +32,7 @@ export interface QueryOptions {
 }
 
 /**
- * The hash embedder's hybrid weight, tuned on SciFact's train split (eval/scifact.ts --split
+ * The hash embedder's hybrid weight, tuned on SciFact's train split (eval/beir.ts scifact --split
  * train: 1 → nDCG@10 0.62, 0.3 → 0.65, 0.1 → 0.68 with the best recall@10, 0.81; BM25 alone 0.70).
  * At 1 the hash vectors' noisy neighbours drag BM25's ranking down; a model embedder gets 1.
  */

@@ -3,12 +3,14 @@ import type { Scope } from '../../domain/types.js';
 import { withSpan } from '../../observability/tracing.js';
 import type { ChunkHit, KbRecord } from '../../ports/store.js';
 import type { KbService } from '../kb-service.js';
-import { type AnswerCache, answerKey, type PackedAnswer } from './answer-cache.js';
+import { type AnswerCache, answerKey, historyKey, type PackedAnswer } from './answer-cache.js';
 import { cachedResult, withPacked } from './cached-result.js';
 import type { AnswerStep } from './answer-step.js';
 import type { RerankStep } from './rerank-step.js';
 import { rerankCandidates } from './rerank-step.js';
 import type { Retriever } from './retrieval.js';
+import { notices } from '../../domain/messages.js';
+import { type Lang, questionLanguage } from '../../text/language.js';
 import type { Citation, QueryHooks, QueryRequest, QueryResult, RerankInfo, Timings } from './types.js';
 
 /** The model-backed steps of a query; a tenant with its own providers gets its own. */
@@ -37,11 +39,8 @@ export interface QueryEvents {
 
 const ms = (from: number) => Math.round((performance.now() - from) * 10) / 10;
 
-function pendingNotice(pending: number): string | undefined {
-  if (pending === 0) return undefined;
-  return pending === 1
-    ? '1 document of this knowledge base is still being indexed and is not searchable yet; results may be incomplete.'
-    : `${pending} documents of this knowledge base are still being indexed and are not searchable yet; results may be incomplete.`;
+function pendingNotice(pending: number, lang: Lang): string | undefined {
+  return pending === 0 ? undefined : notices(lang).pending(pending);
 }
 
 const toCitation = (h: ChunkHit): Citation => ({
@@ -86,6 +85,9 @@ export class QueryService {
     // The KB's version (in the cache key) and its pending count, from one state of the store.
     const { kb, pending } = await this.deps.kbs.state(scope);
     const providers = this.deps.providersFor ? await this.deps.providersFor(scope.tenantId) : this.deps;
+    // Earlier turns matter only to a model: they rewrite the question and go into its prompt.
+    const history = req.history && req.history.length > 0 && providers.answer.kind === 'llm' ? req.history : undefined;
+    const lang = req.lang ?? questionLanguage(req.query);
     const key = answerKey({
       tenantId: scope.tenantId,
       kbId: scope.kbId,
@@ -99,20 +101,27 @@ export class QueryService {
       ...(req.filter ? { filter: req.filter } : {}),
       answerer: req.onlyContext ? 'none' : providers.answererId,
       reranker: providers.rerankerId,
+      ...(history ? { history: historyKey(history) } : {}),
+      lang,
     });
 
     const hit = this.deps.cache.get(key);
-    if (hit) return this.fromCache(hit, pending, started, hooks);
+    if (hit) return this.fromCache(hit, pending, lang, started, hooks);
     // Read only past the cache: a hit never needs it, and a caller may create it lazily.
     const { signal } = hooks;
 
     const t0 = performance.now();
+    // A follow-up is searched for (and answered) as the standalone question it stands for.
+    const question = history
+      ? await withSpan('query rewrite', {}, () => providers.answer.rewrite(req.query, history, signal, hooks.requestId))
+      : req.query;
+    signal?.throwIfAborted();
     const depth = providers.rerank ? rerankCandidates(req.topK) : req.topK;
     const retrieved = await withSpan('query retrieve', { attributes: { 'ragd.query.depth': depth } }, () =>
       this.deps.retriever.retrieve({
         scope,
         kb,
-        query: req.query,
+        query: question,
         mode: req.mode,
         depth,
         ...(req.filter ? { filter: req.filter } : {}),
@@ -128,14 +137,14 @@ export class QueryService {
     let rerank: RerankInfo | undefined;
     const reranker = providers.rerank;
     if (reranker) {
-      const r = await withSpan('query rerank', {}, () => reranker.run(req.query, hits, req.topK, signal, hooks.requestId));
+      const r = await withSpan('query rerank', {}, () => reranker.run(question, hits, req.topK, signal, hooks.requestId));
       hits = r.hits;
       rerank = r.info;
     }
     const rerankMs = providers.rerank ? ms(t1) : 0;
     const citations = hits.slice(0, req.topK).map(toCitation);
 
-    let notice = joinNotices(pendingNotice(pending), retrieved.notice);
+    let notice = joinNotices(pendingNotice(pending, lang), retrieved.notice);
     hooks.onContext?.({ citations, pending_documents: pending, ...(notice ? { notice } : {}), ...(rerank ? { rerank } : {}), cached: false });
 
     const t2 = performance.now();
@@ -143,7 +152,9 @@ export class QueryService {
     let answerKind: QueryResult['answer_kind'] = null;
     let degraded = rerank?.applied === false;
     if (!req.onlyContext) {
-      const outcome = await withSpan('query generate', {}, () => providers.answer.answer(req.query, citations, signal, hooks.onToken, hooks.requestId));
+      const outcome = await withSpan('query generate', {}, () =>
+        providers.answer.answer(question, citations, signal, hooks.onToken, hooks.requestId, history, lang),
+      );
       answer = outcome.text;
       answerKind = outcome.kind;
       if (outcome.fallbackNotice) {
@@ -171,8 +182,8 @@ export class QueryService {
     );
   }
 
-  private fromCache(hit: PackedAnswer, pending: number, started: number, hooks: QueryHooks): QueryResult {
-    const notice = joinNotices(pendingNotice(pending), hit.retrievalNotice);
+  private fromCache(hit: PackedAnswer, pending: number, lang: Lang, started: number, hooks: QueryHooks): QueryResult {
+    const notice = joinNotices(pendingNotice(pending, lang), hit.retrievalNotice);
     const result = cachedResult(hit, {
       pending_documents: pending,
       ...(notice ? { notice } : {}),

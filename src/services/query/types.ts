@@ -1,3 +1,5 @@
+import type { ChatMessage } from '../../ports/models.js';
+import type { Lang } from '../../text/language.js';
 import type { SearchFilter } from '../../ports/store.js';
 
 /** The vocabulary of the query path, shared by the service, the HTTP route, jobs and the CLI. */
@@ -16,6 +18,14 @@ export interface QueryRequest {
   /** Return the citations only: no answer is generated. */
   onlyContext: boolean;
   filter?: SearchFilter;
+  /**
+   * Earlier turns of a conversation, oldest first (user and assistant only). With an LLM
+   * configured they rewrite a follow-up question into a standalone one before retrieval, and go
+   * to the model with the sources; the extractive answerer has no use for them and ignores them.
+   */
+  history?: ChatMessage[];
+  /** The language of notices and of the extractive label; default: the question's own. */
+  lang?: Lang;
 }
 
 /** One retrieved chunk as the client sees it. Its position in `citations` is its number [n] - 1. */

@@ -2,6 +2,7 @@ import type { ChunkHit, SearchFilter } from '../../../ports/store.js';
 import type { Db } from './open.js';
 import { kbFtsTable } from './kb-fts.js';
 import { prepareCached } from './statements.js';
+import { segmentQuery } from '../../../text/segment.js';
 import { kbKey, vectorTable } from './schema.js';
 
 /**
@@ -53,21 +54,20 @@ const STOPWORDS = new Set(
 );
 
 /**
- * Turns free text into an FTS5 query: every word becomes a quoted term, OR-ed together, so
- * BM25 ranks by how many and how rare the query's words are. Quoting makes FTS5 syntax in the
- * user's text (AND, NEAR, column filters, quotes) inert. Stopwords are dropped unless the query
- * has nothing else.
+ * Turns free text into an FTS5 query: every term (segmented as the index was, see
+ * src/text/segment.ts) becomes a quoted term, OR-ed together, so BM25 ranks by how many and how
+ * rare the query's terms are. Quoting makes FTS5 syntax in the user's text (AND, NEAR, column
+ * filters, quotes) inert. Stopwords are dropped unless the query has nothing else. The cap is
+ * generous because a Chinese question yields its words and its character pairs.
  */
 export function toFtsQuery(text: string): string | null {
-  const terms = new Set<string>();
-  for (const m of text.normalize('NFKC').toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
-    if (terms.size >= 64) break;
-    terms.add(m[0]);
-  }
-  if (terms.size === 0) return null;
-  const content = [...terms].filter((t) => !STOPWORDS.has(t));
-  return (content.length > 0 ? content : [...terms]).map((t) => `"${t}"`).join(' OR ');
+  const terms = segmentQuery(text).slice(0, MAX_QUERY_TERMS);
+  if (terms.length === 0) return null;
+  const content = terms.filter((t) => !STOPWORDS.has(t));
+  return (content.length > 0 ? content : terms).map((t) => `"${t}"`).join(' OR ');
 }
+
+const MAX_QUERY_TERMS = 128;
 
 /**
  * BM25 column weights (title, heading path, body). A title word counts double: titles are short

@@ -14,8 +14,10 @@ import type {
   NewDocument,
   SearchFilter,
   Store,
+  StoredChunk,
 } from '../../../ports/store.js';
 import { KbStateReader, PENDING_STATUSES } from './kb-state-reader.js';
+import type { ResegmentStep } from './kb-fts.js';
 import { openDatabase, type Db } from './open.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { searchLexical, searchVector, type SearchRunner } from './search-ops.js';
@@ -29,7 +31,36 @@ export interface SqliteStoreOptions {
   defaultEmbedder: string;
   embedDim: number;
   maxAttempts: number;
+  /** Where the start-up full-text rebuild reports progress (see rebuildFullText). */
+  logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
+
+/** A chunk with its document's name (the chunk_by_document index serves the document's list). */
+const CHUNK_SELECT = `SELECT c.id, c.kb_id, c.document_id, d.name, c.ordinal, c.text, c.page FROM chunks c JOIN documents d ON d.id = c.document_id`;
+
+interface ChunkRow {
+  id: string;
+  kb_id: string;
+  document_id: string;
+  name: string;
+  ordinal: number;
+  text: string;
+  page: number | null;
+}
+
+const toStoredChunk = (r: ChunkRow): StoredChunk => ({
+  chunkId: r.id,
+  kbId: r.kb_id,
+  documentId: r.document_id,
+  documentName: r.name,
+  ordinal: r.ordinal,
+  text: r.text,
+  page: r.page,
+});
+
+/** Rows per rebuild transaction: small enough that an upload's commit waits at most a few ms behind one. */
+const REBUILD_BATCH = 200;
+const REBUILD_LOG_EVERY_MS = 5_000;
 
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
 function decodeCursor(cursor: string): number {
@@ -48,6 +79,9 @@ export class SqliteStore implements Store {
   /** Where searches run; null = this thread's read connection (tests, tools). */
   private searchRunner: SearchRunner | null = null;
   readonly dbPath: string;
+  private closing = false;
+  /** The background full-text rebuild started by init(); resolves when it ends or stops. */
+  fullTextRebuilt: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SqliteStoreOptions) {
     mkdirSync(opts.dataDir, { recursive: true });
@@ -80,9 +114,50 @@ export class SqliteStore implements Store {
     });
     this.reader = openDatabase(this.dbPath, { readonly: true });
     this.kbStates = new KbStateReader(this.reader);
+    this.fullTextRebuilt = this.rebuildFullText().catch((err: unknown) => this.opts.logger?.warn({ err }, 'full-text rebuild stopped; it resumes at the next start'));
+  }
+
+  /**
+   * Rewrites the full-text rows of KBs indexed before the current segmentation (kb-fts.ts
+   * FTS_FORMAT) from their `chunks`, one short writer transaction at a time, while the server
+   * serves: questions keep answering throughout (a KB's rows are a mix of both formats until it
+   * is done, so Chinese matches improve as it goes), and nothing is lost, since `chunks` is the
+   * source. A restart resumes with the unfinished KB.
+   */
+  private async rebuildFullText(): Promise<void> {
+    let kb: { tenantId: string; kbId: string } | null = null;
+    let after = 0;
+    let done = 0;
+    let total: number | null = null;
+    let lastLog = 0;
+    while (!this.closing) {
+      const step: ResegmentStep | null = await this.writer.call('resegmentStep', { kb, after, limit: REBUILD_BATCH });
+      if (!step) break;
+      if (step.total !== null) {
+        total = step.total;
+        done = 0;
+        if (step.total > 0) this.opts.logger?.info({ tenant: step.tenantId, kb: step.kbId, chunks: total }, 'rebuilding full-text index with word segmentation');
+      }
+      done += step.rows;
+      const now = Date.now();
+      if (step.finished) {
+        if (done > 0) this.opts.logger?.info({ tenant: step.tenantId, kb: step.kbId, chunks: done }, 'full-text index rebuilt');
+        kb = null;
+        after = 0;
+      } else {
+        kb = { tenantId: step.tenantId, kbId: step.kbId };
+        after = step.last;
+        if (now - lastLog >= REBUILD_LOG_EVERY_MS) {
+          lastLog = now;
+          this.opts.logger?.info({ tenant: step.tenantId, kb: step.kbId, done, total }, 'full-text rebuild progress');
+        }
+      }
+    }
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    await this.fullTextRebuilt;
     this.reader?.close();
     this.reader = null;
     this.kbStates = null;
@@ -201,6 +276,18 @@ export class SqliteStore implements Store {
 
   async purgeExpiredTasks(now: Date): Promise<number> {
     return this.writer.call('purgeExpiredTasks', { nowIso: now.toISOString() });
+  }
+
+  async documentChunks(scope: Scope, documentId: string, page: { offset: number; limit: number }): Promise<StoredChunk[]> {
+    const rows = this.prepared(
+      `${CHUNK_SELECT} WHERE c.tenant_id = ? AND c.kb_id = ? AND c.document_id = ? AND c.ordinal >= ? ORDER BY c.ordinal LIMIT ?`,
+    ).all(scope.tenantId, scope.kbId, documentId, page.offset, page.limit) as ChunkRow[];
+    return rows.map(toStoredChunk);
+  }
+
+  async getChunk(tenantId: string, chunkId: string): Promise<StoredChunk | null> {
+    const row = this.prepared(`${CHUNK_SELECT} WHERE c.id = ? AND c.tenant_id = ?`).get(chunkId, tenantId) as ChunkRow | undefined;
+    return row ? toStoredChunk(row) : null;
   }
 
   async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {

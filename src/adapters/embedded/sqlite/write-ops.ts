@@ -6,7 +6,7 @@ import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.j
 import type { Db } from './open.js';
 import { insertJob } from './queue-ops.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
-import { ensureKbFts, ftsTable, headingText } from './kb-fts.js';
+import { ensureKbFts, FTS_FORMAT, ftsTable, ftsValues } from './kb-fts.js';
 import { ensureVectorTable, kbKey, vectorTable } from './schema.js';
 import { prepareCached } from './statements.js';
 
@@ -22,8 +22,8 @@ export function ensureTenantAndKb(db: Db, a: { tenantId: string; kbId: string; n
   prepareCached(db, 'INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?, ?, ?)').run(a.tenantId, a.tenantId, now);
   prepareCached(
     db,
-    'INSERT OR IGNORE INTO kbs (tenant_id, id, name, embedder, embed_dim, ocr, version, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)',
-  ).run(a.tenantId, a.kbId, a.name, a.embedder, a.embedDim, a.ocr ?? 'auto', now);
+    'INSERT OR IGNORE INTO kbs (tenant_id, id, name, embedder, embed_dim, ocr, version, created_at, fts_format) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)',
+  ).run(a.tenantId, a.kbId, a.name, a.embedder, a.embedDim, a.ocr ?? 'auto', now, FTS_FORMAT);
   ensureVectorTable(db, a.embedDim);
   ensureKbFts(db, a.tenantId, a.kbId);
   return toKb(prepareCached(db, 'SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.kbId) as KbRow);
@@ -212,7 +212,7 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
         `${c.documentId}-${d.ordinal}`, c.scope.tenantId, c.scope.kbId, c.documentId, d.ordinal, d.text,
         JSON.stringify(d.headingPath), d.page, d.tokenCount, d.ocrConfidence ?? null,
       ).lastInsertRowid;
-      insFts.run(rowid, doc.name, headingText(d.headingPath), d.text);
+      insFts.run(rowid, ...ftsValues(doc.name, d.headingPath, d.text));
       insVec.run(BigInt(rowid), key, vectors.subarray(i * dim, (i + 1) * dim));
     });
     const now = nowIso();

@@ -4,6 +4,7 @@ import * as queueOps from './queue-ops.js';
 import * as tenantOps from './tenant-ops.js';
 import { migrate } from './schema.js';
 import * as writeOps from './write-ops.js';
+import { resegmentStep } from './kb-fts.js';
 import { yieldCpuToQueries } from '../../../workers/thread-priority.js';
 
 /**
@@ -26,6 +27,7 @@ const ops = {
   ...writeOps,
   ...queueOps,
   ...tenantOps,
+  resegmentStep,
   // Readiness: the writer can take the database's write lock (an empty IMMEDIATE transaction),
   // so a database locked or made unwritable by something else reads as not ready.
   ping: () => {
