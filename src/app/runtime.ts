@@ -29,6 +29,7 @@ import { createAdmission, type Admission } from '../services/admission.js';
 import { stepFactory, TenantProviderRegistry } from './query-providers.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
 import { EmbedderRegistry, remoteEmbedder } from './embedder-registry.js';
+import { createOcr } from './ocr.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -118,8 +119,10 @@ export async function createRuntime(
   });
   const bus = new MemoryEventBus();
 
+  const ocr = createOcr(config, logger.child({ component: 'ocr' }));
   const pipeline = new PipelineService(
     {
+      ocr: ocr.deps,
       store,
       blobs,
       pool,
@@ -143,7 +146,7 @@ export async function createRuntime(
   );
   const tasks = new TaskService(store, bus, kbs);
   const query = createQueryStack(config, { store, bus, kbs, embedders, logger, tenancy, admitQuery: (t) => tenantLimits.queries.admit(t) });
-  const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane].filter(
+  const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane, ocr.lane].filter(
     (l): l is ProviderLane => l !== null,
   );
   logLanes(lanes, logger.child({ component: 'providers' }));
@@ -165,6 +168,8 @@ export async function createRuntime(
       await queue.close();
       await bus.close();
       await pool.close();
+      await ocr.pool.close();
+      await ocr.lane?.close();
       tenancy.store.close();
       await store.close();
       await tracing?.shutdown();

@@ -43,7 +43,7 @@ export interface Config {
   /** Worker threads for parsing, chunking and embedding. */
   workers: number;
   /** Jobs of one stage that may run at once in this process. */
-  stageConcurrency: { parse: number; chunk: number; embed: number; index: number };
+  stageConcurrency: { parse: number; ocr: number; chunk: number; embed: number; index: number };
   leaseMs: number;
   maxAttempts: number;
   backoffBaseMs: number;
@@ -75,6 +75,26 @@ export interface Config {
   tracing: { endpoint: string | null; serviceName: string };
   /** Backpressure bounds (services/admission.ts): work beyond them gets 503 with Retry-After. */
   admission: AdmissionConfig;
+  ocr: OcrConfig;
+}
+
+export interface OcrConfig {
+  /** The engine that reads pages: a local one (`paddle`, `tesseract`) or `vision` (RAGD_OCR_BASE_URL). */
+  engine: 'paddle' | 'tesseract' | 'vision';
+  /** The local engine a vision model falls back to when it is down; null: none (pages wait and retry). */
+  fallback: 'paddle' | 'tesseract' | null;
+  /** The vision model's endpoint and lane limits (RAGD_OCR_BASE_URL, _MODEL, _API_KEY, _CONCURRENCY, _RPM, _TIMEOUT_MS, _MAX_RETRIES). */
+  vision: ProviderConfig;
+  /** OCR worker threads (each holds its models, ~300 MB). */
+  threads: number;
+  /** Resolution PDF pages are rendered at. */
+  dpi: number;
+  /** Most pages OCR'd in one document; more fails it. */
+  maxPages: number;
+  /** Largest page or image, in pixels; larger fails it. */
+  maxPixels: number;
+  /** Time limit for rendering or reading one page. */
+  pageTimeoutMs: number;
 }
 
 export interface AdmissionConfig {
@@ -173,6 +193,9 @@ export function loadConfig(env: Env = process.env): Config {
     workers: int(env, 'WORKERS', Math.max(1, cores - 1), 1),
     stageConcurrency: {
       parse: int(env, 'PARSE_CONCURRENCY', stage, 1),
+      // Documents OCR'd at once (not RAGD_OCR_CONCURRENCY: that is the vision model's lane); their
+      // pages share the OCR pool's threads (RAGD_OCR_THREADS).
+      ocr: int(env, 'OCR_DOCUMENTS', 2, 1),
       chunk: int(env, 'CHUNK_CONCURRENCY', stage, 1),
       embed: int(env, 'EMBED_CONCURRENCY', stage, 1),
       index: int(env, 'INDEX_CONCURRENCY', 2, 1),
@@ -234,6 +257,30 @@ export function loadConfig(env: Env = process.env): Config {
       maxPipelineBacklog: int(env, 'MAX_PIPELINE_BACKLOG', 10_000, 1),
       retryAfterSec: int(env, 'RETRY_AFTER_SEC', 1, 1),
     },
+    ocr: ocrConfig(env),
+  };
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const v = str(env, name, fallback);
+  if (!values.includes(v as T)) throw new Error(`RAGD_${name} must be one of ${values.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+function ocrConfig(env: Env): OcrConfig {
+  const vision = provider(env, 'OCR', { model: 'gpt-4o-mini', maxConcurrency: 4 });
+  const engine = oneOf(env, 'OCR_ENGINE', ['paddle', 'tesseract', 'vision'] as const, vision.baseUrl ? 'vision' : 'paddle');
+  if (engine === 'vision' && !vision.baseUrl) throw new Error('RAGD_OCR_ENGINE=vision needs RAGD_OCR_BASE_URL');
+  const fallback = oneOf(env, 'OCR_FALLBACK', ['paddle', 'tesseract', 'none'] as const, 'paddle');
+  return {
+    engine,
+    fallback: fallback === 'none' ? null : fallback,
+    vision,
+    threads: int(env, 'OCR_THREADS', 1, 1),
+    dpi: int(env, 'OCR_DPI', 200, 36),
+    maxPages: int(env, 'OCR_MAX_PAGES', 500, 1),
+    maxPixels: int(env, 'OCR_MAX_PIXELS', 40_000_000, 1),
+    pageTimeoutMs: int(env, 'OCR_PAGE_TIMEOUT_MS', 120_000, 100),
   };
 }
 

@@ -9,9 +9,9 @@ export interface Scope {
 }
 
 /** The document formats ragd can parse. The value is also the parser's name. */
-export type DocType = 'text' | 'markdown' | 'html' | 'pdf' | 'docx' | 'csv' | 'json';
+export type DocType = 'text' | 'markdown' | 'html' | 'pdf' | 'docx' | 'csv' | 'json' | 'image';
 
-export const SUPPORTED_TYPES: readonly DocType[] = ['text', 'markdown', 'html', 'pdf', 'docx', 'csv', 'json'];
+export const SUPPORTED_TYPES: readonly DocType[] = ['text', 'markdown', 'html', 'pdf', 'docx', 'csv', 'json', 'image'];
 
 /** The file extensions accepted for each type (used in 415 messages and sniffing). */
 export const EXTENSIONS: Readonly<Record<DocType, readonly string[]>> = {
@@ -22,18 +22,37 @@ export const EXTENSIONS: Readonly<Record<DocType, readonly string[]>> = {
   docx: ['.docx'],
   csv: ['.csv'],
   json: ['.json', '.jsonl'],
+  /** Scans and photos: their text comes from OCR (the `ocr` stage). */
+  image: ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.bmp'],
 };
 
-export type PipelineStage = 'parse' | 'chunk' | 'embed' | 'index';
-export const STAGES: readonly PipelineStage[] = ['parse', 'chunk', 'embed', 'index'];
+export type PipelineStage = 'parse' | 'ocr' | 'chunk' | 'embed' | 'index';
+export const STAGES: readonly PipelineStage[] = ['parse', 'ocr', 'chunk', 'embed', 'index'];
 
-export type DocumentStatus = 'queued' | 'parsing' | 'chunking' | 'embedding' | 'indexing' | 'ready' | 'failed';
+export type DocumentStatus = 'queued' | 'parsing' | 'recognizing' | 'chunking' | 'embedding' | 'indexing' | 'ready' | 'failed';
+
+/**
+ * When a document is OCR'd: `auto` reads image files and the PDF pages that have (almost) no text
+ * layer but paint an image; `force` reads every page; `off` never OCRs.
+ */
+export type OcrMode = 'off' | 'auto' | 'force';
+export const OCR_MODES: readonly OcrMode[] = ['off', 'auto', 'force'];
+
+/** What a document records about its OCR: the mode it was uploaded with, and what was read how. */
+export interface DocumentOcr {
+  mode: OcrMode;
+  /** The engine that read the pages (e.g. `paddle`, `vision:qwen2.5-vl`), once any page was OCR'd. */
+  engine?: string;
+  /** 1-based pages whose text came from OCR. */
+  pages?: number[];
+}
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 export type TaskKind = 'ingest' | 'retrieve';
 
 /** The document status shown while a stage is running. */
 export const STAGE_STATUS: Readonly<Record<PipelineStage, DocumentStatus>> = {
   parse: 'parsing',
+  ocr: 'recognizing',
   chunk: 'chunking',
   embed: 'embedding',
   index: 'indexing',
@@ -56,6 +75,10 @@ export interface ParsedDocument {
   /** Number of pages, for paged formats. */
   pages?: number;
   title?: string;
+  /** Pages (1-based) with (almost) no text layer that paint an image: OCR'd in `auto` mode. */
+  scannedPages?: number[];
+  /** Set by the `ocr` stage: the engine, and each OCR'd page's confidence (0-1), by page number. */
+  ocr?: { engine: string; confidence: Record<number, number> };
 }
 
 /** A chunk as the chunker produces it, before it has an id or a vector. */
@@ -66,6 +89,8 @@ export interface ChunkDraft {
   headingPath: string[];
   /** First page the chunk's text comes from, or null when the format has no pages. */
   page: number | null;
+  /** The OCR engine's confidence (0-1) when the chunk's text was read from an image; else absent. */
+  ocrConfidence?: number;
 }
 
 export interface ChunkingOptions {
@@ -100,6 +125,8 @@ export interface DocumentView {
   bytes: number;
   content_hash: string;
   metadata: Record<string, unknown>;
+  /** The OCR mode, and which pages were OCR'd with which engine. */
+  ocr: DocumentOcr;
   task_id: string;
   created_at: string;
   updated_at: string;

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
-import { STAGES, SUPPORTED_TYPES } from '../domain/types.js';
+import { OCR_MODES, STAGES, SUPPORTED_TYPES } from '../domain/types.js';
 
 /**
  * The JSON Schemas of the v1 HTTP surface (PRODUCT.md). Request schemas validate input with
@@ -39,7 +39,7 @@ export type TaskParams = Static<typeof TaskParams>;
 // ---------------------------------------------------------------------------------------------
 // Vocabulary (mirrors src/domain/types.ts)
 
-export const DocumentStatusSchema = StringEnum(['queued', 'parsing', 'chunking', 'embedding', 'indexing', 'ready', 'failed'] as const);
+export const DocumentStatusSchema = StringEnum(['queued', 'parsing', 'recognizing', 'chunking', 'embedding', 'indexing', 'ready', 'failed'] as const);
 
 export const TaskStatusSchema = StringEnum(['queued', 'running', 'succeeded', 'failed'] as const);
 
@@ -48,6 +48,15 @@ export const StageSchema = StringEnum(STAGES);
 export const DocTypeSchema = StringEnum(SUPPORTED_TYPES);
 
 const Progress = Type.Object({ done: Type.Integer(), total: Type.Integer() });
+
+/** auto (default): OCR images and PDF pages without a text layer; force: OCR every page; off: never. */
+export const OcrModeSchema = StringEnum(OCR_MODES);
+
+const DocumentOcrSchema = Type.Object({
+  mode: OcrModeSchema,
+  engine: Type.Optional(Type.String({ description: 'the engine that read the OCR\'d pages' })),
+  pages: Type.Optional(Type.Array(Type.Integer(), { description: '1-based pages whose text came from OCR' })),
+});
 
 /** Free-form user metadata: any JSON object. */
 export const Metadata = Type.Object({}, { additionalProperties: true });
@@ -68,6 +77,7 @@ export const DocumentViewSchema = Type.Object({
   bytes: Type.Integer(),
   content_hash: Type.String(),
   metadata: Metadata,
+  ocr: DocumentOcrSchema,
   task_id: Type.String(),
   created_at: Type.String(),
   updated_at: Type.String(),
@@ -93,6 +103,7 @@ export const KbViewSchema = Type.Object({
   name: Type.String(),
   embedder: Type.String(),
   embed_dim: Type.Integer(),
+  ocr: OcrModeSchema,
   version: Type.Integer(),
   created_at: Type.String(),
 }, { description: 'a knowledge base' });
@@ -114,6 +125,7 @@ export const CreateKbBody = Type.Object(
   {
     id: KbId,
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    ocr: Type.Optional(OcrModeSchema),
   },
   { additionalProperties: false },
 );

@@ -10,6 +10,7 @@ import type { DocType, ParsedDocument, ParseLimits } from '../domain/types.js';
 import { parse as parseCsv } from './csv.js';
 import { parse as parseDocx } from './docx.js';
 import { parse as parseHtml } from './html.js';
+import { parse as parseImage } from './image.js';
 import { parse as parseJson } from './json.js';
 import { parse as parseMarkdown } from './markdown.js';
 import { parse as parsePdf } from './pdf.js';
@@ -25,6 +26,7 @@ const PARSERS: Record<DocType, Parser> = {
   docx: parseDocx,
   csv: parseCsv,
   json: parseJson,
+  image: parseImage,
 };
 
 export async function parseBytes(type: DocType, bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {

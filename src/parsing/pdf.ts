@@ -35,7 +35,7 @@ const PDFJS_WORKER: string = 'pdfjs-dist/legacy/build/pdf.worker.min.mjs';
  * module on globalThis.pdfjsWorker makes pdfjs use it directly as its in-thread fake worker
  * instead of `import()`-ing "./pdf.worker.mjs" by relative URL at first use.
  */
-function loadPdfJs(): Promise<PdfJs> {
+export function loadPdfJs(): Promise<PdfJs> {
   pdfjsPromise ??= (async () => {
     const worker = (await import(PDFJS_WORKER)) as { WorkerMessageHandler?: unknown };
     const g = globalThis as { pdfjsWorker?: unknown };
@@ -152,13 +152,30 @@ function pdfError(err: unknown): Error {
   return new PermanentError(`corrupt PDF: ${message}`, 'corrupt_pdf');
 }
 
-export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
-  const pdfjs = await loadPdfJs();
-  // pdfjs may keep (or transfer) the buffer it is given; hand it a private copy as a plain
-  // Uint8Array (it warns about Buffer instances).
-  const data = new Uint8Array(bytes);
+/**
+ * A page with fewer visible characters than this in its text layer counts as having none: scans
+ * often carry a stray page number or a scanner's stamp as text.
+ */
+const SCANNED_PAGE_MAX_CHARS = 20;
+
+function textChars(paragraphs: string[]): number {
+  let n = 0;
+  for (const p of paragraphs) n += p.replace(/\s+/g, '').length;
+  return n;
+}
+
+/** Whether the page paints an image (a scan is one image, or a few strips of one). */
+async function paintsImage(pdfjs: PdfJs, page: { getOperatorList(): Promise<{ fnArray: number[] }> }): Promise<boolean> {
+  const ops = pdfjs.OPS as Record<string, number>;
+  const painters = new Set(['paintImageXObject', 'paintInlineImageXObject', 'paintImageMaskXObject', 'paintImageXObjectRepeat', 'paintInlineImageXObjectGroup'].map((k) => ops[k]));
+  const { fnArray } = await page.getOperatorList();
+  return fnArray.some((fn) => painters.has(fn));
+}
+
+/** pdf.js options for untrusted bytes: no eval, nothing fetched, no system fonts; CMaps from the local package. */
+export function safePdfOptions(data: Uint8Array) {
   const cmaps = cMapUrl();
-  const task = pdfjs.getDocument({
+  return {
     data,
     useSystemFonts: false,
     disableFontFace: true,
@@ -173,7 +190,15 @@ export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<Par
     stopAtErrors: false,
     verbosity: 0,
     ...(cmaps !== undefined ? { cMapUrl: cmaps, cMapPacked: true } : {}),
-  });
+  };
+}
+
+export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
+  const pdfjs = await loadPdfJs();
+  // pdfjs may keep (or transfer) the buffer it is given; hand it a private copy as a plain
+  // Uint8Array (it warns about Buffer instances).
+  const data = new Uint8Array(bytes);
+  const task = pdfjs.getDocument(safePdfOptions(data));
   try {
     const doc = await task.promise;
     if (doc.numPages > limits.maxPdfPages) {
@@ -191,18 +216,30 @@ export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<Par
       // Broken metadata does not make the text unusable.
     }
     const sink = new BlockSink(limits);
+    const scannedPages: number[] = [];
     for (let n = 1; n <= doc.numPages; n++) {
       const page = await doc.getPage(n);
       const content = await page.getTextContent();
       const items = content.items.filter((it): it is PdfTextItem & typeof it => 'str' in it);
-      for (const text of layoutPage(items)) {
+      const paragraphs = layoutPage(items);
+      for (const text of paragraphs) {
         sink.push({ kind: 'paragraph', text, headingPath: [], page: n });
       }
+      if (textChars(paragraphs) < SCANNED_PAGE_MAX_CHARS && (await paintsImage(pdfjs, page))) scannedPages.push(n);
       page.cleanup();
     }
     const extra: { pages: number; title?: string } = { pages: doc.numPages };
     if (title !== undefined) extra.title = title;
-    return sink.finish(extra);
+    if (scannedPages.length === 0) return sink.finish(extra);
+    // A scan has no text layer, and that is no failure: its text comes from the `ocr` stage.
+    let parsed: ParsedDocument;
+    try {
+      parsed = sink.finish(extra);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'no_text') throw err;
+      parsed = { blocks: [], ...extra };
+    }
+    return { ...parsed, scannedPages };
   } catch (err) {
     throw pdfError(err);
   } finally {

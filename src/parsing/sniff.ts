@@ -19,6 +19,20 @@ function startsWith(head: Uint8Array, magic: number[], at = 0): boolean {
   return true;
 }
 
+/** The image formats ragd OCRs, by their signatures; a decoder sniffs which one it is again. */
+const IMAGE_MAGIC: readonly (readonly [number[], number?])[] = [
+  [[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]], // PNG
+  [[0xff, 0xd8, 0xff]], // JPEG
+  [[0x49, 0x49, 0x2a, 0x00]], // TIFF, little-endian
+  [[0x4d, 0x4d, 0x00, 0x2a]], // TIFF, big-endian
+  [[0x57, 0x45, 0x42, 0x50], 8], // WebP: RIFF....WEBP
+  [[0x42, 0x4d]], // BMP
+];
+
+export function isImage(head: Uint8Array): boolean {
+  return IMAGE_MAGIC.some(([magic, at]) => startsWith(head, magic, at ?? 0) && (at === undefined || startsWith(head, [0x52, 0x49, 0x46, 0x46])));
+}
+
 function hasPdfHeader(head: Uint8Array): boolean {
   const end = Math.min(head.length - PDF_MAGIC.length, PDF_HEADER_WINDOW);
   for (let i = 0; i <= end; i++) if (startsWith(head, PDF_MAGIC, i)) return true;
@@ -79,6 +93,8 @@ export function sniffType(filename: string, head: Uint8Array): SniffResult {
       return hasPdfHeader(head) ? { ok: true, type } : mismatch('its content is not a PDF');
     case 'docx':
       return isZip ? { ok: true, type } : mismatch('its content is not a DOCX (zip) archive');
+    case 'image':
+      return isImage(head) ? { ok: true, type } : mismatch('its content is not a PNG, JPEG, TIFF, WebP or BMP image');
     default:
       if (isPdf) return mismatch('its content is a PDF');
       if (isZip) return mismatch('its content is a zip archive');

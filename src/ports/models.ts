@@ -61,6 +61,35 @@ export interface Reranker {
   rerank(query: string, documents: string[], opts: { topN: number; signal?: AbortSignal; requestId?: string }): Promise<{ index: number; score: number }[]>;
 }
 
+/** A page to OCR: a PNG on local disk (the OCR stage renders it there), and its size. */
+export interface OcrImage {
+  path: string;
+  width: number;
+  height: number;
+}
+
+export interface OcrLine {
+  text: string;
+  /** The engine's confidence in the line, 0-1, or null when the engine gives none (vision models). */
+  confidence: number | null;
+}
+
+export interface OcrResult {
+  /** The page's lines, in reading order. */
+  lines: OcrLine[];
+  /** The engine that read this page (e.g. `paddle`, `vision:qwen2.5-vl`): a fallback may have stood in. */
+  engine: string;
+}
+
+/**
+ * Reads the text in a page image. Local engines run in the OCR worker pool; a vision model is
+ * reached through its own provider lane, at the priority given (OCR is always bulk work).
+ */
+export interface OcrEngine {
+  readonly id: string;
+  recognize(image: OcrImage, opts: { priority: Priority; signal?: AbortSignal }): Promise<OcrResult>;
+}
+
 function retryAfterHeader(retryAfterMs: number | undefined): Record<string, string> {
   return retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
 }

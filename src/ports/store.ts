@@ -1,6 +1,8 @@
 import type { StorageQuota, StorageUsage } from '../domain/storage-quota.js';
 import type {
   DocType,
+  DocumentOcr,
+  OcrMode,
   DocumentStatus,
   DocumentView,
   PipelineStage,
@@ -41,6 +43,8 @@ export interface KbRecord {
   /** Embedder id recorded at creation (e.g. `hash:512`); queries and ingestion must match it. */
   embedder: string;
   embedDim: number;
+  /** The KB's OCR setting: uploads that name none use it. */
+  ocr: OcrMode;
   /** Content version: bumped whenever the KB's searchable content changes (cache keys use it). */
   version: number;
   createdAt: string;
@@ -62,6 +66,8 @@ export interface NewDocument {
   bytes: number;
   blobKey: string;
   metadata: Record<string, unknown>;
+  /** OCR mode for this document (default `auto`). */
+  ocr?: OcrMode;
   /** The uploading request's trace context, stored with the first pipeline job (see NewJob). */
   traceContext?: string | null;
   /** When given, the insert is refused (AppError 429/413) if it would take the tenant past it. Checked atomically. */
@@ -117,6 +123,8 @@ export interface ChunkHit {
   text: string;
   headingPath: string[];
   page: number | null;
+  /** The OCR engine's confidence (0-1) when the chunk's text was read from an image; else null. */
+  ocrConfidence?: number | null;
   score: number;
 }
 
@@ -150,7 +158,7 @@ export interface Store {
    */
   readonly vectorSearch?: { available: boolean; reason: string | null };
 
-  createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord>;
+  createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number; ocr?: OcrMode }): Promise<KbRecord>;
   getKb(scope: Scope): Promise<KbRecord | null>;
   listKbs(tenantId: string): Promise<KbRecord[]>;
   /** Removes the KB and everything in it; returns the blob keys to delete. */
@@ -162,6 +170,8 @@ export interface Store {
    */
   createDocument(doc: NewDocument): Promise<{ document: DocumentRecord; duplicate: boolean }>;
   getDocument(scope: Scope, id: string): Promise<DocumentRecord | null>;
+  /** Records which pages of the document were OCR'd, and by which engine (the `ocr` stage's result). */
+  recordOcr(scope: Scope, documentId: string, ocr: DocumentOcr): Promise<void>;
   /** The KB's document with these bytes (by SHA-256), if it has one. */
   findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null>;
   listDocuments(scope: Scope, q: ListDocumentsQuery): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }>;

@@ -3,12 +3,12 @@ import { createWriteStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, badRequest, notFound } from '../domain/errors.js';
-import { type DocType, type DocumentStatus, type DocumentView, type Scope, STAGES, type TaskView } from '../domain/types.js';
+import { type DocType, type DocumentStatus, type OcrMode, type DocumentView, type Scope, STAGES, type TaskView } from '../domain/types.js';
 import { sniffType } from '../parsing/sniff.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { EventBus } from '../ports/event-bus.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import type { DocumentRecord, Store } from '../ports/store.js';
+import type { DocumentRecord, KbRecord, Store } from '../ports/store.js';
 import { captureTraceContext } from '../observability/tracing.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
 import { quotaRefusal, type StorageQuota, type StorageUsage } from '../domain/storage-quota.js';
@@ -59,10 +59,11 @@ export class DocumentService {
    */
   async uploadStream(
     scope: Scope,
-    file: { filename: string; stream: NodeJS.ReadableStream; metadata?: Record<string, unknown> },
+    file: { filename: string; stream: NodeJS.ReadableStream; metadata?: Record<string, unknown>; ocr?: OcrMode },
   ): Promise<UploadedDocument> {
     assertMetadataDepth(file.metadata);
-    await this.checkKb(scope);
+    const kb = await this.checkKb(scope);
+    const ocr = file.ocr ?? kb.ocr;
     const quota = await this.quotaFor(scope.tenantId);
     const name = displayName(file.filename);
     const temp = this.deps.blobs.tempPath();
@@ -106,7 +107,7 @@ export class DocumentService {
       if (bytes === 0) throw badRequest(`"${name}" is empty`, 'empty_file');
       const type = this.sniff(name, Buffer.concat(head));
       return await this.record(scope, {
-        name, type, temp, bytes, contentHash: hash.digest('hex'), metadata: file.metadata ?? {}, quota: quota?.quota,
+        name, type, temp, bytes, contentHash: hash.digest('hex'), metadata: file.metadata ?? {}, quota: quota?.quota, ocr,
       });
     } catch (err) {
       await this.deps.blobs.discardTemp(temp);
@@ -148,8 +149,10 @@ export class DocumentService {
     if (task) await this.publish(scope, task);
   }
 
-  private async checkKb(scope: Scope): Promise<void> {
-    await requireKbEmbedder(this.deps.embedders, await this.deps.kbs.get(scope));
+  private async checkKb(scope: Scope): Promise<KbRecord> {
+    const kb = await this.deps.kbs.get(scope);
+    await requireKbEmbedder(this.deps.embedders, kb);
+    return kb;
   }
 
   /**
@@ -184,6 +187,7 @@ export class DocumentService {
       contentHash: string;
       metadata: Record<string, unknown>;
       quota: StorageQuota | undefined;
+      ocr: OcrMode;
     },
   ): Promise<UploadedDocument> {
     const blobKey = sourceKey(scope, a.contentHash);
@@ -200,6 +204,7 @@ export class DocumentService {
         bytes: a.bytes,
         blobKey,
         metadata: a.metadata,
+        ocr: a.ocr,
         traceContext: captureTraceContext(),
         ...(a.quota ? { quota: a.quota } : {}),
       });

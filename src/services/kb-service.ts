@@ -1,5 +1,5 @@
 import { AppError, notFound } from '../domain/errors.js';
-import type { Scope } from '../domain/types.js';
+import type { OcrMode, Scope } from '../domain/types.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { KbRecord, KbState, Store } from '../ports/store.js';
 import { stagePrefix } from './pipeline/stage-files.js';
@@ -18,7 +18,7 @@ export class KbService {
     private readonly onDocumentsRemoved: (ids: string[]) => void = () => {},
   ) {}
 
-  async create(tenantId: string, input: { id: string; name?: string }): Promise<KbRecord> {
+  async create(tenantId: string, input: { id: string; name?: string; ocr?: OcrMode }): Promise<KbRecord> {
     const embedder = await this.embedderOf(tenantId);
     try {
       return await this.store.createKb(tenantId, {
@@ -26,6 +26,7 @@ export class KbService {
         name: input.name ?? input.id,
         embedder: embedder.id,
         embedDim: embedder.dim,
+        ...(input.ocr ? { ocr: input.ocr } : {}),
       });
     } catch (err) {
       if ((err as { code?: string }).code === 'kb_exists') {

@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import { deadline } from '../domain/deadline.js';
 import { PermanentError } from '../domain/errors.js';
 import { poolFull } from '../services/admission.js';
-import type { StageResult } from './stage-result.js';
+import { unwrap, type StageResult } from './stage-result.js';
 import { workerModule } from './worker-url.js';
 
 export type IngestTaskName = 'parse' | 'chunk' | 'embedHash';
@@ -45,11 +45,7 @@ export class IngestPool {
     } finally {
       limit.clear();
     }
-    if (!result.ok) {
-      if (result.error.permanent) throw new PermanentError(result.error.message, result.error.code);
-      throw new Error(result.error.message);
-    }
-    return result.value;
+    return unwrap(result);
   }
 
   /** Query embedding is tiny but still CPU: it runs here too, never on the event loop. */

@@ -7,16 +7,14 @@
  * `permanent: true` (the document fails at once), anything else `permanent: false` (retryable).
  * Time limits belong to the caller, which aborts the task and so terminates this thread.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { isPermanent } from '../domain/errors.js';
+import { readFileSync, statSync } from 'node:fs';
 import type { ChunkDraft, ChunkingOptions, DocType, ParsedDocument, ParseLimits } from '../domain/types.js';
 import { chunkDocument } from '../chunking/chunker.js';
 import { hashEmbed, hashEmbedOne } from '../embedding/hash-embedder.js';
 import { parseBytes } from '../parsing/index.js';
 import { precheckTextSize } from '../parsing/text-precheck.js';
 import type { StageResult } from './stage-result.js';
+import { run, writeAtomic } from './task-io.js';
 import { yieldCpuToQueries } from './thread-priority.js';
 
 // Parsing, chunking and embedding are bulk work: questions get the CPU first.
@@ -34,6 +32,8 @@ export interface ParseOutput {
   blocks: number;
   pages: number | null;
   chars: number;
+  /** Pages with (almost) no text layer that paint an image: what `auto` OCR reads. */
+  scanned: number;
 }
 export interface ChunkInput {
   parsedPath: string;
@@ -66,40 +66,6 @@ export interface EmbedQueryInput {
  * instead of running on this thread, below them (thread-priority.ts).
  */
 
-/** Write to a sibling temp file, then rename: readers see the old file or the whole new one. */
-function writeAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      // The original error is the one worth reporting.
-    }
-    throw err;
-  }
-}
-
-function failure(err: unknown): StageResult<never> {
-  const e = err as { code?: unknown; message?: unknown };
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  const permanent = isPermanent(err);
-  // Node system errors carry string codes (ENOENT, EACCES…); keep them, they help operators.
-  const code = typeof e?.code === 'string' ? e.code : permanent ? 'unprocessable' : 'internal';
-  return { ok: false, error: { code, message, permanent } };
-}
-
-async function run<T>(fn: () => Promise<T>): Promise<StageResult<T>> {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (err) {
-    return failure(err);
-  }
-}
-
 export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
   return run(async () => {
     precheckTextSize(input.type, input.sourcePath, statSync(input.sourcePath).size, input.limits.maxTextChars);
@@ -108,7 +74,7 @@ export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
     writeAtomic(input.outPath, JSON.stringify(doc));
     let chars = 0;
     for (const b of doc.blocks) chars += b.text.length;
-    return { blocks: doc.blocks.length, pages: doc.pages ?? null, chars };
+    return { blocks: doc.blocks.length, pages: doc.pages ?? null, chars, scanned: doc.scannedPages?.length ?? 0 };
   });
 }
 
@@ -116,6 +82,9 @@ export function chunk(input: ChunkInput): Promise<StageResult<ChunkOutput>> {
   return run(async () => {
     const doc = JSON.parse(readFileSync(input.parsedPath, 'utf8')) as ParsedDocument;
     const chunks = chunkDocument(doc, input.options);
+    // Chunks never span pages, so an OCR'd page's confidence is each of its chunks'.
+    const ocr = doc.ocr?.confidence;
+    if (ocr) for (const c of chunks) if (c.page !== null && ocr[c.page] !== undefined) c.ocrConfidence = ocr[c.page]!;
     writeAtomic(input.outPath, JSON.stringify(chunks));
     let tokens = 0;
     for (const c of chunks) tokens += c.tokenCount;

@@ -16,9 +16,29 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 export type FakeRoute = 'chat' | 'embeddings' | 'rerank';
 const ROUTES: readonly FakeRoute[] = ['chat', 'embeddings', 'rerank'];
 
+/** A message's content: text, or (vision requests) parts of text and images as data URLs. */
+export type FakeContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+
+/** A message as `answer` sees it: content parts are flattened to text, their images listed apart. */
 export interface FakeMessage {
   role: string;
   content: string;
+  /** The image URLs (data URLs) of a vision request's content parts (OCR). */
+  images?: string[];
+}
+
+type WireMessage = { role: string; content: string | FakeContentPart[] };
+
+function fromWire(m: WireMessage): FakeMessage {
+  if (typeof m.content === 'string' || !Array.isArray(m.content)) return { role: m.role, content: String(m.content ?? '') };
+  const text = m.content.map((p) => (p.type === 'text' ? p.text : '')).join('\n');
+  const images = m.content.flatMap((p) => (p.type === 'image_url' ? [p.image_url.url] : []));
+  return { role: m.role, content: text, ...(images.length > 0 ? { images } : {}) };
+}
+
+/** The image URLs a chat request carries, from its messages as sent or as `answer` sees them. */
+export function messageImages(messages: (FakeMessage | WireMessage)[]): string[] {
+  return messages.flatMap((m) => ('images' in m && m.images ? m.images : fromWire(m as WireMessage).images ?? []));
 }
 
 /** Knobs that can be set for all routes and overridden per route. */
@@ -386,16 +406,17 @@ export async function startFakeOpenAI(
 
     const body = (request.body ?? {}) as {
       model?: string;
-      messages?: FakeMessage[];
+      messages?: WireMessage[];
       stream?: boolean;
       stream_options?: { include_usage?: boolean };
     };
     if (!Array.isArray(body.messages) || body.messages.length === 0) throw new BadRequest("'messages' must be a non-empty array");
     const model = body.model ?? 'fake-model';
-    const answer = typeof behavior.answer === 'function' ? behavior.answer(body.messages) : behavior.answer;
+    const messages = body.messages.map(fromWire);
+    const answer = typeof behavior.answer === 'function' ? behavior.answer(messages) : behavior.answer;
     const parts = pieces(answer);
     const usage = {
-      prompt_tokens: estimateTokens(body.messages.reduce((n, m) => n + String(m.content ?? '').length, 0)),
+      prompt_tokens: estimateTokens(messages.reduce((n, m) => n + m.content.length, 0)),
       completion_tokens: parts.length,
       total_tokens: 0,
     };

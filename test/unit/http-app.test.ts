@@ -21,7 +21,7 @@ import type { TaskService } from '../../src/services/task-service.js';
 const NOW = '2025-01-01T00:00:00.000Z';
 
 function kbRecord(id: string, tenantId = 'default'): KbRecord {
-  return { tenantId, id, name: id, embedder: 'hash:512', embedDim: 512, version: 1, createdAt: NOW };
+  return { tenantId, id, name: id, embedder: 'hash:512', embedDim: 512, ocr: 'auto', version: 1, createdAt: NOW };
 }
 
 function taskView(id: string, version: number, status: TaskView['status'] = 'running'): TaskView {
@@ -118,6 +118,7 @@ class Fakes {
           bytes: 10,
           content_hash: 'abc',
           metadata: { team: 'x' },
+          ocr: { mode: 'auto' },
           task_id: 'task_0000001',
           created_at: NOW,
           updated_at: NOW,
@@ -370,6 +371,7 @@ describe('http app (inject)', () => {
       name: 'Team A',
       embedder: 'hash:512',
       embed_dim: 512,
+      ocr: 'auto',
       version: 1,
       created_at: NOW,
     });

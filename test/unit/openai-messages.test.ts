@@ -10,7 +10,7 @@ import { ExtractiveAnswerer } from '../../src/services/query/extractive-answerer
 import { answerKey, historyKey } from '../../src/services/query/answer-cache.js';
 import { buildMessages, fitHistory } from '../../src/services/query/prompt.js';
 
-const kb = (id: string, name = id): KbRecord => ({ tenantId: 't', id, name, embedder: 'hash:384', embedDim: 384, version: 0, createdAt: '2026-01-01T00:00:00Z' });
+const kb = (id: string, name = id): KbRecord => ({ tenantId: 't', id, name, embedder: 'hash:384', embedDim: 384, ocr: 'auto', version: 0, createdAt: '2026-01-01T00:00:00Z' });
 const KBS = [kb('default'), kb('handbook', '员工手册'), kb('odd', 'notes:lexical')];
 
 const body = (messages: ChatCompletionBody['messages'], extra: Record<string, unknown> = {}) => ({ model: 'default', messages, ...extra }) as ChatCompletionBody;

@@ -15,8 +15,8 @@ import { PipelineService } from '../../src/services/pipeline/pipeline-service.js
 function pipelineOver(queue: JobQueue, slots: { parse: number; chunk: number }, pollMs: number): PipelineService {
   const unused = {} as never;
   return new PipelineService(
-    { queue, bus: unused, logger: pino({ level: 'silent' }), store: unused, blobs: unused, pool: unused, embedders: unused, parseLimits: unused, chunking: unused },
-    { concurrency: { ...slots, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10, pollMs },
+    { queue, bus: unused, logger: pino({ level: 'silent' }), store: unused, blobs: unused, pool: unused, embedders: unused, parseLimits: unused, chunking: unused, ocr: unused },
+    { concurrency: { ...slots, ocr: 0, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10, pollMs },
   );
 }
 

@@ -53,8 +53,9 @@ describe('PipelineService.stop', () => {
         embedders: {} as never,
         parseLimits: {} as never,
         chunking: {} as never,
+        ocr: {} as never,
       },
-      { concurrency: { parse: 1, chunk: 0, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10 },
+      { concurrency: { parse: 1, ocr: 0, chunk: 0, embed: 0, index: 0 }, leaseMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 10 },
     );
     await pipeline.start();
     while (!calls.includes('lease')) await new Promise((r) => setImmediate(r));

@@ -52,11 +52,11 @@ describe('sniffType', () => {
   });
 
   it('rejects unknown extensions and lists the supported ones', () => {
-    const r = sniffType('photo.png', makePng());
+    const r = sniffType('photo.gif', makePng());
     assert.equal(r.ok, false);
     assert.equal(!r.ok && r.code, 'unsupported_type');
     const msg = !r.ok ? r.message : '';
-    for (const ext of ['.pdf', '.docx', '.md', '.txt', '.html', '.csv', '.json']) assert.ok(msg.includes(ext), ext);
+    for (const ext of ['.pdf', '.docx', '.md', '.txt', '.html', '.csv', '.json', '.png', '.tiff', '.bmp']) assert.ok(msg.includes(ext), ext);
     const r2 = sniffType('archive.tar.gz', utf8('x'));
     assert.equal(!r2.ok && r2.code, 'unsupported_type');
   });

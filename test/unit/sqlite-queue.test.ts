@@ -39,7 +39,7 @@ describe('embedded store and durable job queue (real SQLite file)', () => {
     assert.equal(again.document.id, first.document.id);
     const task = await store.getTask('default', first.document.task_id);
     assert.equal(task?.status, 'queued');
-    assert.equal(task?.progress.total, 4);
+    assert.equal(task?.progress.total, 5);
     const job = await queue.lease(['parse'], 'w1', 10_000);
     assert.equal(job?.documentId, first.document.id);
     assert.equal(await queue.lease(['parse'], 'w1', 10_000), null, 'the duplicate enqueued nothing');

@@ -4,7 +4,8 @@ import type { FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import type { Config } from '../../config/config.js';
 import { AppError, badRequest } from '../../domain/errors.js';
-import type { Scope } from '../../domain/types.js';
+import type { OcrMode, Scope } from '../../domain/types.js';
+import { Type } from '@sinclair/typebox';
 import type { DocumentService, UploadedDocument } from '../../services/document-service.js';
 import type { RoutePlugin } from '../app.js';
 import { PartialUploadError } from '../plugins/errors.js';
@@ -19,6 +20,7 @@ import {
   ListDocumentsQuery,
   UploadResponse,
   UploadTextBody,
+  OcrModeSchema,
 } from '../schemas.js';
 
 /** Largest `metadata` form field (busboy truncates at `fieldSize`; a truncated field is refused). */
@@ -70,6 +72,7 @@ async function uploadFile(
   scope: Scope,
   part: MultipartFile,
   metadata: Record<string, unknown> | undefined,
+  ocr: OcrMode | undefined,
 ): Promise<UploadedDocument> {
   const file = part.file;
   // busboy does not fail an oversized file: it truncates it and ends the stream normally, so the
@@ -86,12 +89,13 @@ async function uploadFile(
     streamError ??= err;
   });
 
-  const input: { filename: string; stream: NodeJS.ReadableStream; metadata?: Record<string, unknown> } = {
+  const input: { filename: string; stream: NodeJS.ReadableStream; metadata?: Record<string, unknown>; ocr?: OcrMode } = {
     // User input, passed as-is: the service turns it into a safe display name. Never a path.
     filename: part.filename ?? '',
     stream: file,
   };
   if (metadata !== undefined) input.metadata = metadata;
+  if (ocr !== undefined) input.ocr = ocr;
 
   let uploaded: UploadedDocument;
   try {
@@ -126,6 +130,7 @@ async function uploadParts(
   documents: DocumentService,
   config: Config,
   scope: Scope,
+  ocr: OcrMode | undefined,
 ): Promise<UploadedDocument[]> {
   const accepted: UploadedDocument[] = [];
   let metadata: Record<string, unknown> | undefined;
@@ -154,7 +159,7 @@ async function uploadParts(
       if (part.fieldname !== 'file') {
         throw badRequest(`unexpected file field "${part.fieldname.slice(0, 100)}": send files in the "file" field`);
       }
-      accepted.push(await uploadFile(request, documents, config, scope, part, metadata));
+      accepted.push(await uploadFile(request, documents, config, scope, part, metadata, ocr));
     }
   } catch (err) {
     if (accepted.length > 0) throw new PartialUploadError(err, accepted);
@@ -202,7 +207,7 @@ export const documentRoutes: RoutePlugin = async (app, { config, services }) => 
     throwFileSizeLimit: true,
   });
 
-  app.post<{ Params: KbParams; Body: UploadTextBody | undefined }>(
+  app.post<{ Params: KbParams; Body: UploadTextBody | undefined; Querystring: { ocr?: OcrMode } }>(
     '/v1/kbs/:kb/documents',
     {
       config: { admission: 'upload', swaggerTransform: documentMultipart },
@@ -210,6 +215,7 @@ export const documentRoutes: RoutePlugin = async (app, { config, services }) => 
         tags: ['documents'],
         summary: 'Upload documents (multipart `file` parts, or JSON text); 202 at once, the pipeline goes on',
         params: KbParams,
+        querystring: Type.Object({ ocr: Type.Optional(OcrModeSchema) }, { description: "ocr: this upload's OCR mode (default: the KB's)" }),
         // Validated only for JSON bodies; multipart bodies are checked part by part below.
         body: { content: { 'application/json': { schema: UploadTextBody } } },
         response: { 202: UploadResponse, ...errorResponses },
@@ -219,7 +225,7 @@ export const documentRoutes: RoutePlugin = async (app, { config, services }) => 
       const scope: Scope = { tenantId: request.tenantId, kbId: request.params.kb };
       let uploaded: UploadedDocument[];
       if (request.isMultipart()) {
-        uploaded = await uploadParts(request, documents, config, scope);
+        uploaded = await uploadParts(request, documents, config, scope, request.query.ocr);
       } else {
         const body = request.body;
         // Only the JSON body was validated by the schema; any other parsed type is refused here.

@@ -1,3 +1,4 @@
+import type { OcrMode } from '../../domain/types.js';
 import type { KbRecord } from '../../ports/store.js';
 import type { RoutePlugin } from '../app.js';
 import { CreateKbBody, errorResponses, KbListResponse, KbParams, KbViewSchema, NoContent, type KbView } from '../schemas.js';
@@ -9,6 +10,7 @@ export function toKbView(kb: KbRecord): KbView {
     name: kb.name,
     embedder: kb.embedder,
     embed_dim: kb.embedDim,
+    ocr: kb.ocr,
     version: kb.version,
     created_at: kb.createdAt,
   };
@@ -21,8 +23,9 @@ export const kbRoutes: RoutePlugin = async (app, { services }) => {
     '/v1/kbs',
     { schema: { tags: ['kbs'], summary: 'Create a knowledge base', body: CreateKbBody, response: { 201: KbViewSchema, ...errorResponses } } },
     async (request, reply) => {
-      const input: { id: string; name?: string } = { id: request.body.id };
+      const input: { id: string; name?: string; ocr?: OcrMode } = { id: request.body.id };
       if (request.body.name !== undefined) input.name = request.body.name;
+      if (request.body.ocr !== undefined) input.ocr = request.body.ocr;
       const kb = await kbs.create(request.tenantId, input);
       return reply.code(201).send(toKbView(kb));
     },

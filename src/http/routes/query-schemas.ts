@@ -45,6 +45,7 @@ export const Citation = Type.Object({
   text: Type.String(),
   score: Type.Number(),
   page: Type.Union([Type.Integer(), Type.Null()]),
+  ocr_confidence: Type.Optional(Type.Number({ description: "the OCR engine's confidence (0-1), when the text was read from a scan or image" })),
 });
 
 const Rerank = Type.Object({ applied: Type.Boolean(), fallback_reason: Type.Optional(Type.String()) });

@@ -12,7 +12,7 @@ import type { EventEmitter } from 'node:events';
  * durations and retries of the stages this process ran (from the pipeline's events).
  */
 
-const STATUSES: readonly DocumentStatus[] = ['queued', 'parsing', 'chunking', 'embedding', 'indexing', 'ready', 'failed'];
+const STATUSES: readonly DocumentStatus[] = ['queued', 'parsing', 'recognizing', 'chunking', 'embedding', 'indexing', 'ready', 'failed'];
 const OUTCOMES: readonly JobOutcome[] = ['succeeded', 'retrying', 'failed', 'cancelled', 'lost'];
 
 export interface PipelineSources {

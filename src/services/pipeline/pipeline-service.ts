@@ -189,13 +189,15 @@ export class PipelineService {
         taskStatus: 'running',
         error: job.lastError ? `retrying after: ${job.lastError}` : null,
       });
-      const outcome = await runStage(this.deps, job, controller.signal);
+      const outcome = await runStage(this.deps, job, controller.signal, (done, total) =>
+        this.announce(job, { status: STAGE_STATUS[job.stage], stage: job.stage, taskStatus: 'running', error: null, progress: { done, total } }),
+      );
       if (outcome.kind === 'gone') {
         await this.deps.queue.complete(job, null);
         await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
         return 'cancelled';
       }
-      const next = nextJob(job);
+      const next = nextJob(job, outcome.kind === 'next' ? outcome.skip : undefined);
       const kept = await this.deps.queue.complete(job, next);
       if (!kept) {
         log.warn('lease lost before the stage was recorded; its new owner will redo it');
@@ -251,7 +253,7 @@ export class PipelineService {
 
   private async announce(
     job: LeasedJob,
-    t: { status: DocumentStatus; stage: PipelineStage; taskStatus: TaskStatus; error: string | null },
+    t: { status: DocumentStatus; stage: PipelineStage; taskStatus: TaskStatus; error: string | null; progress?: { done: number; total: number } },
   ): Promise<void> {
     const done = STAGES.indexOf(job.stage);
     const task = await this.deps.store.transition({
@@ -261,16 +263,16 @@ export class PipelineService {
       status: t.status,
       stage: t.stage,
       taskStatus: t.taskStatus,
-      progress: { done, total: STAGES.length },
+      progress: t.progress ?? { done, total: STAGES.length },
       error: t.error,
     });
     if (task) await this.deps.bus.publish({ tenantId: job.scope.tenantId, kbId: job.scope.kbId, task });
   }
 }
 
-function nextJob(job: LeasedJob): NewJob | null {
+function nextJob(job: LeasedJob, skip?: PipelineStage): NewJob | null {
   const i = STAGES.indexOf(job.stage);
-  const stage = STAGES[i + 1];
+  const stage = STAGES[i + 1] === skip ? STAGES[i + 2] : STAGES[i + 1];
   return stage
     ? { scope: job.scope, documentId: job.documentId, taskId: job.taskId, stage, priority: job.priority, traceContext: job.traceContext ?? null }
     : null;

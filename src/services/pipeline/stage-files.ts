@@ -10,6 +10,11 @@ export const stageKeys = (scope: Scope, documentId: string) => {
   const prefix = stagePrefix(scope, documentId);
   return {
     parsed: `${prefix}/parsed.json`,
+    /** The parsed document with its OCR'd pages merged in; chunking reads it when it exists. */
+    ocred: `${prefix}/ocred.json`,
+    /** One finished page of the `ocr` stage (its lines), so a rerun redoes only the pages not done. */
+    ocrPage: (page: number) => `${prefix}/ocr/page-${page}.json`,
+    ocrImage: (page: number) => `${prefix}/ocr/page-${page}.png`,
     chunks: `${prefix}/chunks.json`,
     vectors: `${prefix}/vectors.f32`,
   };

@@ -8,6 +8,8 @@ import type { Embedder, EmbedderResolver } from '../../ports/models.js';
 import type { Store } from '../../ports/store.js';
 import type { IngestPool } from '../../workers/ingest-pool.js';
 import { requireKbEmbedder } from '../kb-embedder.js';
+import type { ParseOutput } from '../../workers/ingest-tasks.js';
+import { needsOcr, runOcrStage, type OcrDeps } from './ocr-stage.js';
 import { stageKeys } from './stage-files.js';
 
 /**
@@ -23,11 +25,20 @@ export interface StageDeps {
   chunking: ChunkingOptions;
   /** Each KB's embedder (its tenant's own or the server's); `hash:<dim>` runs in the worker pool. */
   embedders: EmbedderResolver;
+  /** OCR: engine, pool and limits (see ocr-stage.ts). */
+  ocr: OcrDeps;
 }
 
-export type StageOutcome = { kind: 'next' } | { kind: 'indexed'; task: TaskView } | { kind: 'gone' };
+/** `skip`: the stage after this one has nothing to do for the document (no page needs OCR). */
+export type StageOutcome = { kind: 'next'; skip?: PipelineStage } | { kind: 'indexed'; task: TaskView } | { kind: 'gone' };
 
-export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSignal): Promise<StageOutcome> {
+export async function runStage(
+  deps: StageDeps,
+  job: LeasedJob,
+  signal: AbortSignal,
+  /** Progress within the stage (the `ocr` stage's pages done / total). */
+  progress: (done: number, total: number) => Promise<void> = async () => {},
+): Promise<StageOutcome> {
   const doc = await deps.store.getDocument(job.scope, job.documentId);
   if (!doc) return { kind: 'gone' };
   const keys = stageKeys(job.scope, job.documentId);
@@ -35,15 +46,26 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
   switch (job.stage satisfies PipelineStage) {
     case 'parse':
       await checkParseable(doc.type as DocType, path(doc.blobKey), deps.parseLimits);
-      await deps.pool.run(
+    {
+      const parsed = await deps.pool.run<ParseOutput>(
         'parse',
         { sourcePath: path(doc.blobKey), type: doc.type as DocType, outPath: path(keys.parsed), limits: deps.parseLimits },
         signal,
       );
+      return needsOcr(doc.ocr.mode, doc.type, parsed) ? { kind: 'next' } : { kind: 'next', skip: 'ocr' };
+    }
+    case 'ocr':
+      await runOcrStage({
+        ocr: deps.ocr, store: deps.store, blobs: deps.blobs, scope: job.scope, documentId: job.documentId,
+        type: doc.type, sourcePath: path(doc.blobKey), mode: doc.ocr.mode, signal, progress,
+      });
       return { kind: 'next' };
-    case 'chunk':
-      await deps.pool.run('chunk', { parsedPath: path(keys.parsed), outPath: path(keys.chunks), options: deps.chunking }, signal);
+    case 'chunk': {
+      // The OCR'd document when the `ocr` stage ran, else the parsed one.
+      const parsed = (await stat(path(keys.ocred)).then(() => true, () => false)) ? keys.ocred : keys.parsed;
+      await deps.pool.run('chunk', { parsedPath: path(parsed), outPath: path(keys.chunks), options: deps.chunking }, signal);
       return { kind: 'next' };
+    }
     case 'embed': {
       const kb = await deps.store.getKb(job.scope);
       if (!kb) return { kind: 'gone' };

@@ -93,7 +93,7 @@ export function answerKey(p: AnswerKeyParts): string {
 }
 
 /** A citation's keys in the response's order (QueryResponse): the packed head and the HTTP body share it. */
-export const CITATION_FIELDS: (keyof Citation)[] = ['document_id', 'document_name', 'chunk_id', 'text', 'score', 'page'];
+export const CITATION_FIELDS: (keyof Citation)[] = ['document_id', 'document_name', 'chunk_id', 'text', 'score', 'page', 'ocr_confidence'];
 
 /**
  * A cached answer as the cache holds it: the citations (nearly all of its bytes) as the UTF-8

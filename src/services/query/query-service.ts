@@ -50,6 +50,7 @@ const toCitation = (h: ChunkHit): Citation => ({
   text: h.text,
   score: h.score,
   page: h.page,
+  ...(h.ocrConfidence != null ? { ocr_confidence: h.ocrConfidence } : {}),
 });
 
 const joinNotices = (...n: (string | undefined)[]) => n.filter(Boolean).join(' ') || undefined;

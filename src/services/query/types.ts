@@ -36,6 +36,8 @@ export interface Citation {
   text: string;
   score: number;
   page: number | null;
+  /** The OCR engine's confidence (0-1) when this text was read from a scan or image; absent otherwise. */
+  ocr_confidence?: number;
 }
 
 export type AnswerKind = 'llm' | 'extractive';

@@ -4,7 +4,7 @@ import type { Db } from './open.js';
 import { toKb, type KbRow } from './rows.js';
 
 /** The statuses of a document that is not searchable yet (neither `ready` nor `failed`). */
-export const PENDING_STATUSES = `('queued', 'parsing', 'chunking', 'embedding', 'indexing')`;
+export const PENDING_STATUSES = `('queued', 'parsing', 'recognizing', 'chunking', 'embedding', 'indexing')`;
 
 /** More KBs than this in the memo and it starts over: bounds its memory, whatever the traffic. */
 const MAX_MEMO_ENTRIES = 10_000;

@@ -135,6 +135,7 @@ export function expireOwners(db: Db, a: { owners: string[] }): number {
 export function stageCounts(db: Db): Record<PipelineStage, StageCounts> {
   const out: Record<PipelineStage, StageCounts> = {
     parse: { waiting: 0, active: 0, failed: 0 },
+    ocr: { waiting: 0, active: 0, failed: 0 },
     chunk: { waiting: 0, active: 0, failed: 0 },
     embed: { waiting: 0, active: 0, failed: 0 },
     index: { waiting: 0, active: 0, failed: 0 },

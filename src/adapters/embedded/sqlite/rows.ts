@@ -1,4 +1,4 @@
-import type { DocType, DocumentStatus, PipelineStage, TaskKind, TaskStatus, TaskView } from '../../../domain/types.js';
+import type { DocType, DocumentOcr, DocumentStatus, OcrMode, PipelineStage, TaskKind, TaskStatus, TaskView } from '../../../domain/types.js';
 import type { DocumentRecord, KbRecord } from '../../../ports/store.js';
 
 /** Raw rows as SQLite returns them, and their mapping to the port's records. */
@@ -9,6 +9,7 @@ export interface KbRow {
   name: string;
   embedder: string;
   embed_dim: number;
+  ocr: string;
   version: number;
   created_at: string;
 }
@@ -24,6 +25,7 @@ export interface DocumentRow {
   bytes: number;
   blob_key: string;
   metadata: string;
+  ocr: string;
   status: string;
   stage: string | null;
   error: string | null;
@@ -60,6 +62,7 @@ export function toKb(row: KbRow): KbRecord {
     name: row.name,
     embedder: row.embedder,
     embedDim: row.embed_dim,
+    ocr: row.ocr as OcrMode,
     version: row.version,
     createdAt: row.created_at,
   };
@@ -80,6 +83,7 @@ export function toDocument(row: DocumentRow): DocumentRecord {
     bytes: row.bytes,
     content_hash: row.content_hash,
     metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    ocr: JSON.parse(row.ocr) as DocumentOcr,
     task_id: row.task_id,
     blobKey: row.blob_key,
     created_at: row.created_at,

@@ -178,6 +178,13 @@ const MIGRATIONS: (string | ((db: Db) => void))[] = [
   // 6: how a KB's full-text rows were prepared (kb-fts.ts FTS_FORMAT). Existing KBs start at 0,
   // unsegmented, and are rebuilt from `chunks` in the background after start-up.
   `ALTER TABLE kbs ADD COLUMN fts_format INTEGER NOT NULL DEFAULT 0;`,
+  // 7: OCR. A KB's default mode; a document's mode and what was OCR'd (JSON DocumentOcr); an OCR'd
+  // chunk's engine confidence (NULL for text that came from a text layer).
+  `
+  ALTER TABLE kbs ADD COLUMN ocr TEXT NOT NULL DEFAULT 'auto';
+  ALTER TABLE documents ADD COLUMN ocr TEXT NOT NULL DEFAULT '{"mode":"auto"}';
+  ALTER TABLE chunks ADD COLUMN ocr_confidence REAL;
+  `,
 ];
 
 /** Brings the schema up to `target` (default: the latest); tests stop earlier to build old files. */

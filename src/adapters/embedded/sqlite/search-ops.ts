@@ -102,6 +102,7 @@ interface HitRow {
   text: string;
   heading_path: string;
   page: number | null;
+  ocr_confidence: number | null;
 }
 
 /** A chunk's place in one ranking, before its text is read. */
@@ -119,7 +120,7 @@ export function hydrate(db: Db, ranked: readonly RankedRow[]): ChunkHit[] {
   if (ranked.length === 0) return [];
   const rows = prepareCached(
     db,
-    `SELECT c.rowid, c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page
+    `SELECT c.rowid, c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, c.ocr_confidence
      FROM chunks c JOIN documents d ON d.id = c.document_id
      WHERE c.rowid IN (SELECT value FROM json_each(?))`,
   ).all(JSON.stringify(ranked.map((r) => r.rowid))) as HitRow[];
@@ -136,6 +137,7 @@ export function hydrate(db: Db, ranked: readonly RankedRow[]): ChunkHit[] {
       text: r.text,
       headingPath: JSON.parse(r.heading_path) as string[],
       page: r.page,
+      ocrConfidence: r.ocr_confidence,
       score,
     });
   }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import { join } from 'node:path';
-import type { DocumentStatus, Scope, TaskView } from '../../../domain/types.js';
+import type { DocumentOcr, DocumentStatus, OcrMode, Scope, TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
 import type {
   ChunkHit,
@@ -169,7 +169,7 @@ export class SqliteStore implements Store {
     await this.writer.call('ping');
   }
 
-  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord> {
+  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number; ocr?: OcrMode }): Promise<KbRecord> {
     const created = await this.writer.call('createKb', { tenantId, ...kb });
     if (!created) throw Object.assign(new Error('kb exists'), { code: 'kb_exists' });
     return created;
@@ -201,6 +201,10 @@ export class SqliteStore implements Store {
 
   async getDocument(scope: Scope, id: string): Promise<DocumentRecord | null> {
     return this.documentOfKb(scope, 'd.id', id);
+  }
+
+  async recordOcr(scope: Scope, documentId: string, ocr: DocumentOcr): Promise<void> {
+    await this.writer.call('recordOcr', { documentId, ocr });
   }
 
   async findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null> {
@@ -300,7 +304,7 @@ export class SqliteStore implements Store {
 
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {
     const counts: Record<DocumentStatus, number> = {
-      queued: 0, parsing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
+      queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
     };
     const rows = (
       tenantId === undefined

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ChunkDraft } from '../../../domain/types.js';
+import type { ChunkDraft, DocumentOcr, OcrMode } from '../../../domain/types.js';
 import type { DocumentRecord, DocumentTransition, IndexCommit, KbRecord, NewDocument } from '../../../ports/store.js';
 import type { TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
@@ -17,23 +17,23 @@ import { prepareCached } from './statements.js';
 
 const nowIso = () => new Date().toISOString();
 
-export function ensureTenantAndKb(db: Db, a: { tenantId: string; kbId: string; name: string; embedder: string; embedDim: number }): KbRecord {
+export function ensureTenantAndKb(db: Db, a: { tenantId: string; kbId: string; name: string; embedder: string; embedDim: number; ocr?: OcrMode }): KbRecord {
   const now = nowIso();
   prepareCached(db, 'INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?, ?, ?)').run(a.tenantId, a.tenantId, now);
   prepareCached(
     db,
-    'INSERT OR IGNORE INTO kbs (tenant_id, id, name, embedder, embed_dim, version, created_at, fts_format) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',
-  ).run(a.tenantId, a.kbId, a.name, a.embedder, a.embedDim, now, FTS_FORMAT);
+    'INSERT OR IGNORE INTO kbs (tenant_id, id, name, embedder, embed_dim, ocr, version, created_at, fts_format) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)',
+  ).run(a.tenantId, a.kbId, a.name, a.embedder, a.embedDim, a.ocr ?? 'auto', now, FTS_FORMAT);
   ensureVectorTable(db, a.embedDim);
   ensureKbFts(db, a.tenantId, a.kbId);
   return toKb(prepareCached(db, 'SELECT * FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.kbId) as KbRow);
 }
 
-export function createKb(db: Db, a: { tenantId: string; id: string; name: string; embedder: string; embedDim: number }): KbRecord | null {
+export function createKb(db: Db, a: { tenantId: string; id: string; name: string; embedder: string; embedDim: number; ocr?: OcrMode }): KbRecord | null {
   return db.transaction(() => {
     const exists = prepareCached(db, 'SELECT 1 FROM kbs WHERE tenant_id = ? AND id = ?').get(a.tenantId, a.id);
     if (exists) return null;
-    return ensureTenantAndKb(db, { tenantId: a.tenantId, kbId: a.id, name: a.name, embedder: a.embedder, embedDim: a.embedDim });
+    return ensureTenantAndKb(db, { tenantId: a.tenantId, kbId: a.id, name: a.name, embedder: a.embedder, embedDim: a.embedDim, ...(a.ocr ? { ocr: a.ocr } : {}) });
   }).immediate();
 }
 
@@ -118,15 +118,15 @@ export function createDocument(
     prepareCached(
       db,
       `INSERT INTO tasks (id, tenant_id, kb_id, kind, status, stage, progress_done, progress_total, document_id, created_at, updated_at)
-       VALUES (?, ?, ?, 'ingest', 'queued', NULL, 0, 4, ?, ?, ?)`,
+       VALUES (?, ?, ?, 'ingest', 'queued', NULL, 0, 5, ?, ?, ?)`,
     ).run(doc.taskId, doc.scope.tenantId, doc.scope.kbId, doc.id, now, now);
     prepareCached(
       db,
-      `INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, metadata, status, stage, task_id, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, ?, ?, ?)`,
+      `INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, metadata, ocr, status, stage, task_id, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, ?, ?, ?)`,
     ).run(
       doc.id, doc.scope.tenantId, doc.scope.kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey,
-      JSON.stringify(doc.metadata), doc.taskId, now, now,
+      JSON.stringify(doc.metadata), JSON.stringify({ mode: doc.ocr ?? 'auto' }), doc.taskId, now, now,
     );
     insertJob(db, {
       job: { scope: doc.scope, documentId: doc.id, taskId: doc.taskId, stage: 'parse', traceContext: doc.traceContext ?? null },
@@ -201,8 +201,8 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
     const fts = index.fts ?? ensureKbFts(db, c.scope.tenantId, c.scope.kbId);
     const insChunk = prepareCached(
       db,
-      `INSERT INTO chunks (id, tenant_id, kb_id, document_id, ordinal, text, heading_path, page, token_count)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO chunks (id, tenant_id, kb_id, document_id, ordinal, text, heading_path, page, token_count, ocr_confidence)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insFts = prepareCached(db, `INSERT INTO ${fts} (rowid, title, heading, body) VALUES (?, ?, ?, ?)`);
     const insVec = prepareCached(db, `INSERT INTO ${table} (rowid, kb_key, embedding) VALUES (?, ?, ?)`);
@@ -210,7 +210,7 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
     drafts.forEach((d, i) => {
       const rowid = insChunk.run(
         `${c.documentId}-${d.ordinal}`, c.scope.tenantId, c.scope.kbId, c.documentId, d.ordinal, d.text,
-        JSON.stringify(d.headingPath), d.page, d.tokenCount,
+        JSON.stringify(d.headingPath), d.page, d.tokenCount, d.ocrConfidence ?? null,
       ).lastInsertRowid;
       insFts.run(rowid, ...ftsValues(doc.name, d.headingPath, d.text));
       insVec.run(BigInt(rowid), key, vectors.subarray(i * dim, (i + 1) * dim));
@@ -266,4 +266,9 @@ export function updateTask(
 export function purgeExpiredTasks(db: Db, a: { nowIso: string }): number {
   return prepareCached(db, `DELETE FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ? AND status IN ('succeeded', 'failed')`)
     .run(a.nowIso).changes;
+}
+
+/** The `ocr` stage's record of what it read: the document's mode stays, pages and engine are set. */
+export function recordOcr(db: Db, a: { documentId: string; ocr: DocumentOcr }): void {
+  prepareCached(db, 'UPDATE documents SET ocr = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(a.ocr), nowIso(), a.documentId);
 }
