@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ChunkDraft, Scope } from '../../src/domain/types.js';
+import { STAGES, type ChunkDraft, type Scope } from '../../src/domain/types.js';
 import { VectorSearchUnavailableError, type Store } from '../../src/ports/store.js';
 
 export const CONTRACT_DIM = 8;
@@ -45,15 +45,20 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
     }
 
     /** Indexes `texts` as the document's chunks; vector i points along axis i % dim. */
-    async function index(s: Scope, doc: { id: string; task_id: string }, texts: string[], extra: { fence?: number } = {}) {
-      const drafts: ChunkDraft[] = texts.map((text, ordinal) => ({ ordinal, text, tokenCount: text.length, headingPath: ['Intro'], page: null }));
+    async function index(s: Scope, doc: { id: string; task_id: string }, texts: string[], extra: { fence?: number; ocrConfidence?: (number | undefined)[] } = {}) {
+      const { ocrConfidence, ...commit } = extra;
+      const drafts: ChunkDraft[] = texts.map((text, ordinal) => {
+        const draft: ChunkDraft = { ordinal, text, tokenCount: text.length, headingPath: ['Intro'], page: null };
+        const confidence = ocrConfidence?.[ordinal];
+        return confidence === undefined ? draft : { ...draft, ocrConfidence: confidence };
+      });
       const chunksPath = join(dir, `${doc.id}-${n++}.json`);
       const vectorsPath = `${chunksPath}.f32`;
       const vectors = new Float32Array(texts.length * CONTRACT_DIM);
       texts.forEach((_, i) => (vectors[i * CONTRACT_DIM + (i % CONTRACT_DIM)] = 1));
       await writeFile(chunksPath, JSON.stringify(drafts));
       await writeFile(vectorsPath, Buffer.from(vectors.buffer));
-      return store.commitIndex({ scope: s, documentId: doc.id, taskId: doc.task_id, chunksPath, vectorsPath, embedDim: CONTRACT_DIM, ...extra });
+      return store.commitIndex({ scope: s, documentId: doc.id, taskId: doc.task_id, chunksPath, vectorsPath, embedDim: CONTRACT_DIM, ...commit });
     }
 
     it('starts with the default tenant and KB; KB names are unique per tenant', async () => {
@@ -73,7 +78,7 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       assert.equal(new Set([a, b, c].map((r) => r.document.id)).size, 1);
       const task = await store.getTask('default', a.document.task_id);
       assert.equal(task?.status, 'queued');
-      assert.equal(task?.progress.total, 4);
+      assert.equal(task?.progress.total, STAGES.length, 'one step per pipeline stage');
       assert.equal((await store.findDocumentByContent(scope, 'same'))?.id, a.document.id);
       assert.equal(await store.getTask('other-tenant', a.document.task_id), null, 'tasks are tenant-scoped');
     });
@@ -239,6 +244,60 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       assert.equal(await store.getKb(s), null);
       assert.deepEqual(await store.searchLexical(s, 'protein', 5), []);
       assert.equal(await store.deleteKb(s), null);
+    });
+
+    it('keeps OCR settings: a KB default, a document mode, what the ocr stage read, a chunk confidence', async () => {
+      const s = { tenantId: 'default', kbId: 'ocr' };
+      assert.equal((await store.getKb(scope))?.ocr, 'auto', 'a KB made without a mode OCRs in auto');
+      const kb = await store.createKb('default', { id: 'ocr', name: 'ocr', embedder: 'hash:8', embedDim: CONTRACT_DIM, ocr: 'force' });
+      assert.equal(kb.ocr, 'force');
+      assert.equal((await store.listKbs('default')).find((k) => k.id === 'ocr')?.ocr, 'force');
+      assert.equal((await store.kbState(s))?.kb.ocr, 'force');
+      const plain = await newDoc(s);
+      assert.deepEqual(plain.document.ocr, { mode: 'auto' }, 'a document uploaded without a mode OCRs in auto');
+      const scan = await store.createDocument({
+        scope: s, id: 'doc_scan', taskId: 'task_scan', name: '扫描件.png', type: 'image', contentHash: 'scan', bytes: 10,
+        blobKey: 'sources/default/ocr/scan', metadata: {}, ocr: 'off',
+      });
+      assert.deepEqual(scan.document.ocr, { mode: 'off' });
+      await store.recordOcr(s, 'doc_scan', { mode: 'force', engine: 'tesseract', pages: [1, 3] });
+      assert.deepEqual((await store.getDocument(s, 'doc_scan'))?.ocr, { mode: 'force', engine: 'tesseract', pages: [1, 3] });
+      assert.deepEqual((await store.listDocuments(s, { limit: 10 })).documents.find((d) => d.id === 'doc_scan')?.ocr, {
+        mode: 'force', engine: 'tesseract', pages: [1, 3],
+      });
+      await store.recordOcr({ tenantId: 'tenant-b', kbId: 'ocr' }, 'doc_scan', { mode: 'off' });
+      assert.equal((await store.getDocument(s, 'doc_scan'))?.ocr.engine, 'tesseract', 'another tenant cannot rewrite it');
+
+      await index(s, scan.document, ['扫描 页面 的 文字 识别 结果', 'a page with a text layer'], { ocrConfidence: [0.8125] });
+      const [read] = await store.searchLexical(s, '识别', 5);
+      assert.equal(read?.ocrConfidence, 0.8125, 'the engine confidence comes back exactly');
+      const [layer] = await store.searchLexical(s, 'layer', 5);
+      assert.equal(layer?.ocrConfidence, null, 'text from a text layer has no confidence');
+      if (store.vectorSearch?.available !== false) {
+        const q = new Float32Array(CONTRACT_DIM);
+        q[0] = 1;
+        const [nearest] = await store.searchVector(s, q, 1);
+        assert.equal(nearest?.ocrConfidence, 0.8125);
+      }
+    });
+
+    it('counts a document being OCR\'d (recognizing) as pending', async () => {
+      const s = { tenantId: 'default', kbId: 'ocr' };
+      const { document } = await newDoc(s);
+      const pendingBefore = await store.countPending(s);
+      const countsBefore = await store.documentCounts('default');
+      await store.transition({
+        scope: s, documentId: document.id, taskId: document.task_id, status: 'recognizing', stage: 'ocr', taskStatus: 'running', progress: { done: 1, total: 5 },
+      });
+      const doc = await store.getDocument(s, document.id);
+      assert.equal(doc?.status, 'recognizing');
+      assert.equal(doc?.stage, 'ocr');
+      assert.equal(await store.countPending(s), pendingBefore, 'still pending while recognizing');
+      assert.equal((await store.kbState(s))?.pending, pendingBefore);
+      const counts = await store.documentCounts('default');
+      assert.equal(counts.recognizing, countsBefore.recognizing + 1);
+      assert.equal(counts.queued, countsBefore.queued - 1);
+      assert.deepEqual((await store.listDocuments(s, { limit: 10, status: 'recognizing' })).documents.map((d) => d.id), [document.id]);
     });
 
     it('keeps query tasks: create, patch with a result, purge once expired', async () => {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Pool, PoolClient } from 'pg';
-import type { ChunkDraft, DocumentStatus, Scope, TaskView } from '../../../domain/types.js';
+import type { ChunkDraft, DocumentOcr, DocumentStatus, OcrMode, Scope, TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
 import {
   VectorSearchUnavailableError,
@@ -50,6 +50,7 @@ interface HitRow {
   text: string;
   heading_path: string;
   page: number | null;
+  ocr_confidence: number | null;
   score: number;
 }
 
@@ -61,6 +62,7 @@ const toHit = (r: HitRow): ChunkHit => ({
   text: r.text,
   headingPath: JSON.parse(r.heading_path) as string[],
   page: r.page,
+  ocrConfidence: r.ocr_confidence,
   score: r.score,
 });
 
@@ -97,14 +99,18 @@ export class PostgresStore implements Store {
   }
 
   /** Inserts the tenant (if new) and the KB (if new), with its vector table; → the KB row. */
-  private async ensureKb(c: PoolClient, tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRow | null> {
+  private async ensureKb(
+    c: PoolClient,
+    tenantId: string,
+    kb: { id: string; name: string; embedder: string; embedDim: number; ocr?: OcrMode },
+  ): Promise<KbRow | null> {
     await c.query(SQL.ENSURE_TENANT, [tenantId, tenantId]);
-    const inserted = await c.query<KbRow>(SQL.INSERT_KB, [tenantId, kb.id, kb.name, kb.embedder, kb.embedDim]);
+    const inserted = await c.query<KbRow>(SQL.INSERT_KB, [tenantId, kb.id, kb.name, kb.embedder, kb.embedDim, kb.ocr ?? 'auto']);
     if (this.vectors.available) await ensureVectorTable(c, kb.embedDim);
     return inserted.rows[0] ?? null;
   }
 
-  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord> {
+  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number; ocr?: OcrMode }): Promise<KbRecord> {
     const row = await inTransaction(this.pool, (c) => this.ensureKb(c, tenantId, kb));
     // The same signal SqliteStore gives (kb-service.ts maps it to 409); see STYLE §3.3.
     if (!row) throw Object.assign(new Error('kb exists'), { code: 'kb_exists' });
@@ -155,6 +161,7 @@ export class PostgresStore implements Store {
       }
       const inserted = await c.query(SQL.INSERT_DOCUMENT, [
         doc.id, tenantId, kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey, JSON.stringify(doc.metadata), doc.taskId,
+        JSON.stringify({ mode: doc.ocr ?? 'auto' }),
       ]);
       if (inserted.rowCount === 0) {
         const existing = await this.documentWhere(c, 'd.tenant_id = $1 AND d.kb_id = $2 AND d.content_hash = $3', [tenantId, kbId, doc.contentHash]);
@@ -175,6 +182,10 @@ export class PostgresStore implements Store {
 
   async getDocument(scope: Scope, id: string): Promise<DocumentRecord | null> {
     return this.documentWhere(this.pool, 'd.tenant_id = $1 AND d.kb_id = $2 AND d.id = $3', [scope.tenantId, scope.kbId, id]);
+  }
+
+  async recordOcr(scope: Scope, documentId: string, ocr: DocumentOcr): Promise<void> {
+    await this.pool.query(SQL.RECORD_OCR, [JSON.stringify(ocr), documentId, scope.tenantId, scope.kbId]);
   }
 
   async findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null> {
@@ -270,6 +281,7 @@ export class PostgresStore implements Store {
         drafts.map((d) => `${ci.documentId}-${d.ordinal}`), tenantId, kbId, kb.no, ci.documentId,
         drafts.map((d) => d.ordinal), drafts.map((d) => d.text), drafts.map((d) => JSON.stringify(d.headingPath)),
         drafts.map((d) => d.page), drafts.map((d) => d.tokenCount), postings.lengths,
+        drafts.map((d) => d.ocrConfidence ?? null),
       ]);
       const noByOrdinal = new Map(inserted.rows.map((r) => [r.ordinal, r.no]));
       const chunkNos = drafts.map((d) => noByOrdinal.get(d.ordinal)!);
@@ -368,7 +380,7 @@ export class PostgresStore implements Store {
         WHERE v.kb_no = $2 ${where}
         ORDER BY v.embedding <=> $1::vector LIMIT $3
       )
-      SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, 1 - knn.distance AS score
+      SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, c.ocr_confidence, 1 - knn.distance AS score
       FROM knn JOIN chunks c ON c.no = knn.chunk_no JOIN documents d ON d.id = c.document_id
       ORDER BY knn.distance, knn.chunk_no`;
     return inTransaction(this.pool, async (c) => {
@@ -380,7 +392,9 @@ export class PostgresStore implements Store {
   }
 
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {
-    const counts: Record<DocumentStatus, number> = { queued: 0, parsing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0 };
+    const counts: Record<DocumentStatus, number> = {
+      queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
+    };
     const rows = (await this.pool.query<{ status: DocumentStatus; n: number }>(SQL.DOCUMENT_COUNTS, [tenantId ?? null])).rows;
     for (const r of rows) counts[r.status] = r.n;
     return counts;

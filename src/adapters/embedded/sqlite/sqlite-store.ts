@@ -204,7 +204,7 @@ export class SqliteStore implements Store {
   }
 
   async recordOcr(scope: Scope, documentId: string, ocr: DocumentOcr): Promise<void> {
-    await this.writer.call('recordOcr', { documentId, ocr });
+    await this.writer.call('recordOcr', { scope, documentId, ocr });
   }
 
   async findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null> {
