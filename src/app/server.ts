@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
 import { adminKeyRoutes } from '../http/routes/admin-keys.js';
 import { adminTenantRoutes } from '../http/routes/admin-tenants.js';
+import { opsRoutes } from '../http/routes/ops.js';
 import { queryRoutes } from '../http/routes/query.js';
 import { createMetrics } from '../observability/metrics/index.js';
 import { observeRequests } from '../observability/http-observer.js';
@@ -48,6 +49,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     tenantLimits: runtime.tenantLimits,
     extraRoutes: [
       metrics.routes,
+      opsRoutes(metrics.summary),
       queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs }),
       adminTenantRoutes(runtime.tenancy.service),
       adminKeyRoutes(runtime.tenancy.service),

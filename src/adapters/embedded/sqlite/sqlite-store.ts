@@ -5,6 +5,7 @@ import type { DocumentStatus, Scope, TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
 import type {
   ChunkHit,
+  ChunkRecord,
   DocumentRecord,
   DocumentTransition,
   IndexCommit,
@@ -155,6 +156,18 @@ export class SqliteStore implements Store {
       documents: page.map(toDocument),
       nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null,
     };
+  }
+
+  async listChunks(scope: Scope, documentId: string, q: { limit: number; after: number }): Promise<ChunkRecord[]> {
+    const rows = this.prepared(
+      `SELECT id, ordinal, text, heading_path, page, token_count FROM chunks
+       WHERE document_id = ? AND tenant_id = ? AND kb_id = ? AND ordinal > ? ORDER BY ordinal LIMIT ?`,
+    ).all(documentId, scope.tenantId, scope.kbId, q.after, q.limit) as {
+      id: string; ordinal: number; text: string; heading_path: string; page: number | null; token_count: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id, ordinal: r.ordinal, text: r.text, headingPath: JSON.parse(r.heading_path) as string[], page: r.page, tokenCount: r.token_count,
+    }));
   }
 
   async deleteDocument(scope: Scope, id: string) {
