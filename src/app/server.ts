@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
 import { adminKeyRoutes } from '../http/routes/admin-keys.js';
 import { adminTenantRoutes } from '../http/routes/admin-tenants.js';
+import { consoleRoutes } from '../http/routes/console.js';
 import { opsRoutes } from '../http/routes/ops.js';
 import { queryRoutes } from '../http/routes/query.js';
 import { createMetrics } from '../observability/metrics/index.js';
@@ -53,6 +54,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs }),
       adminTenantRoutes(runtime.tenancy.service),
       adminKeyRoutes(runtime.tenancy.service),
+      // Last: its catch-all GET must not be mistaken for a route of any plugin above.
+      consoleRoutes(),
     ],
   });
   await app.listen({ port: config.port, host: config.host });

@@ -137,6 +137,8 @@ export interface Store {
   deleteDocument(scope: Scope, id: string): Promise<DocumentRecord | null>;
   /** The document's chunks in order, from ordinal `after` + 1 (a page of `limit`); empty for an unknown document. */
   listChunks(scope: Scope, documentId: string, q: { limit: number; after: number }): Promise<ChunkRecord[]>;
+  /** The KB's documents by status and its chunks, for its overview. */
+  kbCounts(scope: Scope): Promise<{ documents: Record<DocumentStatus, number>; chunks: number }>;
   /** Documents and source bytes the tenant stores across its KBs. */
   tenantUsage(tenantId: string): Promise<StorageUsage>;
   /** Documents of the KB that are not `ready` or `failed` yet. */

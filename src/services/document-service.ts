@@ -138,6 +138,12 @@ export class DocumentService {
     return toView(doc);
   }
 
+  /** The KB's documents by status and its chunk count. */
+  async counts(scope: Scope) {
+    await this.deps.kbs.get(scope);
+    return this.deps.store.kbCounts(scope);
+  }
+
   /** A page of the document's chunks, in order; `after` is the last ordinal of the previous page. */
   async chunks(scope: Scope, id: string, q: { limit: number; after: number }): Promise<{ chunks: ChunkRecord[]; next_after: number | null }> {
     if (!(await this.deps.store.getDocument(scope, id))) throw notFound(`document "${id}"`);

@@ -34,7 +34,7 @@ type Access = 'public' | 'admin' | 'tenant';
 function accessOf(request: FastifyRequest): Access {
   const route = request.routeOptions.url;
   if (route === undefined) return 'tenant';
-  if (PUBLIC_PATHS.has(route)) return 'public';
+  if (PUBLIC_PATHS.has(route) || request.routeOptions.config?.public === true) return 'public';
   return route === '/v1/admin' || route.startsWith('/v1/admin/') ? 'admin' : 'tenant';
 }
 

@@ -36,6 +36,11 @@ const RetryAllQuery = Type.Object(
   { additionalProperties: false },
 );
 
+const KbStats = Type.Object({
+  documents: Type.Object({}, { additionalProperties: Type.Integer(), description: 'documents by status' }),
+  chunks: Type.Integer(),
+});
+
 const toChunkView = (c: ChunkRecord) => ({
   id: c.id, ordinal: c.ordinal, text: c.text, heading_path: c.headingPath, page: c.page, token_count: c.tokenCount,
 });
@@ -68,6 +73,19 @@ export const documentActionRoutes: RoutePlugin = async (app, { services }) => {
       },
     },
     async (request) => documents.retryFailed({ tenantId: request.tenantId, kbId: request.params.kb }),
+  );
+
+  app.get<{ Params: KbParams }>(
+    '/v1/kbs/:kb/stats',
+    {
+      schema: {
+        tags: ['kbs'],
+        summary: 'A knowledge base\'s documents by status and its chunk count',
+        params: KbParams,
+        response: { 200: KbStats, ...errorResponses },
+      },
+    },
+    async (request) => documents.counts({ tenantId: request.tenantId, kbId: request.params.kb }),
   );
 
   app.get<{ Params: DocumentParams; Querystring: ChunksQuery }>(

@@ -32,6 +32,8 @@ export interface SqliteStoreOptions {
   maxAttempts: number;
 }
 
+const noDocuments = (): Record<DocumentStatus, number> => ({ queued: 0, parsing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0 });
+
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
 function decodeCursor(cursor: string): number {
   const n = Number(Buffer.from(cursor, 'base64url').toString());
@@ -224,10 +226,22 @@ export class SqliteStore implements Store {
     return this.searchRunner ? this.searchRunner.vector(args) : searchVector(this.db, args);
   }
 
+  async kbCounts(scope: Scope): Promise<{ documents: Record<DocumentStatus, number>; chunks: number }> {
+    const rows = this.prepared('SELECT status, count(*) n, sum(chunks) c FROM documents WHERE tenant_id = ? AND kb_id = ? GROUP BY status').all(
+      scope.tenantId,
+      scope.kbId,
+    ) as { status: DocumentStatus; n: number; c: number }[];
+    const documents = noDocuments();
+    let chunks = 0;
+    for (const r of rows) {
+      documents[r.status] = r.n;
+      chunks += r.c;
+    }
+    return { documents, chunks };
+  }
+
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {
-    const counts: Record<DocumentStatus, number> = {
-      queued: 0, parsing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
-    };
+    const counts = noDocuments();
     const rows = (
       tenantId === undefined
         ? this.prepared('SELECT status, count(*) n FROM documents GROUP BY status').all()
