@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useRef, useState, type DragEvent } from 'react';
+import { useEffect, useRef, useState, type ChangeEvent, type DragEvent } from 'react';
 import { api, streamUrl, upload, type UploadedDocument } from '../api.ts';
 import { fromDrop, fromInput, type PickedFile } from '../files.ts';
 import type { MessageKey } from '../i18n.ts';
@@ -122,6 +122,12 @@ export function Documents({ kb }: { kb: string }) {
     onSuccess: () => void client.invalidateQueries({ queryKey: ['documents', kb] }),
   });
 
+  /** Files from a picker; the input is emptied so that choosing the same file again uploads it again. */
+  const pick = (e: ChangeEvent<HTMLInputElement>) => {
+    const files = fromInput(e.target.files);
+    e.target.value = '';
+    if (files.length > 0) send.mutate(files);
+  };
   const onDrop = async (e: DragEvent) => {
     e.preventDefault();
     setDragging(false);
@@ -150,7 +156,7 @@ export function Documents({ kb }: { kb: string }) {
         <div className="row wrap">
           <label className="button">
             {t('docs.chooseFiles')}
-            <input type="file" multiple className="visually-hidden" data-testid="pick-files" onChange={(e) => send.mutate(fromInput(e.target.files))} />
+            <input type="file" multiple className="visually-hidden" data-testid="pick-files" onChange={pick} />
           </label>
           <label className="button">
             {t('docs.chooseFolder')}
@@ -160,7 +166,7 @@ export function Documents({ kb }: { kb: string }) {
               className="visually-hidden"
               data-testid="pick-folder"
               ref={(el) => el?.setAttribute('webkitdirectory', '')}
-              onChange={(e) => send.mutate(fromInput(e.target.files))}
+              onChange={pick}
             />
           </label>
         </div>
