@@ -217,7 +217,8 @@ describe('web console in a real browser', { timeout: 300_000 }, () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${server.url}/kbs/default/chat`);
     await page.getByRole('button', { name: 'Send' }).waitFor();
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    // A string: the root tsconfig has no DOM types (this runs in the page).
+    const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
     assert.ok(overflow <= 1, `no sideways scrolling (overflow ${overflow}px)`);
     await shot('chat-phone');
     await page.setViewportSize({ width: 1280, height: 860 });
