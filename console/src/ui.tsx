@@ -124,4 +124,23 @@ export function useConfirm(): [(message: string) => Promise<boolean>, ReactNode]
   return [ask, dialog];
 }
 
+/** A destructive action behind a confirmation that names what it destroys. */
+export function ConfirmButton({ label, question, onConfirm }: { label: string; question: () => string; onConfirm(): void }) {
+  const [confirm, dialog] = useConfirm();
+  return (
+    <>
+      <button
+        type="button"
+        className="danger"
+        onClick={async () => {
+          if (await confirm(question())) onConfirm();
+        }}
+      >
+        {label}
+      </button>
+      {dialog}
+    </>
+  );
+}
+
 export const formatBytes = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`);

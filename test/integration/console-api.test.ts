@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import { StreamTickets, TICKET_TTL_MS } from '../../src/services/stream-tickets.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { openKbSocket } from '../support/kb-socket.js';
 import {
   assertApiError,
   call,
@@ -182,24 +182,7 @@ describe('retrying failed documents, chunks, explained queries, ops (open mode)'
   });
 });
 
-/** Opens the KB's WebSocket with a ticket; the HTTP status of a refused upgrade, or the open socket. */
-function openWs(url: string, kb: string, ticket: string): Promise<{ status?: number; closeCode?: number; ws?: WebSocket; messages: any[] }> {
-  const messages: any[] = [];
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/kbs/${kb}/events?ticket=${encodeURIComponent(ticket)}`);
-  ws.on('message', (data) => messages.push(JSON.parse(String(data))));
-  return new Promise((resolve, reject) => {
-    ws.on('unexpected-response', (_req, res) => {
-      resolve({ status: res.statusCode ?? 0, messages });
-      res.resume();
-      ws.terminate();
-    });
-    ws.on('error', (err) => (err.message.includes('Unexpected server response') ? undefined : reject(err)));
-    ws.on('close', (code) => resolve({ closeCode: code, messages }));
-    ws.on('message', () => {
-      if (messages.some((m) => m.type === 'hello')) resolve({ ws, messages });
-    });
-  });
-}
+const openWs = (url: string, kb: string, ticket: string) => openKbSocket(url, kb, { ticket });
 
 describe('stream tickets for browser event streams', () => {
   const ADMIN = 'tickets-admin-key-0123456789abcdef';

@@ -109,6 +109,12 @@ describe('web console in a real browser', { timeout: 300_000 }, () => {
     await page.getByRole('button', { name: 'Create' }).click();
     await page.locator('table').getByRole('link', { name: 'orchard', exact: true }).waitFor();
     await shot('knowledge-bases');
+    // Deleting asks first, naming what goes.
+    await page.locator('tr', { hasText: 'orchard' }).getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Delete knowledge base "orchard" with its 0 documents and 0 chunks?', { exact: false }).waitFor();
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await page.locator('table').getByRole('link', { name: 'orchard', exact: true }).waitFor({ state: 'detached' });
   });
 
   it('uploads a PDF and a folder and watches every stage reach ready, live', async () => {

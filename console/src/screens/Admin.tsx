@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../api.ts';
-import { ErrorNote, useConfirm, useI18n } from '../ui.tsx';
+import { ErrorNote, ConfirmButton, useI18n } from '../ui.tsx';
 
 interface Tenant {
   id: string;
@@ -19,7 +19,6 @@ interface Key {
 function TenantPanel({ tenant }: { tenant: string }) {
   const { t } = useI18n();
   const client = useQueryClient();
-  const [confirm, dialog] = useConfirm();
   const [minted, setMinted] = useState<string | null>(null);
   const keys = useQuery({ queryKey: ['keys', tenant], queryFn: () => api<{ keys: Key[] }>(`/v1/admin/tenants/${tenant}/keys`) });
   const settings = useQuery({ queryKey: ['settings', tenant], queryFn: () => api<Record<string, unknown>>(`/v1/admin/tenants/${tenant}/settings`) });
@@ -73,15 +72,7 @@ function TenantPanel({ tenant }: { tenant: string }) {
             <span>
               <code>{k.prefix}…</code> {k.name} <span className="muted small">{new Date(k.created_at).toLocaleString()}</span>
             </span>
-            <button
-              type="button"
-              className="danger"
-              onClick={async () => {
-                if (await confirm(t('admin.confirmRevoke', { prefix: k.prefix }))) revoke.mutate(k.id);
-              }}
-            >
-              {t('admin.revoke')}
-            </button>
+            <ConfirmButton label={t('admin.revoke')} question={() => t('admin.confirmRevoke', { prefix: k.prefix })} onConfirm={() => revoke.mutate(k.id)} />
           </li>
         ))}
       </ul>
@@ -92,7 +83,6 @@ function TenantPanel({ tenant }: { tenant: string }) {
         {saved && <p role="status">{t('admin.saved')}</p>}
       </form>
       <ErrorNote error={keys.error ?? settings.error ?? mint.error ?? revoke.error ?? save.error} />
-      {dialog}
     </div>
   );
 }
@@ -100,7 +90,6 @@ function TenantPanel({ tenant }: { tenant: string }) {
 export function Admin() {
   const { t } = useI18n();
   const client = useQueryClient();
-  const [confirm, dialog] = useConfirm();
   const tenants = useQuery({ queryKey: ['tenants'], queryFn: () => api<{ tenants: Tenant[] }>('/v1/admin/tenants') });
   const [selected, setSelected] = useState<string | null>(null);
   const [id, setId] = useState('');
@@ -145,22 +134,13 @@ export function Admin() {
                 <button type="button" className={`link ${tn.id === selected ? 'selected' : ''}`} onClick={() => setSelected(tn.id)} aria-pressed={tn.id === selected}>
                   {tn.id}
                 </button>
-                <button
-                  type="button"
-                  className="danger"
-                  onClick={async () => {
-                    if (await confirm(t('admin.confirmDeleteTenant', { tenant: tn.id }))) remove.mutate(tn.id);
-                  }}
-                >
-                  {t('admin.deleteTenant')}
-                </button>
+                <ConfirmButton label={t('admin.deleteTenant')} question={() => t('admin.confirmDeleteTenant', { tenant: tn.id })} onConfirm={() => remove.mutate(tn.id)} />
               </li>
             ))}
           </ul>
         </div>
         <div className="column wide">{selected && <TenantPanel key={selected} tenant={selected} />}</div>
       </div>
-      {dialog}
     </section>
   );
 }

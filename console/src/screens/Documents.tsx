@@ -4,7 +4,7 @@ import { api, streamUrl, upload, type UploadedDocument } from '../api.ts';
 import { fromDrop, fromInput, type PickedFile } from '../files.ts';
 import type { MessageKey } from '../i18n.ts';
 import { applyTask, attemptsOf, steps, TIMELINE, type DocStatus, type DocumentView, type TaskView } from '../timeline.ts';
-import { ErrorNote, formatBytes, Link, useConfirm, useI18n } from '../ui.tsx';
+import { ErrorNote, formatBytes, Link, ConfirmButton, useI18n } from '../ui.tsx';
 
 const PAGE = 50;
 
@@ -76,7 +76,6 @@ export function Documents({ kb }: { kb: string }) {
   const [uploaded, setUploaded] = useState<UploadedDocument[]>([]);
   const [notice, setNotice] = useState('');
   const [dragging, setDragging] = useState(false);
-  const [confirm, dialog] = useConfirm();
 
   const key = ['documents', kb, status, cursor ?? ''];
   const list = useQuery({
@@ -232,15 +231,7 @@ export function Documents({ kb }: { kb: string }) {
                     {t('docs.retry')}
                   </button>
                 )}
-                <button
-                  type="button"
-                  className="danger"
-                  onClick={async () => {
-                    if (await confirm(t('docs.confirmDelete', { name: d.name }))) remove.mutate(d.id);
-                  }}
-                >
-                  {t('docs.delete')}
-                </button>
+                <ConfirmButton label={t('docs.delete')} question={() => t('docs.confirmDelete', { name: d.name })} onConfirm={() => remove.mutate(d.id)} />
               </div>
             </li>
           );
@@ -258,7 +249,6 @@ export function Documents({ kb }: { kb: string }) {
           </button>
         )}
       </div>
-      {dialog}
     </section>
   );
 }

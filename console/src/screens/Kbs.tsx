@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { api, type Kb } from '../api.ts';
-import { ErrorNote, Link, useConfirm, useI18n } from '../ui.tsx';
+import { ConfirmButton, ErrorNote, Link, useI18n } from '../ui.tsx';
 
 interface KbStats {
   documents: Record<string, number>;
@@ -10,7 +10,7 @@ interface KbStats {
 
 const total = (s: KbStats | undefined) => (s ? Object.values(s.documents).reduce((a, b) => a + b, 0) : 0);
 
-function KbRow({ kb, onDelete }: { kb: Kb; onDelete(kb: Kb, stats: KbStats | undefined): void }) {
+function KbRow({ kb, onDelete }: { kb: Kb; onDelete(kb: string): void }) {
   const { t } = useI18n();
   const stats = useQuery({ queryKey: ['kb-stats', kb.id], queryFn: () => api<KbStats>(`/v1/kbs/${kb.id}/stats`), refetchInterval: 5000 });
   return (
@@ -30,9 +30,11 @@ function KbRow({ kb, onDelete }: { kb: Kb; onDelete(kb: Kb, stats: KbStats | und
       <td className="actions">
         <Link to={`/kbs/${kb.id}/chat`}>{t('nav.chat')}</Link>
         <Link to={`/kbs/${kb.id}/lab`}>{t('nav.lab')}</Link>
-        <button type="button" className="danger" onClick={() => onDelete(kb, stats.data)}>
-          {t('kbs.delete')}
-        </button>
+        <ConfirmButton
+          label={t('kbs.delete')}
+          question={() => t('kbs.confirmDelete', { kb: kb.id, documents: total(stats.data), chunks: stats.data?.chunks ?? 0 })}
+          onConfirm={() => onDelete(kb.id)}
+        />
       </td>
     </tr>
   );
@@ -44,7 +46,6 @@ export function Kbs() {
   const kbs = useQuery({ queryKey: ['kbs'], queryFn: () => api<{ kbs: Kb[] }>('/v1/kbs') });
   const [id, setId] = useState('');
   const [name, setName] = useState('');
-  const [confirm, dialog] = useConfirm();
   const create = useMutation({
     mutationFn: () => api<Kb>('/v1/kbs', { method: 'POST', body: { id, ...(name ? { name } : {}) } }),
     onSuccess: () => {
@@ -57,9 +58,7 @@ export function Kbs() {
     mutationFn: (kb: string) => api<void>(`/v1/kbs/${kb}`, { method: 'DELETE' }),
     onSuccess: () => void client.invalidateQueries({ queryKey: ['kbs'] }),
   });
-  const onDelete = async (kb: Kb, stats: KbStats | undefined) => {
-    if (await confirm(t('kbs.confirmDelete', { kb: kb.id, documents: total(stats), chunks: stats?.chunks ?? 0 }))) remove.mutate(kb.id);
-  };
+  const onDelete = (kb: string) => remove.mutate(kb);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     create.mutate();
@@ -104,7 +103,6 @@ export function Kbs() {
           </table>
         </div>
       )}
-      {dialog}
     </section>
   );
 }

@@ -1,4 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
+import type { ReactNode } from 'react';
 import { api } from '../api.ts';
 import type { MessageKey } from '../i18n.ts';
 import { ErrorNote, useI18n } from '../ui.tsx';
@@ -10,6 +11,26 @@ interface Ops {
   providers: { name: string; calls: number; retries: number; failures: number; in_flight: number; queued: number; breaker: string }[];
   caches: { name: string; hits: number; misses: number; hit_rate: number | null }[];
   documents: Record<string, number>;
+}
+
+/** A titled card of label → value rows. */
+function Card({ title, empty = null, children }: { title: string; empty?: string | null; children: [ReactNode, ReactNode][] }) {
+  return (
+    <div className="card">
+      <h2>{title}</h2>
+      {empty && <p className="muted">{empty}</p>}
+      <table>
+        <tbody>
+          {children.map(([label, value], i) => (
+            <tr key={i}>
+              <th scope="row">{label}</th>
+              <td>{value}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
 }
 
 const fmt = (n: number | null) => (n === null ? '—' : `${n} ms`);
@@ -62,55 +83,21 @@ export function OpsPanel() {
               </tbody>
             </table>
           </div>
-          <div className="card">
-            <h2>{t('ops.providers')}</h2>
-            {o.providers.length === 0 && <p className="muted">{t('ops.none')}</p>}
-            <table>
-              <tbody>
-                {o.providers.map((p) => (
-                  <tr key={p.name}>
-                    <th scope="row">{p.name}</th>
-                    <td>
-                      {p.calls} {t('ops.calls')} · {p.retries} {t('ops.retries')} · {p.failures} {t('ops.failures')}
-                    </td>
-                    <td>
-                      <span className={`badge ${p.breaker === 'closed' ? 'ok' : 'warn'}`}>
-                        {t('ops.breaker')} {p.breaker}
-                      </span>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <div className="card">
-            <h2>{t('ops.caches')}</h2>
-            <table>
-              <tbody>
-                {o.caches.map((c) => (
-                  <tr key={c.name}>
-                    <th scope="row">{c.name}</th>
-                    <td>
-                      {t('ops.hitRate')} {c.hit_rate === null ? '—' : `${Math.round(c.hit_rate * 100)}%`} ({c.hits}/{c.hits + c.misses})
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <div className="card">
-            <h2>{t('ops.documents')}</h2>
-            <table>
-              <tbody>
-                {Object.entries(o.documents).map(([status, n]) => (
-                  <tr key={status}>
-                    <th scope="row">{t(`stage.${status}` as MessageKey)}</th>
-                    <td className="num">{n}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Card title={t('ops.providers')} empty={o.providers.length === 0 ? t('ops.none') : null}>
+            {o.providers.map((p) => [
+              p.name,
+              <>
+                {p.calls} {t('ops.calls')} · {p.retries} {t('ops.retries')} · {p.failures} {t('ops.failures')}{' '}
+                <span className={`badge ${p.breaker === 'closed' ? 'ok' : 'warn'}`}>
+                  {t('ops.breaker')} {p.breaker}
+                </span>
+              </>,
+            ])}
+          </Card>
+          <Card title={t('ops.caches')}>
+            {o.caches.map((c) => [c.name, `${t('ops.hitRate')} ${c.hit_rate === null ? '—' : `${Math.round(c.hit_rate * 100)}%`} (${c.hits}/${c.hits + c.misses})`])}
+          </Card>
+          <Card title={t('ops.documents')}>{Object.entries(o.documents).map(([status, n]) => [t(`stage.${status}` as MessageKey), n])}</Card>
         </div>
       )}
     </section>
