@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
 import { adminKeyRoutes } from '../http/routes/admin-keys.js';
+import { adminProviderRoutes } from '../http/routes/admin-providers.js';
 import { adminTenantRoutes } from '../http/routes/admin-tenants.js';
 import { consoleRoutes } from '../http/routes/console.js';
 import { opsRoutes } from '../http/routes/ops.js';
@@ -13,6 +14,7 @@ import { breakerChecks, metricsSources } from './observability.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { gracefulClose } from './shutdown.js';
 import { createAuth } from './tenancy.js';
+import { ProviderCheck } from '../services/provider-check.js';
 
 export interface RunningServer {
   runtime: Runtime;
@@ -54,6 +56,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs }),
       adminTenantRoutes(runtime.tenancy.service),
       adminKeyRoutes(runtime.tenancy.service),
+      adminProviderRoutes(
+        runtime.tenancy.service,
+        new ProviderCheck({ providersFor: (t) => runtime.query.providers.forTenant(t), embedderFor: (t) => runtime.embedders.forTenant(t) }),
+      ),
       // Last: its catch-all GET must not be mistaken for a route of any plugin above.
       consoleRoutes(),
     ],

@@ -240,6 +240,17 @@ describe('stream tickets for browser event streams', () => {
     assertApiError(await call(`${url}/v1/stream-tickets`, { method: 'POST' }), 401);
   });
 
+  it("tests a tenant's providers: none configured here, unknown tenant 404, unknown kind 400", async () => {
+    const admin = { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } };
+    for (const kind of ['llm', 'embed', 'rerank']) {
+      const r = await requestJson<any>(`${url}/v1/admin/tenants/alpha/providers/${kind}/test`, admin);
+      assert.deepEqual([r.kind, r.configured, r.ok, r.message], [kind, false, true, null]);
+    }
+    assertApiError(await call(`${url}/v1/admin/tenants/nobody/providers/llm/test`, admin), 404);
+    assertApiError(await call(`${url}/v1/admin/tenants/alpha/providers/ocr/test`, admin), 400);
+    assertApiError(await call(`${url}/v1/admin/tenants/alpha/providers/llm/test`, { method: 'POST', headers: auth('alpha') }), 401);
+  });
+
   it('expires unused tickets', () => {
     let now = 1_000;
     const tickets = new StreamTickets(() => now);

@@ -241,6 +241,15 @@ describe('web console in a real browser', { timeout: 300_000 }, () => {
     assert.match(minted, /\S{20,}/);
     const res = await fetch(`${server.url}/v1/kbs`, { headers: { authorization: `Bearer ${minted}` } });
     assert.equal(res.status, 200, 'the minted key works');
+    // Test connection: one real call per provider, through the tenant's own path.
+    await page.getByTestId('provider-embed').getByRole('button', { name: 'Test connection' }).click();
+    await page.getByTestId('provider-embed').getByText(/Connection works/).waitFor();
+    fake.setBehavior({ chat: { down: true } });
+    await page.getByTestId('provider-llm').getByRole('button', { name: 'Test connection' }).click();
+    await page.getByTestId('provider-llm').locator('.error').waitFor();
+    fake.setBehavior({ chat: { down: false } });
+    await page.getByTestId('provider-llm').getByRole('button', { name: 'Test connection' }).click();
+    await page.getByTestId('provider-llm').getByText(/Connection works/).waitFor();
     await shot('admin');
   });
 });

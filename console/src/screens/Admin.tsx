@@ -16,6 +16,43 @@ interface Key {
   key?: string;
 }
 
+interface CheckResult {
+  kind: string;
+  configured: boolean;
+  ok: boolean;
+  ms: number;
+  message: string | null;
+}
+
+/** "Test connection" for each of the tenant's providers: one small real call each. */
+function ProviderTests({ tenant }: { tenant: string }) {
+  const { t } = useI18n();
+  const [results, setResults] = useState<Record<string, CheckResult>>({});
+  const test = useMutation({
+    mutationFn: (kind: string) => api<CheckResult>(`/v1/admin/tenants/${tenant}/providers/${kind}/test`, { method: 'POST' }),
+    onSuccess: (r) => setResults((all) => ({ ...all, [r.kind]: r })),
+  });
+  return (
+    <ul className="plain">
+      {(['llm', 'embed', 'rerank'] as const).map((kind) => {
+        const r = results[kind];
+        return (
+          <li key={kind} className="row wrap" data-testid={`provider-${kind}`}>
+            <code>{kind}</code>
+            <button type="button" onClick={() => test.mutate(kind)} disabled={test.isPending}>
+              {t('admin.test')}
+            </button>
+            {r && !r.configured && <span className="muted">{t('ops.none')}</span>}
+            {r && r.configured && r.ok && <span className="badge ok">{t('admin.testOk', { ms: r.ms })}</span>}
+            {r && !r.ok && <span className="error">{r.message}</span>}
+          </li>
+        );
+      })}
+      <ErrorNote error={test.error} />
+    </ul>
+  );
+}
+
 function TenantPanel({ tenant }: { tenant: string }) {
   const { t } = useI18n();
   const client = useQueryClient();
@@ -76,6 +113,8 @@ function TenantPanel({ tenant }: { tenant: string }) {
           </li>
         ))}
       </ul>
+      <h2>{t('admin.providers')}</h2>
+      <ProviderTests tenant={tenant} />
       <h2>{t('admin.settings', { tenant })}</h2>
       <form onSubmit={submit} className="stack">
         <textarea value={draft} onChange={(e) => setDraft(e.target.value)} rows={10} spellCheck={false} aria-label={t('admin.settings', { tenant })} />
