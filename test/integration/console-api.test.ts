@@ -173,7 +173,7 @@ describe('retrying failed documents, chunks, explained queries, ops (open mode)'
     const spa = await fetch(`${url}/kbs/default/documents/doc_x?chunk=1`);
     assert.equal(spa.status, 200);
     assert.match(await spa.text(), /<div id="root">/);
-    for (const path of ['/v1/nothing-here', '/v1/kbs/default/nothing', '/healthz/x', '/metrics/x', '/openapi.json/x', '/mcp', '/mcp/x', '/assets/missing-abc.js']) {
+    for (const path of ['/v1/nothing-here', '/v1/kbs/default/nothing', '/healthz/x', '/metrics/x', '/openapi.json/x', '/mcp', '/mcp/x', '/assets/missing-abc.js', '/nothing']) {
       const res = await call(`${url}${path}`);
       assert.equal(res.status, 404, path);
       assert.equal(res.body.error.code, 'not_found', path);

@@ -244,12 +244,15 @@ describe('web console in a real browser', { timeout: 300_000 }, () => {
     // Test connection: one real call per provider, through the tenant's own path.
     await page.getByTestId('provider-embed').getByRole('button', { name: 'Test connection' }).click();
     await page.getByTestId('provider-embed').getByText(/Connection works/).waitFor();
-    fake.setBehavior({ chat: { down: true } });
-    await page.getByTestId('provider-llm').getByRole('button', { name: 'Test connection' }).click();
-    await page.getByTestId('provider-llm').locator('.error').waitFor();
-    fake.setBehavior({ chat: { down: false } });
     await page.getByTestId('provider-llm').getByRole('button', { name: 'Test connection' }).click();
     await page.getByTestId('provider-llm').getByText(/Connection works/).waitFor();
+    await page.getByTestId('provider-rerank').getByRole('button', { name: 'Test connection' }).click();
+    await page.getByTestId('provider-rerank').getByText('none configured').waitFor();
     await shot('admin');
+    // A provider that is down says so (last: its breaker may stay open a while).
+    fake.setBehavior({ chat: { down: true } });
+    await page.getByTestId('provider-llm').getByRole('button', { name: 'Test connection' }).click();
+    await page.getByTestId('provider-llm').locator('.error').waitFor({ timeout: 60_000 });
+    fake.setBehavior({ chat: { down: false } });
   });
 });

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { PROVIDER_KINDS, type ProviderCheck, type ProviderKind } from '../../services/provider-check.js';
 import type { TenantService } from '../../services/tenant-service.js';
 import type { RoutePlugin } from '../app.js';
-import { errorResponses } from '../schemas.js';
+import { errorResponses, NoBody } from '../schemas.js';
 import { TenantParams } from './admin-schemas.js';
 
 const Params = Type.Composite([TenantParams, Type.Object({ kind: Type.Unsafe<ProviderKind>({ type: 'string', enum: [...PROVIDER_KINDS] }) })], {
@@ -28,6 +28,7 @@ export const adminProviderRoutes =
           tags: ['admin'],
           summary: "Test a tenant's llm, embed or rerank provider with one small real call",
           params: Params,
+          body: NoBody,
           response: { 200: Result, ...errorResponses },
         },
       },

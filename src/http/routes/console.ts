@@ -9,9 +9,8 @@ import type { RoutePlugin } from '../app.js';
  * The web console (console/, its own package) served from its built dist/ — the one plugin that
  * knows it exists. Hashed assets are cached for a year; index.html never (so a new build is seen
  * at once). Every console page gets a strict Content-Security-Policy: only this origin's scripts,
- * styles and connections, nothing inline, nothing framed. Any other GET path that is not API is
- * the SPA's (its router reads the path): answered with index.html, while /v1/…, /healthz, /readyz,
- * /metrics, /docs, /openapi.json and /mcp keep their own 404s.
+ * styles and connections, nothing inline, nothing framed. The console router's own paths
+ * (CONSOLE_PATHS) are answered with index.html, so a reload or a shared link lands on its screen.
  */
 
 /** Where `npm run build` in console/ puts the bundle, from src/http/routes or dist/http/routes alike. */
@@ -30,9 +29,13 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Paths (and their subpaths) the SPA fallback never answers: they are the server's. */
-const SERVER_PATHS = ['/v1', '/healthz', '/readyz', '/metrics', '/docs', '/openapi.json', '/mcp'];
-const isServerPath = (path: string) => SERVER_PATHS.some((p) => path === p || path.startsWith(`${p}/`));
+/**
+ * The console router's paths (console/src/App.tsx): each, and everything under it, is answered
+ * with the page. The fallback is these paths and no catch-all, so it can never shadow an API
+ * route (/v1/…, /healthz, /readyz, /metrics, /docs, /openapi.json, /mcp): anything else keeps the
+ * server's own 404 (or 401 first, for the unauthenticated).
+ */
+export const CONSOLE_PATHS = ['kbs', 'ops', 'admin', 'signin'] as const;
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
@@ -62,25 +65,26 @@ export function consoleRoutes(dist: string = CONSOLE_DIST): RoutePlugin {
     const files = listFiles(dist);
     await app.register(fastifyStatic, { root: dist, serve: false, decorateReply: true });
 
-    const page = (reply: FastifyReply) =>
-      reply.header('content-security-policy', CONSOLE_CSP).header('cache-control', 'no-cache').header('referrer-policy', 'no-referrer').header('x-content-type-options', 'nosniff');
-
-    const serve = async (request: FastifyRequest<{ Params: { '*'?: string } }>, reply: FastifyReply) => {
-      const path = (request.params['*'] ?? '').replace(/^\/+/, '');
-      if (isServerPath(`/${path}`)) return reply.callNotFound();
-      if (files.has(path) && path !== 'index.html') {
-        const hashed = path.startsWith('assets/');
-        reply.header('x-content-type-options', 'nosniff');
-        return reply.sendFile(path, { maxAge: hashed ? YEAR_MS : 0, immutable: hashed, cacheControl: true });
-      }
-      // Missing assets are 404s, not the page: a stale hashed name must not come back as HTML.
-      if (path.startsWith('assets/')) return reply.callNotFound();
-      return page(reply).sendFile('index.html', { cacheControl: false });
+    const asset = async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
+      const path = `assets/${request.params['*']}`;
+      // A missing asset is a 404, never the page: a stale hashed name must not come back as HTML.
+      if (!files.has(path)) return reply.callNotFound();
+      return reply.header('x-content-type-options', 'nosniff').sendFile(path, { maxAge: YEAR_MS, immutable: true, cacheControl: true });
     };
+    const page = async (_request: FastifyRequest, reply: FastifyReply) =>
+      reply
+        .header('content-security-policy', CONSOLE_CSP)
+        .header('cache-control', 'no-cache')
+        .header('referrer-policy', 'no-referrer')
+        .header('x-content-type-options', 'nosniff')
+        .sendFile('index.html', { cacheControl: false });
 
-    const config = { public: true };
-    const schema = { hide: true };
-    app.get('/', { config, schema, logLevel: 'warn' }, serve);
-    app.get('/*', { config, schema, logLevel: 'warn' }, serve);
+    const options = { config: { public: true }, schema: { hide: true }, logLevel: 'warn' as const };
+    app.get('/', options, page);
+    for (const p of CONSOLE_PATHS) {
+      app.get(`/${p}`, options, page);
+      app.get(`/${p}/*`, options, page);
+    }
+    app.get('/assets/*', options, asset);
   };
 }

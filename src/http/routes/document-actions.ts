@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { ChunkRecord } from '../../ports/store.js';
 import type { RoutePlugin } from '../app.js';
-import { DocumentParams, DocumentViewSchema, errorResponses, KbParams, Nullable } from '../schemas.js';
+import { DocumentParams, DocumentViewSchema, errorResponses, KbParams, NoBody, Nullable } from '../schemas.js';
 
 /**
  * What the console (and any client) needs beyond upload/list/read/delete: retrying failed
@@ -55,6 +55,7 @@ export const documentActionRoutes: RoutePlugin = async (app, { services }) => {
         tags: ['documents'],
         summary: 'Retry a failed document from the stage that failed (409 not_failed when it has not failed)',
         params: DocumentParams,
+        body: NoBody,
         response: { 200: DocumentViewSchema, ...errorResponses },
       },
     },
@@ -69,6 +70,7 @@ export const documentActionRoutes: RoutePlugin = async (app, { services }) => {
         summary: 'Retry every failed document of the knowledge base',
         params: KbParams,
         querystring: RetryAllQuery,
+        body: NoBody,
         response: { 200: Type.Object({ retried: Type.Integer() }), ...errorResponses },
       },
     },

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { RoutePlugin } from '../app.js';
-import { errorResponses } from '../schemas.js';
+import { errorResponses, NoBody } from '../schemas.js';
 
 const TicketResponse = Type.Object(
   { ticket: Type.String(), expires_in: Type.Integer({ description: 'seconds' }) },
@@ -16,7 +16,7 @@ export const streamTicketRoutes: RoutePlugin = async (app, { services }) => {
   const tickets = services.tickets!;
   app.post(
     '/v1/stream-tickets',
-    { schema: { tags: ['tasks'], summary: 'Mint a single-use ticket for opening an event stream from a browser', response: { 201: TicketResponse, ...errorResponses } } },
+    { schema: { tags: ['tasks'], summary: 'Mint a single-use ticket for opening an event stream from a browser', body: NoBody, response: { 201: TicketResponse, ...errorResponses } } },
     async (request, reply) => reply.code(201).send(tickets.mint(request.principal!)),
   );
 };
