@@ -3,9 +3,12 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { buildHttpApp } from '../http/app.js';
 import { adminKeyRoutes } from '../http/routes/admin-keys.js';
+import { adminProviderRoutes } from '../http/routes/admin-providers.js';
 import { adminTenantRoutes } from '../http/routes/admin-tenants.js';
 import { mcpRoutes } from '../http/routes/mcp/index.js';
 import { openAiRoutes } from '../http/routes/openai/index.js';
+import { consoleRoutes } from '../http/routes/console.js';
+import { opsRoutes } from '../http/routes/ops.js';
 import { queryRoutes } from '../http/routes/query.js';
 import { DocumentReader } from '../services/document-reader.js';
 import { createMetrics } from '../observability/metrics/index.js';
@@ -14,6 +17,7 @@ import { breakerChecks, metricsSources } from './observability.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { gracefulClose } from './shutdown.js';
 import { createAuth } from './tenancy.js';
+import { ProviderCheck } from '../services/provider-check.js';
 
 export interface RunningServer {
   runtime: Runtime;
@@ -51,11 +55,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     tenantLimits: runtime.tenantLimits,
     extraRoutes: [
       metrics.routes,
+      opsRoutes(metrics.summary),
       queryRoutes({ query: runtime.query.service, jobs: runtime.query.jobs }),
       openAiRoutes(runtime.query.service),
       mcpRoutes({ query: runtime.query.service, reader: new DocumentReader(runtime.store, runtime.documents) }),
       adminTenantRoutes(runtime.tenancy.service),
       adminKeyRoutes(runtime.tenancy.service),
+      adminProviderRoutes(
+        runtime.tenancy.service,
+        new ProviderCheck({ providersFor: (t) => runtime.query.providers.forTenant(t), embedderFor: (t) => runtime.embedders.forTenant(t) }),
+      ),
+      // Last: its catch-all GET must not be mistaken for a route of any plugin above.
+      consoleRoutes(),
     ],
   });
   await app.listen({ port: config.port, host: config.host });

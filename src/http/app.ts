@@ -6,6 +6,7 @@ import type pino from 'pino';
 import type { Config } from '../config/config.js';
 import type { DocumentService } from '../services/document-service.js';
 import { OPEN_AUTH, type Authenticator } from '../services/auth-service.js';
+import { StreamTickets } from '../services/stream-tickets.js';
 import type { HealthCheck } from '../services/health.js';
 import type { KbService } from '../services/kb-service.js';
 import type { TaskService } from '../services/task-service.js';
@@ -21,10 +22,12 @@ import { errorsPlugin } from './plugins/errors.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
+import { documentActionRoutes } from './routes/document-actions.js';
 import { documentRoutes } from './routes/documents.js';
 import { eventsWsRoutes } from './routes/events-ws.js';
 import { healthRoutes } from './routes/health.js';
 import { kbRoutes } from './routes/kbs.js';
+import { streamTicketRoutes } from './routes/stream-tickets.js';
 import { taskRoutes } from './routes/tasks.js';
 import { requestLoggerFactory } from './request-logger.js';
 import { closeAllSse } from './sse.js';
@@ -39,6 +42,8 @@ export interface HttpServices {
   admission?: Admission;
   /** Decides each request's tenant from its credentials; absent = open mode (`default` tenant). */
   auth?: Authenticator;
+  /** Tickets for browser event streams; buildHttpApp makes the process's own when absent. */
+  tickets?: StreamTickets;
 }
 
 /** Intervals of the long-lived responses; tests shorten them. */
@@ -68,7 +73,7 @@ export interface RouteContext {
 export type RoutePlugin = FastifyPluginAsync<RouteContext>;
 
 /** The v1 ingestion routes, in registration order. */
-export const routes: readonly RoutePlugin[] = [healthRoutes, kbRoutes, documentRoutes, taskRoutes, eventsWsRoutes];
+export const routes: readonly RoutePlugin[] = [healthRoutes, kbRoutes, documentRoutes, documentActionRoutes, taskRoutes, eventsWsRoutes, streamTicketRoutes];
 
 export interface BuildHttpAppOptions {
   config: Config;
@@ -98,7 +103,8 @@ export function requestIdFor(req: IncomingMessage): string {
 }
 
 export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyInstance> {
-  const { config, services } = opts;
+  const { config } = opts;
+  const services: HttpServices = { ...opts.services, tickets: opts.services.tickets ?? new StreamTickets() };
   const timing: HttpTiming = { ...DEFAULT_TIMING, ...opts.timing };
 
   const app = Fastify({
@@ -149,7 +155,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   // After websocket: its onRequest hook marks upgrade requests, so that when authentication
   // refuses one (401) its onResponse hook still destroys the raw socket instead of leaking it.
-  await app.register(tenantPlugin, { auth: services.auth ?? OPEN_AUTH });
+  await app.register(tenantPlugin, { auth: services.auth ?? OPEN_AUTH, tickets: services.tickets! });
   // After the tenant (limits are per tenant) and after websocket, for the same reason.
   const source = opts.tenantLimits?.source ?? new ServerDefaultLimits(config.tenantLimits);
   await app.register(tenantLimitsPlugin, {

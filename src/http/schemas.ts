@@ -141,6 +141,11 @@ export const UploadTextBody = Type.Object(
 );
 export type UploadTextBody = Static<typeof UploadTextBody>;
 
+/** The body of an action that needs none: absent, or an empty JSON object (checked only when JSON is sent). */
+export const NoBody = {
+  content: { 'application/json': { schema: Type.Object({}, { additionalProperties: false, description: 'none needed (send no body, or {})' }) } },
+};
+
 export const DEFAULT_LIST_LIMIT = 100;
 
 export const ListDocumentsQuery = Type.Object(

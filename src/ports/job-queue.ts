@@ -47,6 +47,13 @@ export interface JobQueue {
   complete(job: LeasedJob, next: NewJob | null): Promise<boolean>;
   /** Schedules a retry at `retryAt` (epoch ms), or buries the job when `retryAt` is null. */
   fail(job: LeasedJob, error: string, retryAt: number | null): Promise<boolean>;
+  /**
+   * Revives the document's buried job (the stage that failed for good) with fresh attempts, due
+   * now, keeping the earlier stages' outputs: the retry starts at the stage that failed. Returns
+   * that stage, or null when the document has no buried job (not failed, or already revived).
+   * Does not wake consumers: the caller announces the document first, then calls notifyRunnable.
+   */
+  revive(scope: Scope, documentId: string): Promise<PipelineStage | null>;
   /** Cancels every job of a document (it was deleted). Returns how many were cancelled. */
   cancelDocument(documentId: string): Promise<number>;
   /** Hands back the leases `owner` holds, so another worker can take them at once (graceful shutdown). */

@@ -139,6 +139,16 @@ export interface StoredChunk {
   page: number | null;
 }
 
+/** One stored chunk of a document, as the document inspector shows it. */
+export interface ChunkRecord {
+  id: string;
+  ordinal: number;
+  text: string;
+  headingPath: string[];
+  page: number | null;
+  tokenCount: number;
+}
+
 export interface SearchFilter {
   documentIds?: string[];
   /** Exact-match metadata values: every key must match. */
@@ -177,6 +187,10 @@ export interface Store {
   listDocuments(scope: Scope, q: ListDocumentsQuery): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }>;
   /** Deletes the document, its chunks, full-text rows and vectors; returns what was removed. */
   deleteDocument(scope: Scope, id: string): Promise<DocumentRecord | null>;
+  /** The document's chunks in order, from ordinal `after` + 1 (a page of `limit`); empty for an unknown document. */
+  listChunks(scope: Scope, documentId: string, q: { limit: number; after: number }): Promise<ChunkRecord[]>;
+  /** The KB's documents by status and its chunks, for its overview. */
+  kbCounts(scope: Scope): Promise<{ documents: Record<DocumentStatus, number>; chunks: number }>;
   /** Documents and source bytes the tenant stores across its KBs. */
   tenantUsage(tenantId: string): Promise<StorageUsage>;
   /** Documents of the KB that are not `ready` or `failed` yet. */

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError, badRequest, notFound } from '../domain/errors.js';
+import { AppError, badRequest, conflict, notFound } from '../domain/errors.js';
 import { type DocType, type DocumentStatus, type OcrMode, type DocumentView, type Scope, STAGES, type TaskView } from '../domain/types.js';
 import { sniffType } from '../parsing/sniff.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { EventBus } from '../ports/event-bus.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import type { DocumentRecord, KbRecord, Store } from '../ports/store.js';
+import type { ChunkRecord, DocumentRecord, KbRecord, Store } from '../ports/store.js';
 import { captureTraceContext } from '../observability/tracing.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
 import { quotaRefusal, type StorageQuota, type StorageUsage } from '../domain/storage-quota.js';
@@ -101,7 +101,7 @@ export class DocumentService {
       await this.deps.blobs.discardTemp(temp);
       const existing = bytes > 0 ? await this.deps.store.findDocumentByContent(scope, hash.digest('hex')) : null;
       if (!existing) throw refused;
-      return uploaded(existing, true);
+      return uploaded(await this.reviveIfFailed(scope, existing), true);
     }
     try {
       if (bytes === 0) throw badRequest(`"${name}" is empty`, 'empty_file');
@@ -137,6 +137,91 @@ export class DocumentService {
     const doc = await this.deps.store.getDocument(scope, id);
     if (!doc) throw notFound(`document "${id}"`);
     return toView(doc);
+  }
+
+  /** The KB's documents by status and its chunk count. */
+  async counts(scope: Scope) {
+    await this.deps.kbs.get(scope);
+    return this.deps.store.kbCounts(scope);
+  }
+
+  /** A page of the document's chunks, in order; `after` is the last ordinal of the previous page. */
+  async chunks(scope: Scope, id: string, q: { limit: number; after: number }): Promise<{ chunks: ChunkRecord[]; next_after: number | null }> {
+    if (!(await this.deps.store.getDocument(scope, id))) throw notFound(`document "${id}"`);
+    // One more than asked tells whether there is a next page without a count.
+    const rows = await this.deps.store.listChunks(scope, id, { limit: q.limit + 1, after: q.after });
+    const page = rows.slice(0, q.limit);
+    return { chunks: page, next_after: rows.length > q.limit ? page[page.length - 1]!.ordinal : null };
+  }
+
+  /**
+   * Retries a failed document from the stage that failed (its earlier stages' outputs are kept).
+   * 409 when it has not failed: nothing to retry, and a second click must not run it twice.
+   */
+  async retry(scope: Scope, id: string): Promise<DocumentView> {
+    const doc = await this.deps.store.getDocument(scope, id);
+    if (!doc) throw notFound(`document "${id}"`);
+    return toView(await this.revive(scope, doc));
+  }
+
+  /** Retries every failed document of the KB; returns how many were put back in the pipeline. */
+  async retryFailed(scope: Scope): Promise<{ retried: number }> {
+    await this.checkKb(scope);
+    let retried = 0;
+    // Revived documents leave the `failed` status, so the first page is read until it is empty;
+    // a document that cannot be revived (retried meanwhile by someone else) is stepped over.
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.deps.store.listDocuments(scope, { status: 'failed', limit: 200, ...(cursor ? { cursor } : {}) });
+      for (const doc of page.documents) {
+        try {
+          await this.revive(scope, doc);
+          retried++;
+        } catch (err) {
+          if (!(err instanceof AppError && err.status === 409)) throw err;
+        }
+      }
+      if (!page.nextCursor) break;
+      cursor = page.nextCursor;
+    }
+    return { retried };
+  }
+
+  /** A re-upload's document, retried when it had failed; one revived meanwhile is answered as it is. */
+  private async reviveIfFailed(scope: Scope, doc: DocumentRecord): Promise<DocumentRecord> {
+    if (doc.status !== 'failed') return doc;
+    try {
+      return await this.revive(scope, doc);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'not_failed') return (await this.deps.store.getDocument(scope, doc.id)) ?? doc;
+      throw err;
+    }
+  }
+
+  /**
+   * Puts a failed document's buried stage back in the queue and announces it as queued at that
+   * stage. The document is announced before consumers are woken, so a fast lease's `parsing`
+   * (or later) status is not overwritten by this `queued`; only a slot polling in the same
+   * instant could lease first, and the stage's own next announcement corrects the status.
+   */
+  private async revive(scope: Scope, doc: DocumentRecord): Promise<DocumentRecord> {
+    if (doc.status !== 'failed') throw conflict(`document "${doc.id}" has not failed (it is ${doc.status})`, 'not_failed');
+    await this.checkKb(scope);
+    const stage = await this.deps.queue.revive(scope, doc.id);
+    if (!stage) throw conflict(`document "${doc.id}" has no failed stage to retry`, 'not_failed');
+    const task = await this.deps.store.transition({
+      scope,
+      documentId: doc.id,
+      taskId: doc.task_id,
+      status: 'queued',
+      stage,
+      taskStatus: 'queued',
+      progress: { done: STAGES.indexOf(stage), total: STAGES.length },
+      error: null,
+    });
+    this.deps.queue.notifyRunnable(stage);
+    if (task) await this.publish(scope, task);
+    return (await this.deps.store.getDocument(scope, doc.id)) ?? doc;
   }
 
   /** Removes the document everywhere: rows, chunks, full text, vectors, jobs, stored file, stage outputs. */
@@ -215,12 +300,12 @@ export class DocumentService {
       throw err;
     }
     const { document, duplicate } = created;
-    if (!duplicate) {
-      this.deps.queue.notifyRunnable(STAGES[0]!); // createDocument enqueued the first stage
-      const task = await this.deps.store.getTask(scope.tenantId, document.task_id);
-      if (task) await this.publish(scope, task);
-    }
-    return uploaded(document, duplicate);
+    // The same bytes of a document that failed: the upload is the user asking to try again.
+    if (duplicate) return uploaded(await this.reviveIfFailed(scope, document), true);
+    this.deps.queue.notifyRunnable(STAGES[0]!); // createDocument enqueued the first stage
+    const task = await this.deps.store.getTask(scope.tenantId, document.task_id);
+    if (task) await this.publish(scope, task);
+    return uploaded(document, false);
   }
 
   private publish(scope: Scope, task: TaskView): Promise<void> {

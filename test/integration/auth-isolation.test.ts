@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
+import { openKbSocket } from '../support/kb-socket.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
 import { readSse, requestJson, startTestServer, type TestServer, waitFor } from '../support/server.js';
 import { ADMIN_KEY, authed, jsonInit, tenantWithKey, uploadAs, withAuth } from './auth-support.js';
@@ -67,28 +67,7 @@ async function viewOf(url: string, t: TenantFixture) {
   return { kbs, documents, tasks };
 }
 
-/** Opens the KB's WebSocket; resolves with the close code, the HTTP status of a refused upgrade, or the open socket. */
-function openWs(url: string, kb: string, key: string | null): Promise<{ status?: number; closeCode?: number; ws?: WebSocket; messages: any[] }> {
-  const messages: any[] = [];
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/kbs/${kb}/events`, key ? { headers: { authorization: `Bearer ${key}` } } : {});
-  ws.on('message', (data) => messages.push(JSON.parse(String(data))));
-  return new Promise((resolve, reject) => {
-    ws.on('unexpected-response', (_req, res) => {
-      resolve({ status: res.statusCode ?? 0, messages });
-      res.resume();
-      ws.terminate();
-    });
-    ws.on('close', (code) => resolve({ closeCode: code, messages }));
-    ws.on('error', (err) => (err.message.includes('Unexpected server response') ? undefined : reject(err)));
-    const ready = setInterval(() => {
-      if (messages.some((m) => m.type === 'hello')) {
-        clearInterval(ready);
-        resolve({ ws, messages });
-      }
-    }, 20);
-    ws.on('close', () => clearInterval(ready));
-  });
-}
+const openWs = (url: string, kb: string, key: string | null) => openKbSocket(url, kb, { key });
 
 describe('tenant isolation matrix', () => {
   let fake: FakeOpenAI;

@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** The documentation's own routes (@fastify/swagger-ui hides them from the document on purpose). */
-const DOC_ROUTES = /^\/docs(\/|$)/;
+// The API reference's own pages, and the web console's (src/http/routes/console.ts): not API.
+const DOC_ROUTES = /^\/(docs|kbs|ops|admin|signin|assets)?([/*]|$)/;
 /** Hidden too: the stateless MCP endpoint's GET and DELETE only ever answer 405. */
 const REFUSING = new Set(['GET /mcp', 'DELETE /mcp']);
 

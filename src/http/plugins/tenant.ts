@@ -4,8 +4,13 @@ import fp from 'fastify-plugin';
 import { AppError } from '../../domain/errors.js';
 import { keyPrefixOf } from '../../services/api-keys.js';
 import { AuthError, DEFAULT_TENANT, type Authenticator, type Principal } from '../../services/auth-service.js';
+import type { StreamTickets } from '../../services/stream-tickets.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** An event stream (SSE/WebSocket) that browsers open with `?ticket=` (see stream-tickets.ts) instead of a header. */
+    streamTicket?: boolean;
+  }
   interface FastifyRequest {
     /** The tenant every service call of this request is scoped to ('' on admin and public routes). */
     tenantId: string;
@@ -29,7 +34,7 @@ type Access = 'public' | 'admin' | 'tenant';
 function accessOf(request: FastifyRequest): Access {
   const route = request.routeOptions.url;
   if (route === undefined) return 'tenant';
-  if (PUBLIC_PATHS.has(route)) return 'public';
+  if (PUBLIC_PATHS.has(route) || request.routeOptions.config?.public === true) return 'public';
   return route === '/v1/admin' || route.startsWith('/v1/admin/') ? 'admin' : 'tenant';
 }
 
@@ -43,9 +48,15 @@ const unauthorized = (message: string) => new AppError(401, 'unauthorized', mess
  *
  * Synchronous when the credentials need no I/O (open mode); otherwise returns a promise.
  */
-export function resolveTenant(request: FastifyRequest, auth: Authenticator): Promise<void> | undefined {
+export function resolveTenant(request: FastifyRequest, auth: Authenticator, tickets?: StreamTickets): Promise<void> | undefined {
   const access = accessOf(request);
   if (access === 'public') return undefined;
+  const ticket = ticketOf(request);
+  if (ticket !== undefined) {
+    const principal = tickets?.redeem(ticket);
+    if (!principal) throw unauthorized('invalid, expired or already used stream ticket');
+    return void admit(request, access, principal, auth);
+  }
   const found = auth.authenticate(request.headers.authorization);
   if (!(found instanceof Promise)) return void admit(request, access, found, auth);
   return found.then(
@@ -58,6 +69,13 @@ export function resolveTenant(request: FastifyRequest, auth: Authenticator): Pro
       throw unauthorized(err.message);
     },
   );
+}
+
+/** The `?ticket=` of an event-stream route asked without an Authorization header. */
+function ticketOf(request: FastifyRequest): string | undefined {
+  if (request.routeOptions.config?.streamTicket !== true || request.headers.authorization !== undefined) return undefined;
+  const ticket = (request.query as { ticket?: unknown } | undefined)?.ticket;
+  return typeof ticket === 'string' ? ticket : undefined;
 }
 
 /** Checks the credential's kind against the route's access and binds the request to it. */
@@ -88,14 +106,14 @@ function logBindingsOf(principal: Principal): Record<string, unknown> {
 }
 
 /** Decorates `request.tenantId` for every route registered after it (fastify-plugin: not encapsulated). */
-const plugin: FastifyPluginAsync<{ auth: Authenticator }> = async (app, { auth }) => {
+const plugin: FastifyPluginAsync<{ auth: Authenticator; tickets?: StreamTickets }> = async (app, { auth, tickets }) => {
   app.decorateRequest('tenantId', '');
   app.decorateRequest('principal', null);
   // A callback hook: in open mode (and on public routes) the tenant is known without a promise.
   app.addHook('onRequest', (request, _reply, done) => {
     let pending: Promise<void> | undefined;
     try {
-      pending = resolveTenant(request, auth);
+      pending = resolveTenant(request, auth, tickets);
     } catch (refusal) {
       return done(refusal as Error);
     }

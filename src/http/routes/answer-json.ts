@@ -27,6 +27,8 @@ const RERANK_FIELDS: (keyof RerankInfo)[] = ['applied', 'fallback_reason'];
 const RESPONSE_KEYS: string[] = [
   'answer', 'answer_kind', 'citations', ...CITATION_FIELDS, 'pending_documents', 'cached', 'timings_ms', 'notice',
   'retrieve', 'rerank', 'generate', 'total', ...RERANK_FIELDS,
+  // explain: chunk_id (a citation field) and, per ranking, rank and score.
+  'explain', 'lexical', 'vector', 'fused', 'rank',
 ];
 
 const sameRerank = (a: RerankInfo | undefined, b: RerankInfo | undefined) =>

@@ -21,7 +21,7 @@ export const eventsWsRoutes: RoutePlugin = async (app, { services, timing }) => 
     {
       websocket: true,
       // @fastify/websocket hides WebSocket routes from the OpenAPI document; this one is API.
-      config: { tenantLimit: 'event_stream', swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, hide: false }, url }) },
+      config: { tenantLimit: 'event_stream', streamTicket: true, swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, hide: false }, url }) },
       schema: {
         tags: ['tasks'],
         summary: 'WebSocket: every task event of a knowledge base (`hello`, then `task` per change)',

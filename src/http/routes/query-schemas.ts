@@ -30,6 +30,7 @@ const queryFields = {
   top_k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TOP_K, default: DEFAULT_TOP_K })),
   only_context: Type.Optional(Type.Boolean({ default: false })),
   filter: Type.Optional(QueryFilter),
+  explain: Type.Optional(Type.Boolean({ description: "add each hit's rank and score in every ranking (lexical, vector, fused, rerank); never cached" })),
 };
 
 export const QueryBody = Type.Object({ ...queryFields, stream: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false });
@@ -50,6 +51,9 @@ export const Citation = Type.Object({
 
 const Rerank = Type.Object({ applied: Type.Boolean(), fallback_reason: Type.Optional(Type.String()) });
 
+const RankedAt = Type.Union([Type.Object({ rank: Type.Integer(), score: Type.Number() }), Type.Null()]);
+const Explained = Type.Object({ chunk_id: Type.String(), lexical: RankedAt, vector: RankedAt, fused: RankedAt, rerank: RankedAt });
+
 export const Timings = Type.Object({
   retrieve: Type.Number(),
   rerank: Type.Number(),
@@ -66,6 +70,7 @@ export const QueryResponse = Type.Object({
   cached: Type.Boolean(),
   rerank: Type.Optional(Rerank),
   timings_ms: Timings,
+  explain: Type.Optional(Type.Array(Explained)),
 });
 
 export const RetrieveAccepted = Type.Object({ task_id: Type.String() }, { description: 'accepted: follow the task for the result' });

@@ -43,6 +43,7 @@ function toRequest(body: RetrieveBody): QueryRequest {
     mode: body.mode ?? 'hybrid',
     topK: body.top_k ?? DEFAULT_TOP_K,
     onlyContext: body.only_context ?? false,
+    ...(body.explain ? { explain: true } : {}),
     ...(filter.documentIds || filter.metadata ? { filter } : {}),
   };
 }

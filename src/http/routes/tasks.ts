@@ -25,7 +25,7 @@ export const taskRoutes: RoutePlugin = async (app, { services, timing }) => {
     params: TaskParams,
     response: { 200: eventStream('`task` events (id: version), current state first, then `end`'), ...errorResponses },
   };
-  app.get<{ Params: TaskParams }>('/v1/tasks/:id/events', { schema: eventsSchema, exposeHeadRoute: false, config: { tenantLimit: 'event_stream' } }, async (request, reply) => {
+  app.get<{ Params: TaskParams }>('/v1/tasks/:id/events', { schema: eventsSchema, exposeHeadRoute: false, config: { tenantLimit: 'event_stream', streamTicket: true } }, async (request, reply) => {
     const taskId = request.params.id;
     let sse: SseStream | null = null;
     // follow() may deliver the current state before it resolves, i.e. before the stream exists.

@@ -41,15 +41,24 @@ export class LoopWindowSampler {
     this.timer.unref();
   }
 
+  /** The window so far, without ending it (the next scrape still gets its whole window). */
+  peek(): LoopWindow {
+    return this.read(false);
+  }
+
   rotate(): void {
+    this.last = this.read(true);
+    this.histogram.reset();
+  }
+
+  private read(closing: boolean): LoopWindow {
     const h = this.histogram;
     // An empty window (two scrapes within one tick) reports no delay rather than stale data.
     const beyond = (ns: number) => (h.count === 0 ? 0 : Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS) / 1e3);
     const now = performance.eventLoopUtilization();
     const utilization = performance.eventLoopUtilization(now, this.elu).utilization;
-    this.elu = now;
-    this.last = { p50: beyond(h.percentile(50)), p99: beyond(h.percentile(99)), max: beyond(h.max), utilization };
-    h.reset();
+    if (closing) this.elu = now;
+    return { p50: beyond(h.percentile(50)), p99: beyond(h.percentile(99)), max: beyond(h.max), utilization };
   }
 
   get current(): LoopWindow {

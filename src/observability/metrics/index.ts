@@ -10,6 +10,7 @@ import { registerPipelineMetrics, type PipelineSources } from './pipeline.js';
 import { registerProviderMetrics } from './providers.js';
 import { registerQueryMetrics, type QuerySources } from './query.js';
 import { registerResourceMetrics, type ResourceSources } from './resources.js';
+import { opsSummary, type OpsSummary } from './ops-summary.js';
 
 export { LOOP_RESOLUTION_MS };
 
@@ -32,6 +33,8 @@ export interface Metrics {
   instrumentHttp(app: FastifyInstance): void;
   /** Ends the scrape window of the event-loop gauges; the route calls it on every scrape. */
   rotateWindow(): void;
+  /** The JSON digest of the operations panel, documents counted for `tenantId`. */
+  summary(tenantId: string): Promise<OpsSummary>;
   /** Stops the event-loop sampler. */
   close(): void;
 }
@@ -60,6 +63,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     routes: metricsRoutes({ registry, beforeScrape: rotateWindow }),
     instrumentHttp,
     rotateWindow,
+    summary: (tenantId) => opsSummary(registry, loop, sources, tenantId),
     close: () => loop.close(),
   };
 }

@@ -8,10 +8,10 @@ import { cachedResult, withPacked } from './cached-result.js';
 import type { AnswerStep } from './answer-step.js';
 import type { RerankStep } from './rerank-step.js';
 import { rerankCandidates } from './rerank-step.js';
-import type { Retriever } from './retrieval.js';
+import type { Rankings, Retriever } from './retrieval.js';
 import { notices } from '../../domain/messages.js';
 import { type Lang, questionLanguage } from '../../text/language.js';
-import type { Citation, QueryHooks, QueryRequest, QueryResult, RerankInfo, Timings } from './types.js';
+import type { Citation, ExplainedHit, QueryHooks, QueryRequest, QueryResult, RankedAt, RerankInfo, Timings } from './types.js';
 
 /** The model-backed steps of a query; a tenant with its own providers gets its own. */
 export interface QueryProviders {
@@ -52,6 +52,19 @@ const toCitation = (h: ChunkHit): Citation => ({
   page: h.page,
   ...(h.ocrConfidence != null ? { ocr_confidence: h.ocrConfidence } : {}),
 });
+
+/** Each citation's rank and score in every ranking the query ran (`reranked`: the reranker's order, when it ran). */
+function explainHits(citations: Citation[], rankings: Rankings, reranked: ChunkHit[] | null): ExplainedHit[] {
+  const index = (list: ChunkHit[] | null) => {
+    const at = new Map<string, RankedAt>();
+    list?.forEach((h, i) => at.set(h.chunkId, { rank: i + 1, score: h.score }));
+    return (id: string) => (list ? (at.get(id) ?? null) : null);
+  };
+  const [lexical, vector, fused, rerank] = [rankings.lexical, rankings.vector, rankings.fused, reranked].map(index) as ((id: string) => RankedAt | null)[];
+  return citations.map((c) => ({
+    chunk_id: c.chunk_id, lexical: lexical!(c.chunk_id), vector: vector!(c.chunk_id), fused: fused!(c.chunk_id), rerank: rerank!(c.chunk_id),
+  }));
+}
 
 const joinNotices = (...n: (string | undefined)[]) => n.filter(Boolean).join(' ') || undefined;
 
@@ -105,7 +118,8 @@ export class QueryService {
       lang,
     });
 
-    const hit = this.deps.cache.get(key);
+    // An explained query is a lab run: it must show the searches, so it neither reads nor fills the cache.
+    const hit = req.explain ? undefined : this.deps.cache.get(key);
     if (hit) return this.fromCache(hit, pending, lang, started, hooks);
     // Read only past the cache: a hit never needs it, and a caller may create it lazily.
     const { signal } = hooks;
@@ -127,6 +141,7 @@ export class QueryService {
         ...(req.filter ? { filter: req.filter } : {}),
         ...(signal ? { signal } : {}),
         ...(hooks.requestId ? { requestId: hooks.requestId } : {}),
+        ...(req.explain ? { explain: true } : {}),
       }),
     );
     signal?.throwIfAborted();
@@ -167,7 +182,7 @@ export class QueryService {
     const result = { answer, answer_kind: answerKind, citations, ...(rerank ? { rerank } : {}) };
     // A fallback answer is a stopgap: the next asker should get the real one once it is possible.
     const packed =
-      !degraded && !signal?.aborted
+      !degraded && !signal?.aborted && !req.explain
         ? this.deps.cache.set(key, { ...result, ...(retrieved.notice ? { retrievalNotice: retrieved.notice } : {}) })
         : undefined;
     return withPacked(
@@ -177,6 +192,7 @@ export class QueryService {
         ...(notice ? { notice } : {}),
         cached: false,
         timings_ms: { retrieve: retrieveMs, rerank: rerankMs, generate: generateMs, total: ms(started) },
+        ...(retrieved.rankings ? { explain: explainHits(citations, retrieved.rankings, rerank?.applied ? hits : null) } : {}),
       },
       packed,
     );

@@ -27,10 +27,21 @@ export interface RetrieveInput {
   signal?: AbortSignal;
   /** The HTTP request asking (named in the embedding provider's log lines). */
   requestId?: string;
+  /** Keep every ranking (RetrieveOutput.rankings), not only the final one. */
+  explain?: boolean;
+}
+
+/** Each ranking a retrieval ran, best first, before any cut to `depth`. */
+export interface Rankings {
+  lexical: ChunkHit[] | null;
+  vector: ChunkHit[] | null;
+  fused: ChunkHit[] | null;
 }
 
 export interface RetrieveOutput {
   hits: ChunkHit[];
+  /** With `explain`. */
+  rankings?: Rankings;
   /** Set when the requested mode could not be fully honoured. */
   notice?: string;
 }
@@ -89,13 +100,15 @@ export class Retriever {
       mode === 'vector' ? await requireKbEmbedder(this.embedders, kb) : mode === 'hybrid' ? await this.embedders.forKb(kb.tenantId, kb) : null;
     if (!embedder) {
       const hits = await this.store.searchLexical(scope, query, input.depth, filter);
+      const rankings = input.explain ? { rankings: { lexical: hits, vector: null, fused: null } } : {};
       return mode === 'hybrid'
-        ? { hits, notice: `vector search skipped: the knowledge base was built with embedder ${kb.embedder}` }
-        : { hits };
+        ? { hits, ...rankings, notice: `vector search skipped: the knowledge base was built with embedder ${kb.embedder}` }
+        : { hits, ...rankings };
     }
     const hashed = embedder.id.startsWith('hash:');
     const weight = this.hybridVectorWeight ?? (hashed ? HASH_VECTOR_WEIGHT : 1);
     const fetch = mode === 'hybrid' ? Math.max(input.depth, fetchDepth(input.depth)) : input.depth;
+    if (input.explain) return this.explained(input, embedder, fetch, weight);
     if (hashed && this.local) return { hits: await this.viaLocal(input, embedder, fetch, weight) };
     if (mode === 'vector') return { hits: await this.vector(input, embedder, input.depth) };
     // Hybrid with a remote embedder: BM25 runs while the question is being embedded.
@@ -104,6 +117,22 @@ export class Retriever {
       this.vector(input, embedder, fetch),
     ]);
     return { hits: fuseRrf([lexical, vector], [1, weight]).slice(0, input.depth) };
+  }
+
+  /**
+   * The same searches and fusion as the fast paths, run step by step on this side of the search
+   * pool so that every ranking can be reported: one question at a time from the retrieval lab, so
+   * the extra round trips do not matter there.
+   */
+  private async explained(input: RetrieveInput, embedder: Embedder, fetch: number, weight: number): Promise<RetrieveOutput> {
+    const { scope, query, mode, filter } = input;
+    const [lexical, vector] = await Promise.all([
+      mode === 'vector' ? null : this.store.searchLexical(scope, query, fetch, filter),
+      mode === 'lexical' ? null : this.vector(input, embedder, fetch),
+    ]);
+    const fused = lexical && vector ? fuseRrf([lexical, vector], [1, weight]) : null;
+    const final = fused ?? lexical ?? vector ?? [];
+    return { hits: final.slice(0, input.depth), rankings: { lexical, vector, fused } };
   }
 
   private async viaLocal(input: RetrieveInput, embedder: Embedder, fetch: number, vectorWeight: number): Promise<ChunkHit[]> {

@@ -26,6 +26,25 @@ export interface QueryRequest {
   history?: ChatMessage[];
   /** The language of notices and of the extractive label; default: the question's own. */
   lang?: Lang;
+  /** Report each hit's place in every ranking (the console's retrieval lab); never cached. */
+  explain?: boolean;
+}
+
+/** A rank (1-based) and the score that earned it, in one ranking. */
+export interface RankedAt {
+  rank: number;
+  score: number;
+}
+
+/** Why a returned chunk is where it is: its place in each ranking the mode ran. Null = not in it. */
+export interface ExplainedHit {
+  chunk_id: string;
+  lexical: RankedAt | null;
+  vector: RankedAt | null;
+  /** Hybrid only: its place after reciprocal rank fusion. */
+  fused: RankedAt | null;
+  /** When a reranker reordered the candidates: its place and score there. */
+  rerank: RankedAt | null;
 }
 
 /** One retrieved chunk as the client sees it. Its position in `citations` is its number [n] - 1. */
@@ -65,6 +84,8 @@ export interface QueryResult {
   cached: boolean;
   rerank?: RerankInfo;
   timings_ms: Timings;
+  /** With `explain`: one entry per citation, in the same order. */
+  explain?: ExplainedHit[];
 }
 
 /** What the context phase hands a streaming caller before any token is generated. */

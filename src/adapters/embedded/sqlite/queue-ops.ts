@@ -109,6 +109,15 @@ export function failJob(db: Db, a: { id: string; token: string; error: string; r
   return changes === 1;
 }
 
+export function reviveDocumentJob(db: Db, a: { tenantId: string; kbId: string; documentId: string }): PipelineStage | null {
+  const row = prepareCached(
+    db,
+    `UPDATE jobs SET status = 'queued', attempts = 0, run_at = ?, last_error = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+     WHERE document_id = ? AND tenant_id = ? AND kb_id = ? AND status = 'dead' RETURNING stage`,
+  ).get(Date.now(), a.documentId, a.tenantId, a.kbId) as { stage: PipelineStage } | undefined;
+  return row?.stage ?? null;
+}
+
 export function cancelDocumentJobs(db: Db, a: { documentId: string }): number {
   return prepareCached(db, 'DELETE FROM jobs WHERE document_id = ?').run(a.documentId).changes;
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { PipelineStage } from '../../../domain/types.js';
+import type { PipelineStage, Scope } from '../../../domain/types.js';
 import type { JobQueue, LeasedJob, NewJob, StageCounts } from '../../../ports/job-queue.js';
 import type { TenantLimitsSource } from '../../../ports/tenant-limits.js';
 import type { SqliteWriter } from './writer.js';
@@ -95,6 +95,10 @@ export class SqliteJobQueue implements JobQueue {
 
   async fail(job: LeasedJob, error: string, retryAt: number | null): Promise<boolean> {
     return this.writer.call('failJob', { id: job.id, token: job.leaseToken, error, retryAt });
+  }
+
+  revive(scope: Scope, documentId: string): Promise<PipelineStage | null> {
+    return this.writer.call('reviveDocumentJob', { ...scope, documentId });
   }
 
   cancelDocument(documentId: string): Promise<number> {

@@ -5,6 +5,7 @@ import type { DocumentOcr, DocumentStatus, OcrMode, Scope, TaskView } from '../.
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
 import type {
   ChunkHit,
+  ChunkRecord,
   DocumentRecord,
   DocumentTransition,
   IndexCommit,
@@ -61,6 +62,10 @@ const toStoredChunk = (r: ChunkRow): StoredChunk => ({
 /** Rows per rebuild transaction: small enough that an upload's commit waits at most a few ms behind one. */
 const REBUILD_BATCH = 200;
 const REBUILD_LOG_EVERY_MS = 5_000;
+
+const noDocuments = (): Record<DocumentStatus, number> => ({
+  queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
+});
 
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
 function decodeCursor(cursor: string): number {
@@ -236,6 +241,18 @@ export class SqliteStore implements Store {
     };
   }
 
+  async listChunks(scope: Scope, documentId: string, q: { limit: number; after: number }): Promise<ChunkRecord[]> {
+    const rows = this.prepared(
+      `SELECT id, ordinal, text, heading_path, page, token_count FROM chunks
+       WHERE document_id = ? AND tenant_id = ? AND kb_id = ? AND ordinal > ? ORDER BY ordinal LIMIT ?`,
+    ).all(documentId, scope.tenantId, scope.kbId, q.after, q.limit) as {
+      id: string; ordinal: number; text: string; heading_path: string; page: number | null; token_count: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id, ordinal: r.ordinal, text: r.text, headingPath: JSON.parse(r.heading_path) as string[], page: r.page, tokenCount: r.token_count,
+    }));
+  }
+
   async deleteDocument(scope: Scope, id: string) {
     return this.writer.call('deleteDocument', { tenantId: scope.tenantId, kbId: scope.kbId, id });
   }
@@ -302,10 +319,22 @@ export class SqliteStore implements Store {
     return this.searchRunner ? this.searchRunner.vector(args) : searchVector(this.db, args);
   }
 
+  async kbCounts(scope: Scope): Promise<{ documents: Record<DocumentStatus, number>; chunks: number }> {
+    const rows = this.prepared('SELECT status, count(*) n, sum(chunks) c FROM documents WHERE tenant_id = ? AND kb_id = ? GROUP BY status').all(
+      scope.tenantId,
+      scope.kbId,
+    ) as { status: DocumentStatus; n: number; c: number }[];
+    const documents = noDocuments();
+    let chunks = 0;
+    for (const r of rows) {
+      documents[r.status] = r.n;
+      chunks += r.c;
+    }
+    return { documents, chunks };
+  }
+
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {
-    const counts: Record<DocumentStatus, number> = {
-      queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
-    };
+    const counts = noDocuments();
     const rows = (
       tenantId === undefined
         ? this.prepared('SELECT status, count(*) n FROM documents GROUP BY status').all()
