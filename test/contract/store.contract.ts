@@ -165,6 +165,33 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       assert.equal(await store.getChunk('tenant-b', hit!.chunkId), null, 'never across tenants');
     });
 
+    it('pages a document\'s chunks for its inspector, and counts a KB\'s documents and chunks', async () => {
+      const s = { tenantId: 'default', kbId: 'idx' };
+      const [hit] = await store.searchLexical(s, 'photosynthesis', 1);
+      const all = await store.listChunks(s, hit!.documentId, { limit: 10, after: -1 });
+      assert.deepEqual(all.map((c) => c.ordinal), [0, 1]);
+      assert.deepEqual(all[1], {
+        id: hit!.chunkId, ordinal: 1, text: 'Photosynthesis runs in chloroplasts of plant cells.', headingPath: ['Intro'], page: null,
+        tokenCount: 'Photosynthesis runs in chloroplasts of plant cells.'.length,
+      });
+      assert.deepEqual((await store.listChunks(s, hit!.documentId, { limit: 1, after: -1 })).map((c) => c.ordinal), [0]);
+      assert.deepEqual((await store.listChunks(s, hit!.documentId, { limit: 10, after: 0 })).map((c) => c.ordinal), [1]);
+      assert.deepEqual(await store.listChunks(s, hit!.documentId, { limit: 10, after: 1 }), []);
+      assert.deepEqual(await store.listChunks({ tenantId: 'tenant-b', kbId: 'idx' }, hit!.documentId, { limit: 10, after: -1 }), [], 'never across tenants');
+
+      const { document } = await newDoc(s);
+      await store.transition({
+        scope: s, documentId: document.id, taskId: document.task_id, status: 'failed', stage: null, taskStatus: 'failed', progress: { done: 1, total: 5 }, error: 'boom',
+      });
+      const counts = await store.kbCounts(s);
+      assert.equal(counts.chunks, 2, 'the chunks of its searchable documents');
+      assert.deepEqual(counts.documents, { queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 1, failed: 1 });
+      const none = await store.kbCounts({ tenantId: 'tenant-b', kbId: 'idx' });
+      assert.equal(none.chunks, 0);
+      assert.ok(Object.values(none.documents).every((n) => n === 0));
+      await store.deleteDocument(s, document.id);
+    });
+
     it('ranks by BM25: rare terms outweigh common ones, stems match, stopwords alone still search', async () => {
       const s = { tenantId: 'default', kbId: 'bm25' };
       await store.createKb('default', { id: 'bm25', name: 'bm25', embedder: 'hash:8', embedDim: CONTRACT_DIM });

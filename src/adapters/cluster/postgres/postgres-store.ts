@@ -5,6 +5,7 @@ import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.j
 import {
   VectorSearchUnavailableError,
   type ChunkHit,
+  type ChunkRecord,
   type DocumentRecord,
   type DocumentTransition,
   type IndexCommit,
@@ -33,6 +34,10 @@ export interface PostgresStoreOptions {
 
 /** BM25 field weights (title, heading path, body): the embedded adapter's DEFAULT_BM25_WEIGHTS. */
 const BM25_WEIGHTS = [2, 1, 1] as const;
+
+const noDocuments = (): Record<DocumentStatus, number> => ({
+  queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
+});
 
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -204,6 +209,25 @@ export class PostgresStore implements Store {
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return { documents: page.map(toDocument), nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null };
+  }
+
+  async listChunks(scope: Scope, documentId: string, q: { limit: number; after: number }): Promise<ChunkRecord[]> {
+    type Row = { id: string; ordinal: number; text: string; heading_path: string; page: number | null; token_count: number };
+    const rows = (await this.pool.query<Row>(SQL.LIST_CHUNKS, [scope.tenantId, scope.kbId, documentId, q.after, q.limit])).rows;
+    return rows.map((r) => ({
+      id: r.id, ordinal: r.ordinal, text: r.text, headingPath: JSON.parse(r.heading_path) as string[], page: r.page, tokenCount: r.token_count,
+    }));
+  }
+
+  async kbCounts(scope: Scope): Promise<{ documents: Record<DocumentStatus, number>; chunks: number }> {
+    const rows = (await this.pool.query<{ status: DocumentStatus; n: number; chunks: number }>(SQL.KB_COUNTS, [scope.tenantId, scope.kbId])).rows;
+    const documents = noDocuments();
+    let chunks = 0;
+    for (const r of rows) {
+      documents[r.status] = r.n;
+      chunks += r.chunks;
+    }
+    return { documents, chunks };
   }
 
   async deleteDocument(scope: Scope, id: string): Promise<DocumentRecord | null> {
@@ -392,9 +416,7 @@ export class PostgresStore implements Store {
   }
 
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {
-    const counts: Record<DocumentStatus, number> = {
-      queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
-    };
+    const counts = noDocuments();
     const rows = (await this.pool.query<{ status: DocumentStatus; n: number }>(SQL.DOCUMENT_COUNTS, [tenantId ?? null])).rows;
     for (const r of rows) counts[r.status] = r.n;
     return counts;

@@ -168,6 +168,16 @@ export const STORED_CHUNK_SELECT = `
 export const DOCUMENT_CHUNKS = `${STORED_CHUNK_SELECT}
   WHERE c.tenant_id = $1 AND c.kb_id = $2 AND c.document_id = $3 AND c.ordinal >= $4 ORDER BY c.ordinal LIMIT $5`;
 
+/** $1 tenant, $2 kb, $3 document, $4 after this ordinal, $5 limit. → ChunkRecord rows (heading path as JSON text) in order */
+export const LIST_CHUNKS = `
+  SELECT id, ordinal, text, heading_path, page, token_count FROM chunks
+  WHERE tenant_id = $1 AND kb_id = $2 AND document_id = $3 AND ordinal > $4 ORDER BY ordinal LIMIT $5`;
+
+/** $1 tenant, $2 kb. → { status, n, chunks }: the KB's documents by status and their chunks */
+export const KB_COUNTS = `
+  SELECT status, count(*)::int AS n, coalesce(sum(chunks), 0)::int AS chunks FROM documents
+  WHERE tenant_id = $1 AND kb_id = $2 GROUP BY status`;
+
 /** $1 chunk id, $2 tenant. → the StoredChunk row */
 export const TENANT_CHUNK = `${STORED_CHUNK_SELECT} WHERE c.id = $1 AND c.tenant_id = $2`;
 
