@@ -57,7 +57,23 @@ export interface DocumentRecord extends DocumentView {
 export interface ListDocumentsQuery {
   status?: DocumentStatus;
   limit: number;
+  /** A `nextCursor` this store returned; anything else throws InvalidCursorError. */
   cursor?: string;
+}
+
+/**
+ * A page of documents also ends before the metadata of its documents passes this many bytes
+ * (always at least one document): `limit=1000` of 64 KB metadata would otherwise be 64 MB of
+ * JSON serialised on the event loop.
+ */
+export const MAX_LIST_PAGE_BYTES = 1024 * 1024;
+
+/** A cursor this store never handed out (mangled, or made up). */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
 }
 
 /** One state transition of an ingest document and its task, applied together. */

@@ -8,6 +8,8 @@ import type { Scope } from '../../domain/types.js';
 import type { DocumentService, UploadedDocument } from '../../services/document-service.js';
 import type { RoutePlugin } from '../app.js';
 import { PartialUploadError } from '../plugins/errors.js';
+import { MAX_METADATA_BYTES } from '../../services/metadata-guard.js';
+// The `metadata` form field is capped at MAX_METADATA_BYTES (busboy truncates at `fieldSize`; a truncated field is refused).
 import {
   DEFAULT_LIST_LIMIT,
   DocumentListResponse,
@@ -20,9 +22,6 @@ import {
   UploadResponse,
   UploadTextBody,
 } from '../schemas.js';
-
-/** Largest `metadata` form field (busboy truncates at `fieldSize`; a truncated field is refused). */
-export const MAX_METADATA_BYTES = 64 * 1024;
 
 function tooLarge(config: Config): AppError {
   return new AppError(413, 'too_large', `file is larger than the upload limit of ${config.maxUploadBytes} bytes`);

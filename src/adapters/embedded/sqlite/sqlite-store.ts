@@ -15,6 +15,7 @@ import type {
   SearchFilter,
   Store,
 } from '../../../ports/store.js';
+import { InvalidCursorError, MAX_LIST_PAGE_BYTES } from '../../../ports/store.js';
 import { KbStateReader, PENDING_STATUSES } from './kb-state-reader.js';
 import { openDatabase, type Db } from './open.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
@@ -33,8 +34,11 @@ export interface SqliteStoreOptions {
 
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
 function decodeCursor(cursor: string): number {
-  const n = Number(Buffer.from(cursor, 'base64url').toString());
-  return Number.isInteger(n) && n >= 0 ? n : 0;
+  // Strict both ways: Buffer.from decodes garbage leniently (`!!!` → '' → 0, page one again).
+  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
+  const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || encodeCursor(n) !== cursor) throw new InvalidCursorError();
+  return n;
 }
 
 /**
@@ -148,12 +152,23 @@ export class SqliteStore implements Store {
       params.push(q.status);
     }
     params.push(q.limit + 1);
-    const rows = this.prepared(`${DOCUMENT_SELECT} WHERE ${where} ORDER BY d.seq LIMIT ?`).all(...params) as DocumentRow[];
-    const page = rows.slice(0, q.limit);
+    // Cut by count, then by the metadata's bytes (the part of a row a tenant can make large).
+    // Iterated, so rows past the cut are never read into memory.
+    const page: DocumentRow[] = [];
+    let size = 0;
+    let more = false;
+    for (const row of this.prepared(`${DOCUMENT_SELECT} WHERE ${where} ORDER BY d.seq LIMIT ?`).iterate(...params) as Iterable<DocumentRow>) {
+      size += row.metadata.length;
+      if (page.length === q.limit || (page.length > 0 && size > MAX_LIST_PAGE_BYTES)) {
+        more = true;
+        break;
+      }
+      page.push(row);
+    }
     const last = page[page.length - 1];
     return {
       documents: page.map(toDocument),
-      nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null,
+      nextCursor: more && last ? encodeCursor(last.seq) : null,
     };
   }
 
