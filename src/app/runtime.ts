@@ -210,7 +210,7 @@ function createQueryStack(
       deps.store,
       embeddings,
       deps.embedders,
-      ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }),
+      ({ scope, ...rest }, signal) => searchPool.localSearch({ ...scope, ...rest }, signal),
       options.hybridVectorWeight,
     ),
     answer: serverProviders.answer.step,

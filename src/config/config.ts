@@ -77,6 +77,7 @@ export interface AdmissionConfig {
 
 export interface TenantLimitDefaults {
   requestsPerMinute: number | null;
+  /** Half of RAGD_MAX_CONCURRENT_QUERIES unless set: never unlimited by default. */
   maxConcurrentQueries: number | null;
   maxStoredBytes: number | null;
   maxDocuments: number | null;
@@ -139,6 +140,9 @@ function provider(env: Env, prefix: string, defaults: { model: string; concurren
 export function loadConfig(env: Env = process.env): Config {
   const cores = Math.max(1, cpus().length);
   const stage = int(env, 'STAGE_CONCURRENCY', 4, 1);
+  // A query mostly waits (on the model, on a search thread): hundreds in flight cost little
+  // memory; past these the process sheds load instead of queueing without bound.
+  const maxConcurrentQueries = int(env, 'MAX_CONCURRENT_QUERIES', 256, 1);
   return {
     port: int(env, 'PORT', 8080),
     host: str(env, 'HOST', '127.0.0.1'),
@@ -177,7 +181,9 @@ export function loadConfig(env: Env = process.env): Config {
     adminKey: optional(env, 'ADMIN_KEY'),
     tenantLimits: {
       requestsPerMinute: limit(env, 'TENANT_RPM'),
-      maxConcurrentQueries: limit(env, 'TENANT_MAX_CONCURRENT_QUERIES'),
+      // Bounded by default: one tenant's flood may hold at most half the process's query slots,
+      // so another tenant always finds one free.
+      maxConcurrentQueries: limit(env, 'TENANT_MAX_CONCURRENT_QUERIES') ?? Math.max(1, Math.floor(maxConcurrentQueries / 2)),
       maxStoredBytes: limit(env, 'TENANT_MAX_STORED_BYTES'),
       maxDocuments: limit(env, 'TENANT_MAX_DOCUMENTS'),
       maxEventStreams: limit(env, 'TENANT_MAX_EVENT_STREAMS'),
@@ -196,9 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
     tracing: otlpTracing(env),
     admission: {
-      // A query mostly waits (on the model, on a search thread): hundreds in flight cost little
-      // memory; past these the process sheds load instead of queueing without bound.
-      maxConcurrentQueries: int(env, 'MAX_CONCURRENT_QUERIES', 256, 1),
+      maxConcurrentQueries,
       maxQueuedQueries: int(env, 'MAX_QUEUED_QUERIES', 1024, 0),
       queryQueueTimeoutMs: int(env, 'QUERY_QUEUE_TIMEOUT_MS', 10_000, 1),
       maxPoolQueue: int(env, 'MAX_POOL_QUEUE', 1024, 1),

@@ -170,7 +170,8 @@ export interface Store {
   /** Removes finished tasks whose `expiresAt` has passed. */
   purgeExpiredTasks(now: Date): Promise<number>;
 
-  searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
-  searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
+  /** `signal` fires when the query was abandoned: a search not yet started must not run. */
+  searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]>;
+  searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]>;
   documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>>;
 }

@@ -7,7 +7,7 @@ export const FALLBACK_PREFIX = 'Extractive answer (the language model is unavail
 
 /** Where the sentence picking runs: the search worker pool (SearchPool implements this). */
 export interface ExtractRunner {
-  extractAnswer(input: ExtractInput): Promise<ExtractOutput>;
+  extractAnswer(input: ExtractInput, signal?: AbortSignal): Promise<ExtractOutput>;
 }
 
 export interface ExtractiveOptions {
@@ -30,7 +30,7 @@ export class ExtractiveAnswerer implements AnswerGenerator {
   /** The direct path: the query service already holds the question and the numbered sources. */
   async answerFrom(query: string, sources: { n: number; text: string }[], opts: ExtractiveOptions = {}): Promise<GenerateResult> {
     const prefix = opts.prefix ?? EXTRACTIVE_PREFIX;
-    const { sentences } = sources.length > 0 ? await this.runner.extractAnswer({ query, sources }) : { sentences: [] };
+    const { sentences } = sources.length > 0 ? await this.runner.extractAnswer({ query, sources }, opts.signal) : { sentences: [] };
     opts.signal?.throwIfAborted();
     const pieces =
       sentences.length > 0

@@ -214,16 +214,16 @@ export class SqliteStore implements Store {
     return this.writer.call('purgeExpiredTasks', { nowIso: now.toISOString() });
   }
 
-  async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+  async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
     const args = { ...scope, query, k, filter };
-    return this.searchRunner ? this.searchRunner.lexical(args) : searchLexical(this.db, args);
+    return this.searchRunner ? this.searchRunner.lexical(args, signal) : searchLexical(this.db, args);
   }
 
-  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
     const kb = await this.getKb(scope);
     if (!kb) return [];
     const args = { ...scope, vector, dim: kb.embedDim, k, filter };
-    return this.searchRunner ? this.searchRunner.vector(args) : searchVector(this.db, args);
+    return this.searchRunner ? this.searchRunner.vector(args, signal) : searchVector(this.db, args);
   }
 
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {
