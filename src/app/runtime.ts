@@ -93,7 +93,12 @@ export async function createRuntime(
     );
   }
   const tracing = await startTracing(config.tracing, logger);
-  const pool = new IngestPool({ threads: config.workers, taskTimeoutMs: config.taskTimeoutMs, maxQueue: config.admission.maxPoolQueue });
+  const pool = new IngestPool({
+    threads: config.workers,
+    taskTimeoutMs: config.taskTimeoutMs,
+    maxQueue: config.admission.maxPoolQueue,
+    maxMemoryMb: config.workerMaxMemoryMb,
+  });
   const embedder = createEmbedder(config, pool);
   const store = new SqliteStore({
     dataDir: config.dataDir,

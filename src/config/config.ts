@@ -1,5 +1,6 @@
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
+import type { ParseLimits } from '../domain/types.js';
 
 /**
  * Configuration comes from `RAGD_*` environment variables; CLI flags mirror them
@@ -38,7 +39,9 @@ export interface Config {
   chunkTokens: number;
   chunkOverlap: number;
   embedDim: number;
-  parse: { maxUnzippedBytes: number; maxZipRatio: number; maxPdfPages: number; maxTextChars: number };
+  parse: ParseLimits;
+  /** Each ingest worker thread's heap limit in MB; a task past it fails its document for good. */
+  workerMaxMemoryMb: number;
   embed: ProviderConfig;
   llm: ProviderConfig;
   rerank: ProviderConfig;
@@ -172,7 +175,9 @@ export function loadConfig(env: Env = process.env): Config {
       maxZipRatio: int(env, 'MAX_ZIP_RATIO', 100, 1),
       maxPdfPages: int(env, 'MAX_PDF_PAGES', 2000, 1),
       maxTextChars: int(env, 'MAX_TEXT_CHARS', 50_000_000, 1),
+      maxDocxXmlBytes: int(env, 'MAX_DOCX_XML_BYTES', 64 * 1024 * 1024, 1),
     },
+    workerMaxMemoryMb: int(env, 'WORKER_MAX_MEMORY_MB', 2048, 16),
     embed: provider(env, 'EMBED', { model: 'text-embedding-3-small', concurrency: 4 }),
     llm: provider(env, 'LLM', { model: 'gpt-4o-mini', concurrency: 8 }),
     rerank: provider(env, 'RERANK', { model: 'rerank', concurrency: 4 }),

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import type { LexicalArgs, SearchRunner, VectorArgs } from '../adapters/embedded/sqlite/search-ops.js';
 import type { ChunkHit } from '../ports/store.js';
-import { AdmissionGate } from '../services/admission.js';
+import { TaskLine } from './task-line.js';
 import type { ExtractInput, ExtractOutput } from '../services/query/extract-sentences.js';
 import type { LocalSearchTask } from './search-tasks.js';
 import { workerModule, workerUrl } from './worker-url.js';
@@ -25,22 +25,15 @@ export class SearchPool implements SearchRunner {
   private readonly pool: Piscina;
   private readonly queryTasks = workerUrl('./query-tasks.js', import.meta.url);
   /**
-   * The waiting line, in front of piscina's: a task whose query was abandoned (the client left)
-   * leaves this line without ever reaching a thread. Piscina's own `signal` cannot do the same
-   * for a running task without terminating its thread (and its warm connection), so a running
-   * task is left to finish and only its result is dropped.
+   * A task whose query was abandoned (the client left) leaves this line without ever reaching a
+   * thread. Piscina's own `signal` cannot do the same for a running task without terminating
+   * its thread (and its warm connection), so a running task is left to finish and only its
+   * result is dropped.
    */
-  private readonly line: AdmissionGate;
+  private readonly line: TaskLine;
 
   constructor(private readonly opts: SearchPoolOptions) {
-    this.line = new AdmissionGate({
-      maxConcurrent: opts.threads,
-      maxQueued: opts.maxQueue ?? Number.MAX_SAFE_INTEGER,
-      // Waiting is bounded by the query's own deadline and signal, not here.
-      maxWaitMs: 2 ** 31 - 1,
-      retryAfterSec: 1,
-      what: 'searches (the search worker pool is at its queue limit)',
-    });
+    this.line = new TaskLine({ threads: opts.threads, pool: 'search', ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}) });
     this.pool = new Piscina({
       // filename, plus the execArgv that lets a worker load .ts sources (see worker-url.ts).
       ...workerModule('./search-tasks.js', import.meta.url),
@@ -75,8 +68,7 @@ export class SearchPool implements SearchRunner {
    * and takes the next one.
    */
   private async run(task: unknown, options: { name: string; filename?: string }, signal?: AbortSignal): Promise<unknown> {
-    const release = await this.line.acquire(signal);
-    const running = this.pool.run(task, options).finally(release);
+    const running = this.line.run(() => this.pool.run(task, options), signal);
     if (!signal) return running;
     running.catch(() => {}); // its outcome may go unread once the caller has left
     return new Promise((resolve, reject) => {
@@ -88,7 +80,7 @@ export class SearchPool implements SearchRunner {
   }
 
   stats(): { threads: number; queued: number; utilization: number; completed: number } {
-    return { threads: this.pool.threads.length, queued: this.line.stats().queued, utilization: this.pool.utilization, completed: this.pool.completed };
+    return { threads: this.pool.threads.length, queued: this.line.queued, utilization: this.pool.utilization, completed: this.pool.completed };
   }
 
   async close(): Promise<void> {
