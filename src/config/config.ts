@@ -19,6 +19,8 @@ export interface ProviderConfig {
 export interface Config {
   port: number;
   host: string;
+  /** Host names served in open mode besides loopback ones (RAGD_ALLOWED_HOSTS, comma-separated). */
+  allowedHosts: string[];
   dataDir: string;
   logLevel: string;
   /** Largest accepted upload per file (413 beyond it). */
@@ -123,6 +125,11 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
   return n;
 }
 
+/** A comma-separated list; empty when unset. */
+function list(env: Env, name: string): string[] {
+  return (optional(env, name) ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
 /** An integer limit that is absent (unlimited) unless set. */
 function limit(env: Env, name: string): number | null {
   return optional(env, name) === null ? null : int(env, name, 0, 1);
@@ -149,6 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port: int(env, 'PORT', 8080),
     host: str(env, 'HOST', '127.0.0.1'),
+    allowedHosts: list(env, 'ALLOWED_HOSTS'),
     dataDir: resolve(str(env, 'DATA_DIR', './data')),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
     maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 512 * 1024 * 1024, 1),

@@ -19,6 +19,7 @@ import { backpressurePlugin } from './plugins/backpressure.js';
 import { drainingPlugin } from './plugins/draining.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { registerOpenApi } from './plugins/openapi.js';
+import { openModeGuardPlugin } from './plugins/open-mode-guard.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
 import { documentRoutes } from './routes/documents.js';
@@ -147,6 +148,8 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // After websocket (see below), before the tenant: a foreign page is refused before anything else.
+  await app.register(openModeGuardPlugin, { auth: services.auth ?? OPEN_AUTH, allowedHosts: [config.host, ...config.allowedHosts] });
   // After websocket: its onRequest hook marks upgrade requests, so that when authentication
   // refuses one (401) its onResponse hook still destroys the raw socket instead of leaking it.
   await app.register(tenantPlugin, { auth: services.auth ?? OPEN_AUTH });
