@@ -21,6 +21,8 @@ export interface Config {
   host: string;
   /** Host names served in open mode besides loopback ones (RAGD_ALLOWED_HOSTS, comma-separated). */
   allowedHosts: string[];
+  /** Timeouts and caps against slow or idle clients (http/plugins/slow-clients.ts). */
+  httpLimits: HttpLimitsConfig;
   dataDir: string;
   logLevel: string;
   /** Largest accepted upload per file (413 beyond it). */
@@ -63,6 +65,19 @@ export interface Config {
   tracing: { endpoint: string | null; serviceName: string };
   /** Backpressure bounds (services/admission.ts): work beyond them gets 503 with Retry-After. */
   admission: AdmissionConfig;
+}
+
+export interface HttpLimitsConfig {
+  /** All request headers must arrive within this (408 beyond it). */
+  headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this (408); 0 = no limit. */
+  requestTimeoutMs: number;
+  /** A request body that sends nothing for this long has its connection closed. */
+  bodyIdleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Connections one client address may hold open at once; more are closed at once. */
+  maxConnectionsPerAddress: number;
 }
 
 export interface AdmissionConfig {
@@ -157,6 +172,14 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', 8080),
     host: str(env, 'HOST', '127.0.0.1'),
     allowedHosts: list(env, 'ALLOWED_HOSTS'),
+    httpLimits: {
+      headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 20_000, 100),
+      // Long enough for the largest upload over a slow link; stalls are caught by the idle timer.
+      requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 600_000, 0),
+      bodyIdleTimeoutMs: int(env, 'BODY_IDLE_TIMEOUT_MS', 30_000, 100),
+      keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 72_000, 100),
+      maxConnectionsPerAddress: int(env, 'MAX_CONNECTIONS_PER_ADDRESS', 1024, 1),
+    },
     dataDir: resolve(str(env, 'DATA_DIR', './data')),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
     maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 512 * 1024 * 1024, 1),

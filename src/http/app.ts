@@ -17,6 +17,7 @@ import { memoryRateLimiter, tenantLimitsPlugin, type RateLimiterFactory } from '
 import type { Admission } from '../services/admission.js';
 import { backpressurePlugin } from './plugins/backpressure.js';
 import { drainingPlugin } from './plugins/draining.js';
+import { serverTimeouts, slowClientsPlugin } from './plugins/slow-clients.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { openModeGuardPlugin } from './plugins/open-mode-guard.js';
@@ -108,6 +109,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
       : // Each request's logger is made on its first line: most requests write none.
         { loggerInstance: opts.logger, childLoggerFactory: requestLoggerFactory }),
     bodyLimit: config.maxJsonBytes,
+    ...serverTimeouts(config.httpLimits),
     // Fastify would take a present header verbatim, without calling genReqId; validating it
     // needs genReqId to read the header itself.
     requestIdHeader: false,
@@ -145,6 +147,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // reaching handlers as strings.
   app.removeContentTypeParser('text/plain');
   await app.register(drainingPlugin);
+  await app.register(slowClientsPlugin, config.httpLimits);
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
