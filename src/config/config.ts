@@ -116,6 +116,8 @@ export interface JwtConfig {
   /** How long fetched JWKS keys are trusted, and the least time between two refetches. */
   jwksCacheMs: number;
   jwksCooldownMs: number;
+  /** A token whose `exp` is further than this from now is refused (RAGD_JWT_MAX_TTL, seconds). */
+  maxTtlSec: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -232,6 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: optional(env, 'JWT_ISSUER'),
       jwksCacheMs: int(env, 'JWT_JWKS_CACHE_MS', 600_000, 0),
       jwksCooldownMs: int(env, 'JWT_JWKS_COOLDOWN_MS', 30_000, 0),
+      maxTtlSec: int(env, 'JWT_MAX_TTL', 86_400, 1),
     },
     secretKey: optional(env, 'SECRET_KEY'),
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),

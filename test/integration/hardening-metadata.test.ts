@@ -76,6 +76,13 @@ describe('list pages are bounded in bytes', { timeout: 120_000 }, () => {
     assert.deepEqual([...seen].sort(), [...ids].sort());
   });
 
+  test('a knowledge base display name loses NUL and bidi-override characters (Low)', async () => {
+    const created = await call(`${srv.url}/v1/kbs`, json({ id: 'named', name: 'Sales\u0000 知识\u202Egnp.exe' }));
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.name, 'Sales 知识gnp.exe');
+    assert.equal((await call(`${srv.url}/v1/kbs/named`)).body.name, 'Sales 知识gnp.exe');
+  });
+
   test('an invalid cursor is a 400, not page one', async () => {
     for (const cursor of ['!!!', '-5', 'NaN', Buffer.from('-5').toString('base64url'), Buffer.from('NaN').toString('base64url')]) {
       assertApiError(await call(`${srv.url}/v1/kbs/default/documents?cursor=${encodeURIComponent(cursor)}`), 400, 'invalid_cursor');
