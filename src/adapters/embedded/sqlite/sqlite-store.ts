@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import { join } from 'node:path';
 import type { DocumentStatus, Scope, TaskView } from '../../../domain/types.js';
@@ -18,6 +17,7 @@ import type {
 import { InvalidCursorError, MAX_LIST_PAGE_BYTES } from '../../../ports/store.js';
 import { KbStateReader, PENDING_STATUSES } from './kb-state-reader.js';
 import { openDatabase, type Db } from './open.js';
+import { checkDatabaseFile, checkDataDir } from './preflight.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { searchLexical, searchVector, type SearchRunner } from './search-ops.js';
 import { prepareCached } from './statements.js';
@@ -54,8 +54,9 @@ export class SqliteStore implements Store {
   readonly dbPath: string;
 
   constructor(private readonly opts: SqliteStoreOptions) {
-    mkdirSync(opts.dataDir, { recursive: true });
+    checkDataDir(opts.dataDir);
     this.dbPath = join(opts.dataDir, 'ragd.db');
+    checkDatabaseFile(this.dbPath);
     this.writer = new SqliteWriter(this.dbPath);
   }
 
