@@ -112,7 +112,7 @@ export async function createRuntime(
   // `embedders` and `pipeline` are bound below; the KB service calls them only once serving.
   const kbs = new KbService(store, blobs, (t) => embedders.forTenant(t), (ids) => ids.forEach((id) => pipeline.cancel(id)));
   const tenancy = createTenancy(config, { store, kbs, embedder });
-  const embedders = new EmbedderRegistry(embedder, config.embed, (t) => tenancy.service.embedProviderOf(t));
+  const embedders = new EmbedderRegistry(embedder, config.embed, (t) => tenancy.service.embedProviderOf(t), config.providerAllowPrivate);
   // Per-tenant settings over the RAGD_TENANT_* server-wide defaults.
   const limits = opts.limits ?? tenancy.limits;
   const tenantLimits = { source: limits, queries: new TenantAdmission(limits, QUERY_ADMISSION) };
@@ -207,6 +207,7 @@ function createQueryStack(
     { llm: config.llm, rerank: config.rerank },
     { answer: factory.answer(config.llm), rerank: config.rerank.baseUrl ? factory.rerank(config.rerank) : null },
     (tenantId, kind) => deps.tenancy.service.providerOf(tenantId, kind),
+    config.providerAllowPrivate,
   );
   const serverProviders = { answer: providers.defaults.answer, rerank: providers.defaults.rerank };
   const service = new QueryService({

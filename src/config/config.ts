@@ -14,6 +14,11 @@ export interface ProviderConfig {
   requestsPerMinute: number;
   timeoutMs: number;
   maxRetries: number;
+  /**
+   * Set on a tenant's own provider (never from the environment): its calls go through the egress
+   * policy (providers/egress.ts) with this RAGD_PROVIDER_ALLOW_PRIVATE.
+   */
+  tenantEgress?: { allowPrivate: boolean };
 }
 
 export interface Config {
@@ -56,6 +61,8 @@ export interface Config {
   tenantLimits: TenantLimitDefaults;
   /** JWT bearer tokens (verified with jose); null fields mean that kind is not accepted. */
   jwt: JwtConfig;
+  /** Tenants' provider URLs may name private, loopback and link-local addresses (RAGD_PROVIDER_ALLOW_PRIVATE). */
+  providerAllowPrivate: boolean;
   /** Seals tenants' provider keys at rest; unset = a key file generated in the data dir. */
   secretKey: string | null;
   /** How long a query job's result is kept. */
@@ -140,6 +147,14 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
     throw new Error(`RAGD_${name} must be an integer >= ${min}, got "${raw}"`);
   }
   return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name);
+  if (raw === null) return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`RAGD_${name} must be true or false, got "${raw}"`);
 }
 
 /** A comma-separated list; empty when unset. */
@@ -236,6 +251,7 @@ export function loadConfig(env: Env = process.env): Config {
       jwksCooldownMs: int(env, 'JWT_JWKS_COOLDOWN_MS', 30_000, 0),
       maxTtlSec: int(env, 'JWT_MAX_TTL', 86_400, 1),
     },
+    providerAllowPrivate: bool(env, 'PROVIDER_ALLOW_PRIVATE', false),
     secretKey: optional(env, 'SECRET_KEY'),
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),

@@ -22,6 +22,8 @@ export interface OpenAIChatOptions {
   streamUsage?: boolean;
   /** A preconfigured client (tests); it must have maxRetries 0. */
   client?: OpenAI;
+  /** The fetch the client calls with (a tenant's provider: the egress policy's). */
+  fetch?: typeof fetch;
 }
 
 type Usage = GenerateResult['usage'];
@@ -46,7 +48,7 @@ export class OpenAIChatGenerator implements AnswerGenerator {
     this.maxTokens = opts.maxTokens;
     this.streamUsage = opts.streamUsage ?? true;
     // The lane is the only retry authority; local servers need no key but the SDK insists on one.
-    this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'unused', maxRetries: 0 });
+    this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'unused', maxRetries: 0, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
   }
 
   generate(input: GenerateInput): Promise<GenerateResult> {
