@@ -28,6 +28,7 @@ import { QUERY_ADMISSION, TenantAdmission } from '../services/limits/tenant-admi
 import { createAdmission, type Admission } from '../services/admission.js';
 import { stepFactory, TenantProviderRegistry } from './query-providers.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
+import { DiskMonitor } from '../services/disk-monitor.js';
 import { EmbedderRegistry, remoteEmbedder } from './embedder-registry.js';
 
 /**
@@ -50,6 +51,8 @@ export interface Runtime {
   documents: DocumentService;
   tasks: TaskService;
   pipeline: PipelineService;
+  /** Free space of the data directory (readiness, metrics, pipeline pause). */
+  disk: DiskMonitor;
   /** Tenants, API keys, per-tenant settings and limits. */
   tenancy: Tenancy;
   /** The query path: service, query jobs, and the pieces metrics and tests look at. */
@@ -122,8 +125,10 @@ export async function createRuntime(
   });
   const bus = new MemoryEventBus();
 
+  const disk = new DiskMonitor(config.dataDir, config.minFreeDiskBytes);
   const pipeline = new PipelineService(
     {
+      diskLow: () => disk.low,
       store,
       blobs,
       pool,
@@ -157,12 +162,13 @@ export async function createRuntime(
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, embedders, kbs, documents, tasks, pipeline, tenancy, query, lanes, tenantLimits, admission,
+    config, logger, store, queue, bus, blobs, pool, embedder, embedders, kbs, documents, tasks, pipeline, disk, tenancy, query, lanes, tenantLimits, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
       await query.jobs.close(deadlineMs);
       await pipeline.stop(deadlineMs);
+      disk.close();
       await query.providers.close();
       await embedders.close();
       await query.searchPool.close();

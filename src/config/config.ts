@@ -49,6 +49,8 @@ export interface Config {
   chunkOverlap: number;
   embedDim: number;
   parse: ParseLimits;
+  /** Below this much free space on the data directory, /readyz fails and the pipeline pauses. */
+  minFreeDiskBytes: number;
   /** Each ingest worker thread's heap limit in MB; a task past it fails its document for good. */
   workerMaxMemoryMb: number;
   embed: ProviderConfig;
@@ -226,6 +228,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxDocxXmlBytes: int(env, 'MAX_DOCX_XML_BYTES', 64 * 1024 * 1024, 1),
     },
     workerMaxMemoryMb: int(env, 'WORKER_MAX_MEMORY_MB', 2048, 16),
+    minFreeDiskBytes: int(env, 'MIN_FREE_DISK_BYTES', 256 * 1024 * 1024, 0),
     embed: provider(env, 'EMBED', { model: 'text-embedding-3-small', concurrency: 4 }),
     llm: provider(env, 'LLM', { model: 'gpt-4o-mini', concurrency: 8 }),
     rerank: provider(env, 'RERANK', { model: 'rerank', concurrency: 4 }),

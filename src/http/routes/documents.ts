@@ -3,7 +3,7 @@ import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import type { Config } from '../../config/config.js';
-import { AppError, badRequest } from '../../domain/errors.js';
+import { AppError, badRequest, insufficientStorage, isDiskFull } from '../../domain/errors.js';
 import type { Scope } from '../../domain/types.js';
 import type { DocumentService, UploadedDocument } from '../../services/document-service.js';
 import type { RoutePlugin } from '../app.js';
@@ -53,6 +53,8 @@ function parseMetadataField(part: MultipartValue): Record<string, unknown> {
  */
 function multipartFailure(err: unknown): unknown {
   if (err instanceof AppError) return err;
+  // Writing the upload failed on our side: the client's body was fine.
+  if (isDiskFull(err)) return insufficientStorage();
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('FST_')) return err;
   return new AppError(400, 'invalid_multipart', 'the multipart body is malformed');
