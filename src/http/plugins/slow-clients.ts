@@ -61,7 +61,8 @@ const plugin: FastifyPluginAsync<HttpLimitsConfig> = async (app, cfg) => {
   app.addHook('onRequest', (request, _reply, done) => {
     const raw = request.raw;
     const hasBody = raw.headers['transfer-encoding'] !== undefined || Number(raw.headers['content-length'] ?? 0) > 0;
-    if (!hasBody || raw.complete) return done();
+    // (An injected request, as in tests, has no socket to time.)
+    if (!hasBody || raw.complete || !raw.socket || typeof raw.setTimeout !== 'function') return done();
     const stalled = () => {
       request.log.warn({ address: raw.socket.remoteAddress, idle_ms: cfg.bodyIdleTimeoutMs }, 'connection closed: the request body stopped arriving');
       raw.socket.destroy();
