@@ -125,7 +125,8 @@ const TEXTS = ['Sea otters hold hands while sleeping so they do not drift apart.
 async function main(): Promise<void> {
   const fake = await startFakeOpenAI({ latencyMs: L, answer: 'Otters hold hands [1].' });
   try {
-    const bounded = { RAGD_MAX_CONCURRENT_QUERIES: String(C), RAGD_MAX_QUEUED_QUERIES: String(QUEUED) };
+    // One tenant: its own bound (half the process's by default) is lifted to measure the process's.
+    const bounded = { RAGD_MAX_CONCURRENT_QUERIES: String(C), RAGD_MAX_QUEUED_QUERIES: String(QUEUED), RAGD_TENANT_MAX_CONCURRENT_QUERIES: String(10 * C) };
     const [base, over] = await withRagd(fake.url, bounded, async (ask, pid) => {
       // Measured, not assumed: one query's latency through ragd sets the capacity C / latency.
       const singles: number[] = [];

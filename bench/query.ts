@@ -53,6 +53,8 @@ async function main(): Promise<void> {
     RAGD_LLM_RPM: '1000000',
     RAGD_MAX_CONCURRENT_QUERIES: '4096',
     RAGD_MAX_POOL_QUEUE: '100000',
+    // Its client holds up to 2,048 connections from one address.
+    RAGD_MAX_CONNECTIONS_PER_ADDRESS: '4096',
     RAGD_LOG_LEVEL: 'warn',
   }, { compiled: true });
   const pid = server.child.pid!;

@@ -4,6 +4,7 @@ import { remoteEmbedderId } from '../domain/embedder-space.js';
 import type { Embedder, EmbedderResolver } from '../ports/models.js';
 import { ProviderLane } from '../providers/lane.js';
 import { OpenAIEmbedder } from '../providers/openai-embedder.js';
+import { egressOf } from '../providers/egress.js';
 import type { OpenEmbedProvider } from '../services/tenant-service.js';
 
 /**
@@ -24,7 +25,7 @@ export function remoteEmbedder(cfg: ProviderConfig & { baseUrl: string }, dim: n
     backoffBaseMs: 500,
     breaker: { errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeoutMs: 30_000 },
   });
-  return new OpenAIEmbedder({ lane, baseURL: cfg.baseUrl, apiKey: cfg.apiKey, model: cfg.model, dim });
+  return new OpenAIEmbedder({ lane, baseURL: cfg.baseUrl, apiKey: cfg.apiKey, model: cfg.model, dim, ...egressOf(cfg) });
 }
 
 type TenantEmbedSource = (tenantId: string) => Promise<OpenEmbedProvider | null>;
@@ -37,6 +38,8 @@ export class EmbedderRegistry implements EmbedderResolver {
     /** The server's RAGD_EMBED_* lane limits (concurrency, rate, timeout, retries), which tenant lanes reuse. */
     private readonly limits: ProviderConfig,
     private readonly source: TenantEmbedSource | null,
+    /** RAGD_PROVIDER_ALLOW_PRIVATE, for the tenants' embedders' egress policy. */
+    private readonly allowPrivate = false,
   ) {}
 
   async forTenant(tenantId: string): Promise<Embedder> {
@@ -69,7 +72,7 @@ export class EmbedderRegistry implements EmbedderResolver {
     // The key's hash, not the key, names the embedder: the map must not become a second key store.
     const id = `${remoteEmbedderId(p)}\n${createHash('sha256').update(apiKey).digest('hex')}`;
     let built = this.own.get(id);
-    if (!built) this.own.set(id, (built = remoteEmbedder({ ...this.limits, baseUrl: p.baseUrl, model: p.model, apiKey }, p.dim)));
+    if (!built) this.own.set(id, (built = remoteEmbedder({ ...this.limits, baseUrl: p.baseUrl, model: p.model, apiKey, tenantEgress: { allowPrivate: this.allowPrivate } }, p.dim)));
     return built;
   }
 }

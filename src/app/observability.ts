@@ -11,6 +11,7 @@ export function metricsSources(runtime: Runtime): MetricsSources {
     pipeline: runtime.pipeline,
     pools: { ingest: runtime.pool, search: runtime.query.searchPool },
     dbWriter: runtime.store.writer,
+    disk: runtime.disk,
     lanes: runtime.lanes,
     query: { query: runtime.query.service, caches: { answer: runtime.query.cache, embedding: runtime.query.embeddings } },
     admission: { gates: { query: runtime.admission.queries } },

@@ -10,6 +10,7 @@ import type { ExtractiveAnswerer } from '../services/query/extractive-answerer.j
 import type { QueryOptions } from '../services/query/query-options.js';
 import type { QueryProviders } from '../services/query/query-service.js';
 import { RerankStep } from '../services/query/rerank-step.js';
+import { egressOf } from '../providers/egress.js';
 import type { OpenProvider } from '../services/tenant-service.js';
 
 /**
@@ -50,7 +51,7 @@ export function stepFactory(options: QueryOptions, extractive: ExtractiveAnswere
         backoffBaseMs: options.llmBackoffBaseMs,
         breaker: { errorThresholdPercentage: 50, volumeThreshold: options.llmBreakerVolume, resetTimeoutMs: options.llmBreakerResetMs },
       });
-      const llm = new OpenAIChatGenerator({ baseURL: cfg.baseUrl, apiKey: cfg.apiKey, model: cfg.model, lane });
+      const llm = new OpenAIChatGenerator({ baseURL: cfg.baseUrl, apiKey: cfg.apiKey, model: cfg.model, lane, ...egressOf(cfg) });
       return { step: new AnswerStep(llm, extractive, answerOptions, log), id: `llm:${cfg.baseUrl}#${cfg.model}`, lane };
     },
     rerank(cfg) {
@@ -70,6 +71,7 @@ export function stepFactory(options: QueryOptions, extractive: ExtractiveAnswere
         model: cfg.model,
         lane,
         requestShape: options.rerankRequestShape,
+        ...egressOf(cfg),
       });
       return { step: new RerankStep(reranker, { timeoutMs: options.rerankTimeoutMs }, log), id: `${cfg.baseUrl}#${cfg.model}`, lane };
     },
@@ -98,6 +100,8 @@ export class TenantProviderRegistry {
     private readonly server: { llm: ProviderConfig; rerank: ProviderConfig },
     readonly defaults: { answer: BuiltAnswer; rerank: BuiltRerank | null },
     private readonly source: TenantProviderSource | null,
+    /** RAGD_PROVIDER_ALLOW_PRIVATE, for the tenants' providers' egress policy. */
+    private readonly allowPrivate = false,
   ) {}
 
   async forTenant(tenantId: string): Promise<QueryProviders> {
@@ -130,7 +134,7 @@ export class TenantProviderRegistry {
 
   /** The tenant's endpoint, model and key over the server's lane limits (concurrency, timeouts). */
   private merge(base: ProviderConfig, own: OpenProvider): ProviderConfig {
-    return { ...base, baseUrl: own.baseUrl, model: own.model, apiKey: own.apiKey ?? 'none' };
+    return { ...base, baseUrl: own.baseUrl, model: own.model, apiKey: own.apiKey ?? 'none', tenantEgress: { allowPrivate: this.allowPrivate } };
   }
 
   private cached<T>(map: Map<string, T>, cfg: ProviderConfig, build: (c: ProviderConfig) => T): T {

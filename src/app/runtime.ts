@@ -28,6 +28,7 @@ import { QUERY_ADMISSION, TenantAdmission } from '../services/limits/tenant-admi
 import { createAdmission, type Admission } from '../services/admission.js';
 import { stepFactory, TenantProviderRegistry } from './query-providers.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
+import { DiskMonitor } from '../services/disk-monitor.js';
 import { EmbedderRegistry, remoteEmbedder } from './embedder-registry.js';
 import { createOcr } from './ocr.js';
 
@@ -51,6 +52,8 @@ export interface Runtime {
   documents: DocumentService;
   tasks: TaskService;
   pipeline: PipelineService;
+  /** Free space of the data directory (readiness, metrics, pipeline pause). */
+  disk: DiskMonitor;
   /** Tenants, API keys, per-tenant settings and limits. */
   tenancy: Tenancy;
   /** The query path: service, query jobs, and the pieces metrics and tests look at. */
@@ -94,7 +97,12 @@ export async function createRuntime(
     );
   }
   const tracing = await startTracing(config.tracing, logger);
-  const pool = new IngestPool({ threads: config.workers, taskTimeoutMs: config.taskTimeoutMs, maxQueue: config.admission.maxPoolQueue });
+  const pool = new IngestPool({
+    threads: config.workers,
+    taskTimeoutMs: config.taskTimeoutMs,
+    maxQueue: config.admission.maxPoolQueue,
+    maxMemoryMb: config.workerMaxMemoryMb,
+  });
   const embedder = createEmbedder(config, pool);
   const store = new SqliteStore({
     dataDir: config.dataDir,
@@ -109,7 +117,7 @@ export async function createRuntime(
   // `embedders` and `pipeline` are bound below; the KB service calls them only once serving.
   const kbs = new KbService(store, blobs, (t) => embedders.forTenant(t), (ids) => ids.forEach((id) => pipeline.cancel(id)));
   const tenancy = createTenancy(config, { store, kbs, embedder });
-  const embedders = new EmbedderRegistry(embedder, config.embed, (t) => tenancy.service.embedProviderOf(t));
+  const embedders = new EmbedderRegistry(embedder, config.embed, (t) => tenancy.service.embedProviderOf(t), config.providerAllowPrivate);
   // Per-tenant settings over the RAGD_TENANT_* server-wide defaults.
   const limits = opts.limits ?? tenancy.limits;
   const tenantLimits = { source: limits, queries: new TenantAdmission(limits, QUERY_ADMISSION) };
@@ -120,9 +128,11 @@ export async function createRuntime(
   const bus = new MemoryEventBus();
 
   const ocr = createOcr(config, logger.child({ component: 'ocr' }));
+  const disk = new DiskMonitor(config.dataDir, config.minFreeDiskBytes);
   const pipeline = new PipelineService(
     {
       ocr: ocr.deps,
+      diskLow: () => disk.low,
       store,
       blobs,
       pool,
@@ -156,12 +166,13 @@ export async function createRuntime(
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, embedders, kbs, documents, tasks, pipeline, tenancy, query, lanes, tenantLimits, admission,
+    config, logger, store, queue, bus, blobs, pool, embedder, embedders, kbs, documents, tasks, pipeline, disk, tenancy, query, lanes, tenantLimits, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
       await query.jobs.close(deadlineMs);
       await pipeline.stop(deadlineMs);
+      disk.close();
       await query.providers.close();
       await embedders.close();
       await query.searchPool.close();
@@ -208,6 +219,7 @@ function createQueryStack(
     { llm: config.llm, rerank: config.rerank },
     { answer: factory.answer(config.llm), rerank: config.rerank.baseUrl ? factory.rerank(config.rerank) : null },
     (tenantId, kind) => deps.tenancy.service.providerOf(tenantId, kind),
+    config.providerAllowPrivate,
   );
   const serverProviders = { answer: providers.defaults.answer, rerank: providers.defaults.rerank };
   const service = new QueryService({
@@ -216,7 +228,7 @@ function createQueryStack(
       deps.store,
       embeddings,
       deps.embedders,
-      ({ scope, ...rest }) => searchPool.localSearch({ ...scope, ...rest }),
+      ({ scope, ...rest }, signal) => searchPool.localSearch({ ...scope, ...rest }, signal),
       options.hybridVectorWeight,
     ),
     answer: serverProviders.answer.step,

@@ -49,6 +49,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         { name: 'store', check: () => runtime.store.ping() },
         { name: 'queue', check: async () => void (await runtime.queue.counts()) },
         ...breakerChecks(runtime.lanes),
+        {
+          name: 'disk',
+          failure: 'low on disk space',
+          async check() {
+            if (runtime.disk.low) throw new Error(`${runtime.disk.freeBytes} bytes free, below RAGD_MIN_FREE_DISK_BYTES`);
+          },
+        },
       ],
     },
     instrument: [observeRequests, metrics.instrumentHttp],

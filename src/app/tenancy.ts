@@ -21,7 +21,7 @@ export function createTenancy(
   deps: { store: SqliteStore; kbs: KbService; embedder: { id: string; dim: number } },
 ): Tenancy {
   const store = new SqliteTenantStore(deps.store.dbPath, deps.store.writer, { embedder: deps.embedder.id, embedDim: deps.embedder.dim });
-  const service = new TenantService(store, deps.kbs, SecretBox.load(config.secretKey, config.dataDir));
+  const service = new TenantService(store, deps.kbs, SecretBox.load(config.secretKey, config.dataDir), config.providerAllowPrivate);
   // A tenant's own limits over the server-wide RAGD_TENANT_* defaults.
   return { store, service, limits: new SettingsLimitsSource(service, { ...config.tenantLimits, pipelineWeight: 1 }) };
 }

@@ -1,5 +1,6 @@
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
+import type { ParseLimits } from '../domain/types.js';
 
 /**
  * Configuration comes from `RAGD_*` environment variables; CLI flags mirror them
@@ -19,6 +20,11 @@ export interface ProviderConfig {
   requestsPerMinute: number;
   timeoutMs: number;
   maxRetries: number;
+  /**
+   * Set on a tenant's own provider (never from the environment): its calls go through the egress
+   * policy (providers/egress.ts) with this RAGD_PROVIDER_ALLOW_PRIVATE.
+   */
+  tenantEgress?: { allowPrivate: boolean };
 }
 
 export interface PostgresConfig {
@@ -33,6 +39,10 @@ export interface PostgresConfig {
 export interface Config {
   port: number;
   host: string;
+  /** Host names served in open mode besides loopback ones (RAGD_ALLOWED_HOSTS, comma-separated). */
+  allowedHosts: string[];
+  /** Timeouts and caps against slow or idle clients (http/plugins/slow-clients.ts). */
+  httpLimits: HttpLimitsConfig;
   dataDir: string;
   logLevel: string;
   /** Largest accepted upload per file (413 beyond it). */
@@ -53,7 +63,11 @@ export interface Config {
   chunkTokens: number;
   chunkOverlap: number;
   embedDim: number;
-  parse: { maxUnzippedBytes: number; maxZipRatio: number; maxPdfPages: number; maxTextChars: number };
+  parse: ParseLimits;
+  /** Below this much free space on the data directory, /readyz fails and the pipeline pauses. */
+  minFreeDiskBytes: number;
+  /** Each ingest worker thread's heap limit in MB; a task past it fails its document for good. */
+  workerMaxMemoryMb: number;
   embed: ProviderConfig;
   llm: ProviderConfig;
   rerank: ProviderConfig;
@@ -66,6 +80,8 @@ export interface Config {
   tenantLimits: TenantLimitDefaults;
   /** JWT bearer tokens (verified with jose); null fields mean that kind is not accepted. */
   jwt: JwtConfig;
+  /** Tenants' provider URLs may name private, loopback and link-local addresses (RAGD_PROVIDER_ALLOW_PRIVATE). */
+  providerAllowPrivate: boolean;
   /** Seals tenants' provider keys at rest; unset = a key file generated in the data dir. */
   secretKey: string | null;
   /** How long a query job's result is kept. */
@@ -97,6 +113,19 @@ export interface OcrConfig {
   pageTimeoutMs: number;
 }
 
+export interface HttpLimitsConfig {
+  /** All request headers must arrive within this (408 beyond it). */
+  headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this (408); 0 = no limit. */
+  requestTimeoutMs: number;
+  /** A request body that sends nothing for this long has its connection closed. */
+  bodyIdleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Connections one client address may hold open at once; more are closed at once. */
+  maxConnectionsPerAddress: number;
+}
+
 export interface AdmissionConfig {
   /** Queries (POST /query) answered at once by this process. */
   maxConcurrentQueries: number;
@@ -114,6 +143,7 @@ export interface AdmissionConfig {
 
 export interface TenantLimitDefaults {
   requestsPerMinute: number | null;
+  /** Half of RAGD_MAX_CONCURRENT_QUERIES unless set: never unlimited by default. */
   maxConcurrentQueries: number | null;
   maxStoredBytes: number | null;
   maxDocuments: number | null;
@@ -132,6 +162,8 @@ export interface JwtConfig {
   /** How long fetched JWKS keys are trusted, and the least time between two refetches. */
   jwksCacheMs: number;
   jwksCooldownMs: number;
+  /** A token whose `exp` is further than this from now is refused (RAGD_JWT_MAX_TTL, seconds). */
+  maxTtlSec: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -154,6 +186,19 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
     throw new Error(`RAGD_${name} must be an integer >= ${min}, got "${raw}"`);
   }
   return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name);
+  if (raw === null) return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`RAGD_${name} must be true or false, got "${raw}"`);
+}
+
+/** A comma-separated list; empty when unset. */
+function list(env: Env, name: string): string[] {
+  return (optional(env, name) ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 /** An integer limit that is absent (unlimited) unless set. */
@@ -181,9 +226,21 @@ function provider(env: Env, prefix: string, defaults: { model: string; maxConcur
 export function loadConfig(env: Env = process.env): Config {
   const cores = Math.max(1, cpus().length);
   const stage = int(env, 'STAGE_CONCURRENCY', 4, 1);
+  // A query mostly waits (on the model, on a search thread): hundreds in flight cost little
+  // memory; past these the process sheds load instead of queueing without bound.
+  const maxConcurrentQueries = int(env, 'MAX_CONCURRENT_QUERIES', 256, 1);
   return {
     port: int(env, 'PORT', 8080),
     host: str(env, 'HOST', '127.0.0.1'),
+    allowedHosts: list(env, 'ALLOWED_HOSTS'),
+    httpLimits: {
+      headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 20_000, 100),
+      // Long enough for the largest upload over a slow link; stalls are caught by the idle timer.
+      requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 600_000, 0),
+      bodyIdleTimeoutMs: int(env, 'BODY_IDLE_TIMEOUT_MS', 30_000, 100),
+      keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 72_000, 100),
+      maxConnectionsPerAddress: int(env, 'MAX_CONNECTIONS_PER_ADDRESS', 1024, 1),
+    },
     dataDir: resolve(str(env, 'DATA_DIR', './data')),
     logLevel: str(env, 'LOG_LEVEL', 'info'),
     maxUploadBytes: int(env, 'MAX_UPLOAD_BYTES', 512 * 1024 * 1024, 1),
@@ -213,7 +270,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxZipRatio: int(env, 'MAX_ZIP_RATIO', 100, 1),
       maxPdfPages: int(env, 'MAX_PDF_PAGES', 2000, 1),
       maxTextChars: int(env, 'MAX_TEXT_CHARS', 50_000_000, 1),
+      maxDocxXmlBytes: int(env, 'MAX_DOCX_XML_BYTES', 64 * 1024 * 1024, 1),
     },
+    workerMaxMemoryMb: int(env, 'WORKER_MAX_MEMORY_MB', 2048, 16),
+    minFreeDiskBytes: int(env, 'MIN_FREE_DISK_BYTES', 256 * 1024 * 1024, 0),
     // Upper bounds of the adaptive limits: high, because a cloud API takes hundreds of calls at
     // once and a local server that cannot is found out by its 429s/503s or its rising latency.
     embed: provider(env, 'EMBED', { model: 'text-embedding-3-small', maxConcurrency: 64 }),
@@ -229,7 +289,9 @@ export function loadConfig(env: Env = process.env): Config {
     adminKey: optional(env, 'ADMIN_KEY'),
     tenantLimits: {
       requestsPerMinute: limit(env, 'TENANT_RPM'),
-      maxConcurrentQueries: limit(env, 'TENANT_MAX_CONCURRENT_QUERIES'),
+      // Bounded by default: one tenant's flood may hold at most half the process's query slots,
+      // so another tenant always finds one free.
+      maxConcurrentQueries: limit(env, 'TENANT_MAX_CONCURRENT_QUERIES') ?? Math.max(1, Math.floor(maxConcurrentQueries / 2)),
       maxStoredBytes: limit(env, 'TENANT_MAX_STORED_BYTES'),
       maxDocuments: limit(env, 'TENANT_MAX_DOCUMENTS'),
       maxEventStreams: limit(env, 'TENANT_MAX_EVENT_STREAMS'),
@@ -242,15 +304,15 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: optional(env, 'JWT_ISSUER'),
       jwksCacheMs: int(env, 'JWT_JWKS_CACHE_MS', 600_000, 0),
       jwksCooldownMs: int(env, 'JWT_JWKS_COOLDOWN_MS', 30_000, 0),
+      maxTtlSec: int(env, 'JWT_MAX_TTL', 86_400, 1),
     },
+    providerAllowPrivate: bool(env, 'PROVIDER_ALLOW_PRIVATE', false),
     secretKey: optional(env, 'SECRET_KEY'),
     resultTtlMs: int(env, 'RESULT_TTL_MS', 60 * 60 * 1000, 1000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 15_000, 0),
     tracing: otlpTracing(env),
     admission: {
-      // A query mostly waits (on the model, on a search thread): hundreds in flight cost little
-      // memory; past these the process sheds load instead of queueing without bound.
-      maxConcurrentQueries: int(env, 'MAX_CONCURRENT_QUERIES', 256, 1),
+      maxConcurrentQueries,
       maxQueuedQueries: int(env, 'MAX_QUEUED_QUERIES', 1024, 0),
       queryQueueTimeoutMs: int(env, 'QUERY_QUEUE_TIMEOUT_MS', 10_000, 1),
       maxPoolQueue: int(env, 'MAX_POOL_QUEUE', 1024, 1),

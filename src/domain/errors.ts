@@ -37,3 +37,20 @@ export class PermanentError extends Error {
 export function isPermanent(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
 }
+
+/** Error codes that mean the disk (or the database on it) is full, from node:fs and SQLite. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
+/** The disk is full: not the client's fault, and not something retrying soon will fix. */
+export function isDiskFull(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && DISK_FULL.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+export const insufficientStorage = () =>
+  new AppError(507, 'insufficient_storage', 'the server is out of disk space; delete documents or try again once an operator has freed space', { 'retry-after': '60' });

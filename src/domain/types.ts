@@ -110,6 +110,11 @@ export interface ParseLimits {
   maxPdfPages: number;
   /** Most characters of extracted text. */
   maxTextChars: number;
+  /**
+   * Largest total uncompressed size of a DOCX's XML parts: mammoth builds a tree many times
+   * their size, so these are bounded well below the archive's total (media is never parsed).
+   */
+  maxDocxXmlBytes: number;
 }
 
 export interface DocumentView {

@@ -18,8 +18,10 @@ import { memoryRateLimiter, tenantLimitsPlugin, type RateLimiterFactory } from '
 import type { Admission } from '../services/admission.js';
 import { backpressurePlugin } from './plugins/backpressure.js';
 import { drainingPlugin } from './plugins/draining.js';
+import { serverTimeouts, slowClientsPlugin } from './plugins/slow-clients.js';
 import { errorsPlugin } from './plugins/errors.js';
 import { registerOpenApi } from './plugins/openapi.js';
+import { openModeGuardPlugin } from './plugins/open-mode-guard.js';
 import { tenantPlugin } from './plugins/tenant.js';
 import { utf8JsonPlugin } from './plugins/utf8-json.js';
 import { documentActionRoutes } from './routes/document-actions.js';
@@ -113,6 +115,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
       : // Each request's logger is made on its first line: most requests write none.
         { loggerInstance: opts.logger, childLoggerFactory: requestLoggerFactory }),
     bodyLimit: config.maxJsonBytes,
+    ...serverTimeouts(config.httpLimits),
     // Fastify would take a present header verbatim, without calling genReqId; validating it
     // needs genReqId to read the header itself.
     requestIdHeader: false,
@@ -150,9 +153,12 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   // reaching handlers as strings.
   app.removeContentTypeParser('text/plain');
   await app.register(drainingPlugin);
+  await app.register(slowClientsPlugin, config.httpLimits);
   // Registered once at the root: it owns the server's 'upgrade' listener, which must not be
   // installed twice when later route plugins add WebSocket routes of their own.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // After websocket (see below), before the tenant: a foreign page is refused before anything else.
+  await app.register(openModeGuardPlugin, { auth: services.auth ?? OPEN_AUTH, allowedHosts: [config.host, ...config.allowedHosts] });
   // After websocket: its onRequest hook marks upgrade requests, so that when authentication
   // refuses one (401) its onResponse hook still destroys the raw socket instead of leaking it.
   await app.register(tenantPlugin, { auth: services.auth ?? OPEN_AUTH, tickets: services.tickets! });

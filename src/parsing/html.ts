@@ -23,6 +23,37 @@ const BLOCK = new Set([
 
 const HEADING = /^h([1-6])$/;
 
+/**
+ * Elements open at once beyond which further ones are flattened. htmlparser2 keeps its open
+ * elements in an array it `unshift`s and searches on every tag, so a million nested `<div>`s
+ * cost quadratic time (11 MB: minutes). Real pages nest a few dozen deep.
+ */
+export const MAX_HTML_DEPTH = 256;
+
+/**
+ * The Parser with a depth cap: an element that would open past MAX_HTML_DEPTH is reported as a
+ * void element (opened and closed at once, never pushed), so the parser's stack, and with it
+ * the cost of every tag, stays bounded; its text is still read. End tags are matched as usual.
+ */
+class DepthCappedParser extends Parser {
+  private closing = false;
+
+  protected override isVoidElement(name: string): boolean {
+    if (super.isVoidElement(name)) return true;
+    // `stack` is private in the typings; it is the parser's list of open elements.
+    return !this.closing && (this as unknown as { stack: string[] }).stack.length >= MAX_HTML_DEPTH;
+  }
+
+  override onclosetag(start: number, endIndex: number): void {
+    this.closing = true;
+    try {
+      super.onclosetag(start, endIndex);
+    } finally {
+      this.closing = false;
+    }
+  }
+}
+
 export function parseHtml(html: string, limits: ParseLimits): ParsedDocument {
   const sink = new BlockSink(limits);
   const headings = new HeadingTracker();
@@ -70,7 +101,7 @@ export function parseHtml(html: string, limits: ParseLimits): ParsedDocument {
     row = [];
   };
 
-  const parser = new Parser(
+  const parser = new DepthCappedParser(
     {
       onopentag(name) {
         // <title> counts only at top level or directly in <head>, not inside <svg> and the like.

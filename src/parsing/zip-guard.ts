@@ -25,6 +25,8 @@ const SIG_EOCD64_LOCATOR = 0x07064b50;
 const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
 const MAX_ENTRIES = 10_000;
+/** Parts mammoth parses into a tree (document, styles, numbering, relationships …). */
+const XML_PART = /\.(xml|rels)$/i;
 /** Entries smaller than this cannot hurt whatever their ratio (tiny XML parts compress 50:1). */
 const RATIO_MIN_BYTES = 256 * 1024;
 /** Compressed bytes pushed per inflate step: bounds one step's output to ~1 MiB (deflate ≤ 1032:1). */
@@ -109,10 +111,19 @@ export function readCentralDirectory(bytes: Uint8Array): ZipEntry[] {
 /** Throw unless the declared sizes are within limits. Cheap: no inflation. */
 export function checkDeclaredSizes(entries: ZipEntry[], limits: ParseLimits): void {
   let total = 0;
+  let xml = 0;
   for (const e of entries) {
     total += e.uncompressedSize;
     if (total > limits.maxUnzippedBytes) {
       throw bomb(`declared uncompressed size exceeds ${limits.maxUnzippedBytes} bytes`);
+    }
+    // The declared sizes are held to by verifyActualSizes, so this bound is on real bytes.
+    if (XML_PART.test(e.name)) xml += e.uncompressedSize;
+    if (xml > limits.maxDocxXmlBytes) {
+      throw new PermanentError(
+        `DOCX rejected: its XML inflates past ${limits.maxDocxXmlBytes} bytes, more than the parser can hold in memory`,
+        'too_large',
+      );
     }
     const ratio = e.uncompressedSize / Math.max(1, e.compressedSize);
     if (e.uncompressedSize >= RATIO_MIN_BYTES && ratio > limits.maxZipRatio) {

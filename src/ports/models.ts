@@ -47,6 +47,11 @@ export interface GenerateInput {
 
 export interface GenerateResult {
   text: string;
+  /**
+   * False when the answer may be cut short: a stream that ended without a finish reason, a
+   * plain answer without one, or no text at all. Shown to the asker, never cached.
+   */
+  complete?: boolean;
   model: string;
   usage?: { prompt_tokens: number; completion_tokens: number };
 }
@@ -132,5 +137,16 @@ export class ProviderRequestError extends AppError {
   ) {
     super(502, 'provider_error', `${provider}: upstream answered ${upstreamStatus}: ${message}`);
     this.name = 'ProviderRequestError';
+  }
+}
+
+/**
+ * The provider answered 2xx with a body that is not what its API returns (not JSON, no choices).
+ * Retrying the same request would most likely get the same: a 502 for our client, not a 500.
+ */
+export class ProviderMalformedError extends AppError {
+  constructor(readonly provider: string, what: string) {
+    super(502, 'provider_error', `${provider}: the provider's answer could not be read (${what})`);
+    this.name = 'ProviderMalformedError';
   }
 }

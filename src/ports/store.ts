@@ -82,7 +82,23 @@ export interface DocumentRecord extends DocumentView {
 export interface ListDocumentsQuery {
   status?: DocumentStatus;
   limit: number;
+  /** A `nextCursor` this store returned; anything else throws InvalidCursorError. */
   cursor?: string;
+}
+
+/**
+ * A page of documents also ends before the metadata of its documents passes this many bytes
+ * (always at least one document): `limit=1000` of 64 KB metadata would otherwise be 64 MB of
+ * JSON serialised on the event loop.
+ */
+export const MAX_LIST_PAGE_BYTES = 1024 * 1024;
+
+/** A cursor this store never handed out (mangled, or made up). */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
 }
 
 /** One state transition of an ingest document and its task, applied together. */
@@ -225,7 +241,8 @@ export interface Store {
   /** One chunk of any of the tenant's KBs by its id, or null. */
   getChunk(tenantId: string, chunkId: string): Promise<StoredChunk | null>;
 
-  searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
-  searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]>;
+  /** `signal` fires when the query was abandoned: a search not yet started must not run. */
+  searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]>;
+  searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]>;
   documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>>;
 }

@@ -17,6 +17,8 @@ export interface HttpRerankerOptions {
    * and vLLM accept; 'tei' sends TEI's `{ query, texts }`.
    */
   requestShape?: 'cohere' | 'tei';
+  /** The fetch to call with (a tenant's provider: the egress policy's); default the global one. */
+  fetch?: typeof fetch;
   /** Rerank runs while a user waits, so it defaults to interactive. */
   priority?: Priority;
 }
@@ -64,7 +66,7 @@ export class HttpReranker implements Reranker {
 
     const payload = await this.opts.lane.run(
       async (signal) => {
-        const res = await fetch(this.url, { method: 'POST', headers: this.headers, body: JSON.stringify(body), signal });
+        const res = await (this.opts.fetch ?? fetch)(this.url, { method: 'POST', headers: this.headers, body: JSON.stringify(body), signal });
         if (!res.ok) {
           // Read the body (it usually says why) and so release the connection.
           const detail = (await res.text().catch(() => '')).slice(0, 500);

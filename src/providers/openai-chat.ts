@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import type { AnswerGenerator, ChatMessage, GenerateInput, GenerateResult } from '../ports/models.js';
+import { ProviderMalformedError, type AnswerGenerator, type ChatMessage, type GenerateInput, type GenerateResult } from '../ports/models.js';
 import type { AttemptContext, ProviderLane } from './lane.js';
 
 /**
@@ -22,6 +22,8 @@ export interface OpenAIChatOptions {
   streamUsage?: boolean;
   /** A preconfigured client (tests); it must have maxRetries 0. */
   client?: OpenAI;
+  /** The fetch the client calls with (a tenant's provider: the egress policy's). */
+  fetch?: typeof fetch;
 }
 
 type Usage = GenerateResult['usage'];
@@ -46,13 +48,17 @@ export class OpenAIChatGenerator implements AnswerGenerator {
     this.maxTokens = opts.maxTokens;
     this.streamUsage = opts.streamUsage ?? true;
     // The lane is the only retry authority; local servers need no key but the SDK insists on one.
-    this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'unused', maxRetries: 0 });
+    this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'unused', maxRetries: 0, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
   }
 
   generate(input: GenerateInput): Promise<GenerateResult> {
     const { messages, signal, onToken, requestId } = input;
     return this.lane.run(
-      (attemptSignal, ctx) => (onToken ? this.stream(messages, onToken, attemptSignal, ctx) : this.complete(messages, attemptSignal)),
+      (attemptSignal, ctx) =>
+        (onToken ? this.stream(messages, onToken, attemptSignal, ctx) : this.complete(messages, attemptSignal)).catch((err: unknown) => {
+          // The SDK parses the body with JSON.parse: garbage from upstream surfaces as a SyntaxError.
+          throw err instanceof SyntaxError ? new ProviderMalformedError('llm', 'not valid JSON') : err;
+        }),
       { priority: 'interactive', signal, ...(requestId ? { requestId } : {}) },
     );
   }
@@ -69,7 +75,9 @@ export class OpenAIChatGenerator implements AnswerGenerator {
   private async complete(messages: ChatMessage[], signal: AbortSignal): Promise<GenerateResult> {
     const res = await this.client.chat.completions.create({ ...this.params(messages), stream: false }, { signal, maxRetries: 0 });
     const usage = usageOf(res.usage);
-    return { text: res.choices[0]?.message.content ?? '', model: res.model || this.model, ...(usage ? { usage } : {}) };
+    const choice = res.choices?.[0];
+    const text = choice?.message?.content ?? '';
+    return { text, complete: Boolean(choice?.finish_reason) && text.trim() !== '', model: res.model || this.model, ...(usage ? { usage } : {}) };
   }
 
   private async stream(
@@ -90,11 +98,13 @@ export class OpenAIChatGenerator implements AnswerGenerator {
     let text = '';
     let model = this.model;
     let usage: Usage;
+    let finished = false;
     for await (const chunk of stream) {
       // Each chunk is progress: the lane's timeout guards silence, not the length of the answer.
       ctx.heartbeat();
       if (chunk.model) model = chunk.model;
       if (chunk.usage) usage = usageOf(chunk.usage);
+      if (chunk.choices?.[0]?.finish_reason) finished = true;
       const token = chunk.choices[0]?.delta?.content;
       if (!token) continue;
       // A chunk already buffered when the call was abandoned must not reach the caller.
@@ -105,6 +115,7 @@ export class OpenAIChatGenerator implements AnswerGenerator {
       onToken(token);
     }
     signal.throwIfAborted();
-    return { text, model, ...(usage ? { usage } : {}) };
+    // A body that just ends (no finish reason; [DONE] is not required by the SDK) may be cut short.
+    return { text, complete: finished && text.trim() !== '', model, ...(usage ? { usage } : {}) };
   }
 }

@@ -31,6 +31,8 @@ export interface OpenAIEmbedderOptions {
   sendDimensions?: boolean;
   /** A preconfigured client (tests); it must have maxRetries 0. */
   client?: OpenAI;
+  /** The fetch the client calls with (a tenant's provider: the egress policy's). */
+  fetch?: typeof fetch;
 }
 
 /** The endpoint's vectors do not have the configured dimension: a configuration error, never retried. */
@@ -113,7 +115,7 @@ export class OpenAIEmbedder implements Embedder {
     this.encodingFormat = opts.encodingFormat ?? 'base64';
     this.sendDimensions = opts.sendDimensions ?? false;
     // The lane is the only retry authority; local servers need no key but the SDK insists on one.
-    this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'unused', maxRetries: 0 });
+    this.client = opts.client ?? new OpenAI({ baseURL: opts.baseURL, apiKey: opts.apiKey || 'unused', maxRetries: 0, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
   }
 
   async embed(texts: string[], opts: { priority: Priority; signal?: AbortSignal; requestId?: string }): Promise<Float32Array[]> {

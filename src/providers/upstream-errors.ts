@@ -47,6 +47,7 @@ export function isAbortError(err: unknown): boolean {
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 export const TIMEOUT_STATUS = new Set([408, 504]);
 const NETWORK_CODES = new Set([
+  'EPROVIDEREGRESS',
   'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
   'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
 ]);
@@ -137,5 +138,21 @@ export function isRetryable(c: ErrorClass): boolean {
 }
 
 export function messageOf(err: unknown): string {
+  // An upstream's error body may name its internal hosts or echo what it was sent: the tenant is
+  // told the status only (the full error goes to the log at the lane).
+  const status = statusOf(err);
+  if (status !== undefined) return `HTTP ${status}`;
+  if (isNetworkError(err)) return `connection failed${networkCodeOf(err) ? ` (${networkCodeOf(err)})` : ''}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The first error code in the cause chain (ECONNREFUSED, EPROVIDEREGRESS …). */
+function networkCodeOf(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && e !== null && typeof e === 'object'; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

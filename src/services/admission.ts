@@ -159,17 +159,6 @@ export class BacklogGuard {
   }
 }
 
-/** Piscina's refusals when its task queue is at `maxQueue`. */
-const POOL_FULL = /^(Task queue is at limit|No task queue available)/;
-
-/** Maps a worker pool's "queue full" rejection to 503 overloaded; any other error passes through. */
-export function poolFull(err: unknown, pool: string, retryAfterSec = 1): unknown {
-  if (err instanceof Error && POOL_FULL.test(err.message)) {
-    return overloaded(`the ${pool} worker pool is at its queue limit; retry in ${retryAfterSec} s`, retryAfterSec);
-  }
-  return err;
-}
-
 /** The per-process bounds, built from configuration (RAGD_MAX_CONCURRENT_QUERIES …). */
 export interface Admission {
   queries: AdmissionGate;

@@ -8,12 +8,12 @@ import { sniffType } from '../parsing/sniff.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { EventBus } from '../ports/event-bus.js';
 import type { JobQueue } from '../ports/job-queue.js';
-import type { ChunkRecord, DocumentRecord, KbRecord, Store } from '../ports/store.js';
+import { InvalidCursorError, type ChunkRecord, type DocumentRecord, type KbRecord, type Store } from '../ports/store.js';
 import { captureTraceContext } from '../observability/tracing.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
 import { quotaRefusal, type StorageQuota, type StorageUsage } from '../domain/storage-quota.js';
 import { displayName } from './display-name.js';
-import { assertMetadataDepth } from './metadata-guard.js';
+import { checkedMetadata } from './metadata-guard.js';
 import { newId } from './ids.js';
 import type { KbService } from './kb-service.js';
 import { requireKbEmbedder } from './kb-embedder.js';
@@ -61,7 +61,8 @@ export class DocumentService {
     scope: Scope,
     file: { filename: string; stream: NodeJS.ReadableStream; metadata?: Record<string, unknown>; ocr?: OcrMode },
   ): Promise<UploadedDocument> {
-    assertMetadataDepth(file.metadata);
+    // Metadata is stored with the document: its bytes count against the quota as the file's do.
+    const meta = checkedMetadata(file.metadata);
     const kb = await this.checkKb(scope);
     const ocr = file.ocr ?? kb.ocr;
     const quota = await this.quotaFor(scope.tenantId);
@@ -75,12 +76,12 @@ export class DocumentService {
     // Over the tenant's quota the upload is still read (up to the upload limit) and hashed, but no
     // longer stored: if the KB already has these bytes, the answer is that document, as for any
     // duplicate, so a client retrying an upload whose reply it lost is not told the tenant is full.
-    let refused = quota?.refusal ?? null;
+    let refused = quota ? quotaRefusal(quota.usage, quota.quota, { documents: 1, bytes: 1 + meta.bytes }) : null;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
         if (bytes > max) return done(tooLarge(max));
-        refused ??= quota && quotaRefusal(quota.usage, quota.quota, { documents: 1, bytes });
+        refused ??= quota && quotaRefusal(quota.usage, quota.quota, { documents: 1, bytes: bytes + meta.bytes });
         hash.update(chunk);
         if (refused) return done();
         if (headBytes < SNIFF_BYTES) {
@@ -107,7 +108,7 @@ export class DocumentService {
       if (bytes === 0) throw badRequest(`"${name}" is empty`, 'empty_file');
       const type = this.sniff(name, Buffer.concat(head));
       return await this.record(scope, {
-        name, type, temp, bytes, contentHash: hash.digest('hex'), metadata: file.metadata ?? {}, quota: quota?.quota, ocr,
+        name, type, temp, bytes, contentHash: hash.digest('hex'), metadata: meta.metadata, quota: quota?.quota, ocr,
       });
     } catch (err) {
       await this.deps.blobs.discardTemp(temp);
@@ -129,7 +130,9 @@ export class DocumentService {
 
   async list(scope: Scope, q: { status?: DocumentStatus; limit: number; cursor?: string }) {
     await this.deps.kbs.get(scope);
-    const page = await this.deps.store.listDocuments(scope, q);
+    const page = await this.deps.store.listDocuments(scope, q).catch((err: unknown) => {
+      throw err instanceof InvalidCursorError ? badRequest('cursor is not one this list handed out; start without one', 'invalid_cursor') : err;
+    });
     return { documents: page.documents.map(toView), next_cursor: page.nextCursor };
   }
 
@@ -241,17 +244,16 @@ export class DocumentService {
   }
 
   /**
-   * The tenant's storage quota and what it uses now, or null when it has none; `refusal` is set
-   * when not even one more byte fits. The exact check is made again, atomically, when the
+   * The tenant's storage quota and what it uses now, or null when it has none. The exact check is made again, atomically, when the
    * document is recorded.
    */
-  private async quotaFor(tenantId: string): Promise<{ quota: StorageQuota; usage: StorageUsage; refusal: AppError | null } | null> {
+  private async quotaFor(tenantId: string): Promise<{ quota: StorageQuota; usage: StorageUsage } | null> {
     if (!this.deps.limits) return null;
     const { maxDocuments, maxStoredBytes } = await this.deps.limits.limitsFor(tenantId);
     if (maxDocuments === null && maxStoredBytes === null) return null;
     const quota = { maxDocuments, maxStoredBytes };
     const usage = await this.deps.store.tenantUsage(tenantId);
-    return { quota, usage, refusal: quotaRefusal(usage, quota, { documents: 1, bytes: 1 }) };
+    return { quota, usage };
   }
 
   private sniff(name: string, head: Buffer): DocType {

@@ -40,6 +40,11 @@ export class JwtVerifier {
       ...(this.cfg.issuer ? { issuer: this.cfg.issuer } : {}),
       clockTolerance: 5,
     });
+    // A stolen token must not work for centuries: lifetimes past the maximum are refused.
+    const left = (payload.exp ?? 0) - Date.now() / 1000;
+    if (left > this.cfg.maxTtlSec) {
+      throw new Error(`token lifetime too long: "exp" is ${Math.round(left)} s away, at most ${this.cfg.maxTtlSec} s (RAGD_JWT_MAX_TTL) are accepted`);
+    }
     const tenant = payload[this.cfg.tenantClaim];
     if (typeof tenant !== 'string' || tenant === '') throw new Error(`token has no "${this.cfg.tenantClaim}" claim`);
     return tenant;

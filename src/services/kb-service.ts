@@ -2,6 +2,7 @@ import { AppError, notFound } from '../domain/errors.js';
 import type { OcrMode, Scope } from '../domain/types.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { KbRecord, KbState, Store } from '../ports/store.js';
+import { cleanLabel } from './display-name.js';
 import { stagePrefix } from './pipeline/stage-files.js';
 
 export const DEFAULT_KB = 'default';
@@ -23,7 +24,7 @@ export class KbService {
     try {
       return await this.store.createKb(tenantId, {
         id: input.id,
-        name: input.name ?? input.id,
+        name: (input.name !== undefined ? cleanLabel(input.name) : '') || input.id,
         embedder: embedder.id,
         embedDim: embedder.dim,
         ...(input.ocr ? { ocr: input.ocr } : {}),

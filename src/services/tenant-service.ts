@@ -1,5 +1,5 @@
 import { remoteEmbedderId } from '../domain/embedder-space.js';
-import { AppError, conflict, notFound } from '../domain/errors.js';
+import { AppError, badRequest, conflict, notFound } from '../domain/errors.js';
 import { memoized } from '../domain/weak-memo.js';
 import type { TenantLimits } from '../ports/tenant-limits.js';
 import type { ApiKeyRecord, StoredProvider, StoredTenantSettings, TenantRecord, TenantStore } from '../ports/tenants.js';
@@ -7,6 +7,7 @@ import { mintKey } from './api-keys.js';
 import { DEFAULT_TENANT } from './auth-service.js';
 import { newId } from './ids.js';
 import type { KbService } from './kb-service.js';
+import { checkProviderUrl, providerHost, withoutCredentials } from '../providers/egress.js';
 import type { SecretBox } from './secret-box.js';
 
 /** A provider as an admin sets it; `apiKey` undefined keeps the stored one, null removes it. */
@@ -73,6 +74,8 @@ export class TenantService {
     private readonly store: TenantStore,
     private readonly kbs: KbService,
     private readonly box: SecretBox,
+    /** RAGD_PROVIDER_ALLOW_PRIVATE: tenants' provider URLs may name private addresses. */
+    private readonly allowPrivateProviders = false,
   ) {}
 
   async create(input: { id: string; name?: string; settings?: SettingsPatch }): Promise<TenantRecord> {
@@ -140,7 +143,8 @@ export class TenantService {
     await this.get(tenantId);
     const s = await this.settingsOf(tenantId);
     const view = (p: StoredProvider | undefined): ProviderView | null =>
-      p ? { baseUrl: p.baseUrl, model: p.model, apiKeySet: p.apiKeyCipher !== null } : null;
+      // Credentials a URL saved before they were refused are not shown back.
+      p ? { baseUrl: withoutCredentials(p.baseUrl), model: p.model, apiKeySet: p.apiKeyCipher !== null } : null;
     const embed = s.embed ? { ...view(s.embed)!, dim: s.embed.dim } : null;
     return { llm: view(s.llm), rerank: view(s.rerank), embed, limits: s.limits ?? {} };
   }
@@ -211,6 +215,12 @@ export class TenantService {
   }
 
   private seal(input: ProviderInput, current: StoredProvider | undefined): StoredProvider {
+    checkProviderUrl(input.baseUrl, this.allowPrivateProviders);
+    // A stored key was given for one host: it is not sent to another unless given again.
+    const moved = current !== undefined && providerHost(current.baseUrl) !== providerHost(input.baseUrl);
+    if (moved && input.apiKey === undefined && current.apiKeyCipher !== null) {
+      throw badRequest('base_url names a new host: send api_key again (or null for none); the stored key is not sent to another host', 'api_key_required');
+    }
     const keep = input.apiKey === undefined ? (current?.apiKeyCipher ?? null) : null;
     return {
       baseUrl: input.baseUrl,

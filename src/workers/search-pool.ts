@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import type { LexicalArgs, SearchRunner, VectorArgs } from '../adapters/embedded/sqlite/search-ops.js';
 import type { ChunkHit } from '../ports/store.js';
-import { poolFull } from '../services/admission.js';
+import { TaskLine } from './task-line.js';
 import type { ExtractInput, ExtractOutput } from '../services/query/extract-sentences.js';
 import type { LocalSearchTask } from './search-tasks.js';
 import { workerModule, workerUrl } from './worker-url.js';
@@ -24,8 +24,16 @@ export interface SearchPoolOptions {
 export class SearchPool implements SearchRunner {
   private readonly pool: Piscina;
   private readonly queryTasks = workerUrl('./query-tasks.js', import.meta.url);
+  /**
+   * A task whose query was abandoned (the client left) leaves this line without ever reaching a
+   * thread. Piscina's own `signal` cannot do the same for a running task without terminating
+   * its thread (and its warm connection), so a running task is left to finish and only its
+   * result is dropped.
+   */
+  private readonly line: TaskLine;
 
   constructor(private readonly opts: SearchPoolOptions) {
+    this.line = new TaskLine({ threads: opts.threads, pool: 'search', ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}) });
     this.pool = new Piscina({
       // filename, plus the execArgv that lets a worker load .ts sources (see worker-url.ts).
       ...workerModule('./search-tasks.js', import.meta.url),
@@ -34,41 +42,45 @@ export class SearchPool implements SearchRunner {
       maxThreads: opts.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
-      maxQueue: opts.maxQueue ?? Number.POSITIVE_INFINITY,
     });
   }
 
-  lexical(args: LexicalArgs): Promise<ChunkHit[]> {
-    return this.run({ dbPath: this.opts.dbPath, args }, { name: 'lexical' }) as Promise<ChunkHit[]>;
+  lexical(args: LexicalArgs, signal?: AbortSignal): Promise<ChunkHit[]> {
+    return this.run({ dbPath: this.opts.dbPath, args }, { name: 'lexical' }, signal) as Promise<ChunkHit[]>;
   }
 
-  vector(args: VectorArgs): Promise<ChunkHit[]> {
-    return this.run({ dbPath: this.opts.dbPath, args }, { name: 'vector' }) as Promise<ChunkHit[]>;
+  vector(args: VectorArgs, signal?: AbortSignal): Promise<ChunkHit[]> {
+    return this.run({ dbPath: this.opts.dbPath, args }, { name: 'vector' }, signal) as Promise<ChunkHit[]>;
   }
 
   /** A whole local-embedder retrieval in one task (see search-tasks.ts). */
-  localSearch(task: Omit<LocalSearchTask, 'dbPath'>): Promise<{ vector: Float32Array; hits: ChunkHit[] }> {
-    return this.run({ ...task, dbPath: this.opts.dbPath }, { name: 'localSearch' }) as Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
+  localSearch(task: Omit<LocalSearchTask, 'dbPath'>, signal?: AbortSignal): Promise<{ vector: Float32Array; hits: ChunkHit[] }> {
+    return this.run({ ...task, dbPath: this.opts.dbPath }, { name: 'localSearch' }, signal) as Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
+  }
+
+  extractAnswer(input: ExtractInput, signal?: AbortSignal): Promise<ExtractOutput> {
+    return this.run(input, { filename: this.queryTasks, name: 'extractAnswer' }, signal) as Promise<ExtractOutput>;
   }
 
   /**
-   * No AbortSignal on purpose: piscina aborts a running task by terminating its thread, which
-   * would throw away a warm connection to save a few milliseconds of work.
+   * Waits in line (leaving it if `signal` fires), then runs on a thread. If `signal` fires while
+   * the task runs, the caller is answered at once with the abort; the thread finishes the task
+   * and takes the next one.
    */
-  extractAnswer(input: ExtractInput): Promise<ExtractOutput> {
-    return this.run(input, { filename: this.queryTasks, name: 'extractAnswer' }) as Promise<ExtractOutput>;
+  private async run(task: unknown, options: { name: string; filename?: string }, signal?: AbortSignal): Promise<unknown> {
+    const running = this.line.run(() => this.pool.run(task, options), signal);
+    if (!signal) return running;
+    running.catch(() => {}); // its outcome may go unread once the caller has left
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      running.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
-  private async run(task: unknown, options: { name: string; filename?: string }): Promise<unknown> {
-    try {
-      return await this.pool.run(task, options);
-    } catch (err) {
-      throw poolFull(err, 'search');
-    }
-  }
-
-  stats(): { threads: number; queued: number; utilization: number } {
-    return { threads: this.pool.threads.length, queued: this.pool.queueSize, utilization: this.pool.utilization };
+  stats(): { threads: number; queued: number; utilization: number; completed: number } {
+    return { threads: this.pool.threads.length, queued: this.line.queued, utilization: this.pool.utilization, completed: this.pool.completed };
   }
 
   async close(): Promise<void> {

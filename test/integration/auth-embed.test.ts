@@ -50,7 +50,7 @@ describe('per-tenant embedding settings', () => {
   before(async () => {
     fake = await startFakeOpenAI({ embedDim: DIM, maxBodies: 1000 });
     // No lane retries and quick stage retries: a failed embedding call is retried by the pipeline, soon.
-    server = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_EMBED_MAX_RETRIES: '0', RAGD_BACKOFF_BASE_MS: '50' });
+    server = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_EMBED_MAX_RETRIES: '0', RAGD_BACKOFF_BASE_MS: '50', RAGD_PROVIDER_ALLOW_PRIVATE: 'true' });
     url = server.url;
     embedSpace = `openai:${fake.url}#own-embed:${DIM}`;
     const created = await authed(

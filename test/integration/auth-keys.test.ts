@@ -15,7 +15,7 @@ describe('admin API and API keys', () => {
   let url: string;
 
   before(async () => {
-    server = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_SECRET_KEY: 'server-secret-for-tests' });
+    server = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_SECRET_KEY: 'server-secret-for-tests', RAGD_PROVIDER_ALLOW_PRIVATE: 'true' });
     url = server.url;
   });
   after(async () => server?.close());

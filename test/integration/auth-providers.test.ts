@@ -20,7 +20,7 @@ describe('per-tenant provider settings', () => {
 
   before(async () => {
     fake = await startFakeOpenAI({ answer: TENANT_ANSWER });
-    server = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY });
+    server = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_PROVIDER_ALLOW_PRIVATE: 'true' });
     url = server.url;
     for (const t of ['own', 'plain', 'twin']) {
       keys[t] = await tenantWithKey(url, t);
@@ -83,7 +83,7 @@ describe('per-tenant provider settings', () => {
 
   it('a provider key sealed under another server key is refused clearly (503), not sent', async () => {
     await server.server.close();
-    const restarted = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_DATA_DIR: server.dataDir, RAGD_SECRET_KEY: 'a-different-server-key' });
+    const restarted = await startTestServer({ RAGD_ADMIN_KEY: ADMIN_KEY, RAGD_DATA_DIR: server.dataDir, RAGD_SECRET_KEY: 'a-different-server-key', RAGD_PROVIDER_ALLOW_PRIVATE: 'true' });
     try {
       const before = fake.stats.requests.chat;
       const r = await authed(`${restarted.url}/v1/kbs/default/query`, keys.twin!, jsonInit('POST', { query: 'when does the depot close?' }));

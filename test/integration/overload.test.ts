@@ -38,6 +38,8 @@ describe('query admission', () => {
       RAGD_LLM_MODEL: 'fake-chat',
       RAGD_LLM_CONCURRENCY: String(10 * N),
       RAGD_MAX_CONCURRENT_QUERIES: String(N),
+      // One tenant here: lift its own bound (half the process's by default) to test the process's.
+      RAGD_TENANT_MAX_CONCURRENT_QUERIES: String(10 * N),
       RAGD_MAX_QUEUED_QUERIES: '0',
       RAGD_RETRY_AFTER_SEC: '3',
     });

@@ -193,11 +193,11 @@ describe('graceful shutdown', () => {
       socket.on('data', (chunk: string) => (text += chunk));
       const ended = new Promise((r) => socket.once('close', r));
       const body = JSON.stringify({ query: 'Why do sea otters hold hands?', stream: true });
-      socket.write(`POST /v1/kbs/${KB}/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.write(`POST /v1/kbs/${KB}/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       while (!text.includes('event: token')) await new Promise((r) => setTimeout(r, 10));
       const closing = server.close();
       await new Promise((r) => setTimeout(r, 50));
-      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
       await ended;
       await closing;
       const [first, second] = text.split(/(?=HTTP\/1\.1 )/);

@@ -75,6 +75,12 @@ export interface FakeBehavior extends RouteKnobs {
   rerankShape: 'cohere' | 'tei';
   /** The next `count` streamed answers break (socket destroyed) after `afterTokens` content chunks. */
   breakStreamNext: { afterTokens: number; count: number } | null;
+  /**
+   * The next `count` chat answers are malformed: `truncated` streams its content and ends the
+   * body cleanly without a finish reason or `[DONE]` (plain: `finish_reason: null`); `garbage`
+   * answers 200 with a body that is not JSON.
+   */
+  malformedNext: { kind: 'truncated' | 'garbage'; count: number } | null;
   /** How many request bodies `stats.bodies` keeps (the most recent). */
   maxBodies: number;
   chat: Partial<RouteKnobs>;
@@ -129,6 +135,7 @@ const DEFAULTS: FakeBehavior = {
   refuseBase64: false,
   rerankShape: 'cohere',
   breakStreamNext: null,
+  malformedNext: null,
   maxBodies: 100,
   chat: {},
   embeddings: {},
@@ -217,6 +224,8 @@ interface StreamPlan {
   tokensPerChunk: number;
   /** Drop the connection after this many content chunks. */
   breakAfter: number | undefined;
+  /** End the body after the content, without a finish reason or [DONE]. */
+  truncated: boolean;
   usage: object | undefined;
   onDeliberateBreak: () => void;
 }
@@ -238,6 +247,7 @@ function streamAnswer(res: ServerResponse, gone: AbortSignal, plan: StreamPlan):
   gone.addEventListener('abort', () => clearTimeout(timer), { once: true });
 
   const finish = (): void => {
+    if (plan.truncated) return void res.end();
     res.write(event('{}', '"stop"'));
     if (plan.usage) res.write(`${head}[],"usage":${JSON.stringify(plan.usage)}}\n\n`);
     res.end('data: [DONE]\n\n');
@@ -423,6 +433,14 @@ export async function startFakeOpenAI(
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     const id = `chatcmpl-fake-${++seq}`;
     const created = Math.floor(Date.now() / 1000);
+    const bad = behavior.malformedNext;
+    const malformed = bad && bad.count > 0 ? (bad.count--, bad.kind) : null;
+    if (malformed === 'garbage') {
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': body.stream ? 'text/event-stream' : 'application/json' });
+      reply.raw.end(body.stream ? 'data: {"choices": [garbage\n\n' : '{"choices": [garbage');
+      return reply;
+    }
 
     if (!body.stream) {
       return {
@@ -430,7 +448,7 @@ export async function startFakeOpenAI(
         object: 'chat.completion',
         created,
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: answer, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        choices: [{ index: 0, message: { role: 'assistant', content: answer, refusal: null }, logprobs: null, finish_reason: malformed ? null : 'stop' }],
         usage,
       };
     }
@@ -451,6 +469,7 @@ export async function startFakeOpenAI(
       tokenDelayMs: behavior.tokenDelayMs,
       tokensPerChunk: behavior.tokensPerChunk,
       breakAfter,
+      truncated: malformed === 'truncated',
       usage: body.stream_options?.include_usage ? usage : undefined,
       onDeliberateBreak: markDeliberate,
     });

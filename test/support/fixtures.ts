@@ -396,3 +396,32 @@ export async function makeCjkPdf(pages: string[][]): Promise<Uint8Array> {
   }
   return doc.save();
 }
+
+/**
+ * A valid DOCX whose word/document.xml is `megabytes` MiB of ordinary paragraphs (varied words,
+ * ~4:1 deflated: within every ratio limit), as a hostile tenant would send to balloon mammoth.
+ * Built from one deflated chunk repeated, so making it is cheap.
+ */
+export function makeBalloonDocx(megabytes = 80): Uint8Array {
+  const words = ['otter', 'river', 'stone', 'kelp', 'tide', 'shell', 'harbour', 'current', '水獭', '河流'];
+  let text = '';
+  for (let i = 0; text.length < 1024 * 1024 - 200; i++) text += `<w:p><w:r><w:t>${words[i % 10]} ${i} ${words[(i * 7) % 10]}</w:t></w:r></w:p>`;
+  const pieces = [
+    utf8(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="${W_NS}"><w:body>`),
+    ...Array.from({ length: megabytes }, () => utf8(text)),
+    utf8('<w:sectPr/></w:body></w:document>'),
+  ];
+  const chunk = deflateRawSync(pieces[1]!, { level: 1, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  const parts: Uint8Array[] = [];
+  let crc = 0;
+  let size = 0;
+  pieces.forEach((p, i) => {
+    parts.push(i === 0 || i === pieces.length - 1 ? deflateRawSync(p, { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : chunk);
+    crc = zlibCrc32(p, crc);
+    size += p.length;
+  });
+  parts.push(new Uint8Array([0x03, 0x00]));
+  const entries = deflatedEntries(docxParts([{ text: 'placeholder' }])).filter((e) => e.name !== 'word/document.xml');
+  entries.push({ name: 'word/document.xml', method: 8, data: concat(parts), crc, uncompressedSize: size });
+  return rawZip(entries);
+}

@@ -14,7 +14,7 @@ import { hashEmbedOne } from '../../src/embedding/hash-embedder.js';
 import type { StageResult } from '../../src/workers/stage-result.js';
 import { MARKDOWN_NESTED, makeCorruptPdf, makeDocx, makePdf, makeZipBombDocx, utf8 } from '../support/fixtures.js';
 
-const LIMITS: ParseLimits = { maxUnzippedBytes: 50 * 1024 * 1024, maxZipRatio: 100, maxPdfPages: 100, maxTextChars: 5_000_000 };
+const LIMITS: ParseLimits = { maxUnzippedBytes: 50 * 1024 * 1024, maxZipRatio: 100, maxPdfPages: 100, maxTextChars: 5_000_000, maxDocxXmlBytes: 50 * 1024 * 1024 };
 const DIM = 64;
 
 let pool: Piscina;

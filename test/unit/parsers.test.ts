@@ -29,6 +29,7 @@ const LIMITS: ParseLimits = {
   maxZipRatio: 100,
   maxPdfPages: 50,
   maxTextChars: 2_000_000,
+  maxDocxXmlBytes: 50 * 1024 * 1024,
 };
 
 const texts = (d: ParsedDocument) => d.blocks.map((b) => b.text);

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyPluginAsync, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError } from '../../domain/errors.js';
+import { AppError, insufficientStorage, isDiskFull } from '../../domain/errors.js';
 import { errorMessage } from '../../domain/messages.js';
 import { chooseLanguage, type Lang } from '../../text/language.js';
 import type { UploadedDocumentView } from '../schemas.js';
@@ -97,6 +97,10 @@ export function describeError(err: unknown, limits?: ErrorLimits): ErrorDescript
   }
   if (typeof err !== 'object' || err === null) {
     return { statusCode: 500, code: 'internal', message: 'internal server error', headers: {}, internal: true };
+  }
+  if (isDiskFull(err)) {
+    const full = insufficientStorage();
+    return { statusCode: full.status, code: full.code, message: full.message, headers: { ...full.headers }, internal: false };
   }
   const e = err as Partial<FastifyError> & { validationContext?: string };
 

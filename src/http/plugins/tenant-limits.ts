@@ -9,6 +9,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What a request of this route holds open while it runs, counted against the tenant's limit. */
     tenantLimit?: 'query' | 'event_stream';
+    /** `false` opts a route out of every tenant budget (operator probes, the console's static files). */
+    tenantLimited?: boolean;
   }
 }
 
@@ -30,8 +32,25 @@ export interface TenantLimitsPluginOptions {
   rateLimiter?: RateLimiterFactory;
 }
 
-/** Health, readiness and metrics belong to operators and load balancers, not to a tenant's budget. */
-const isTenantApi = (request: FastifyRequest) => request.url.startsWith('/v1/');
+/**
+ * Health, readiness and metrics belong to operators and load balancers, not to a tenant's budget.
+ * The explicit opt-out list; a route may also opt out with `config.tenantLimited: false`.
+ */
+export const UNLIMITED_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Decided by the route that matched, never by the raw URL: the router decodes `/%761/kbs` to
+ * `/v1/kbs`, so a prefix test on `request.url` is skipped by encoding the path. Every tenant
+ * request is counted unless its route opted out — routes added later (`/v1/chat/completions`,
+ * `/mcp`) included — and so is one that matched no route (its 404 costs the tenant too). Admin
+ * requests carry no tenant and are not counted.
+ */
+function isTenantApi(request: FastifyRequest): boolean {
+  if (request.tenantId === '') return false;
+  const route = request.routeOptions.url;
+  if (route === undefined) return true;
+  return !UNLIMITED_ROUTES.has(route) && request.routeOptions.config?.tenantLimited !== false;
+}
 
 /**
  * Per-tenant limits on the HTTP surface, after the tenant plugin has set `request.tenantId`:

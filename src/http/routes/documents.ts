@@ -3,12 +3,14 @@ import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import type { Config } from '../../config/config.js';
-import { AppError, badRequest } from '../../domain/errors.js';
+import { AppError, badRequest, insufficientStorage, isDiskFull } from '../../domain/errors.js';
 import type { OcrMode, Scope } from '../../domain/types.js';
 import { Type } from '@sinclair/typebox';
 import type { DocumentService, UploadedDocument } from '../../services/document-service.js';
 import type { RoutePlugin } from '../app.js';
 import { PartialUploadError } from '../plugins/errors.js';
+import { MAX_METADATA_BYTES } from '../../services/metadata-guard.js';
+// The `metadata` form field is capped at MAX_METADATA_BYTES (busboy truncates at `fieldSize`; a truncated field is refused).
 import {
   DEFAULT_LIST_LIMIT,
   DocumentListResponse,
@@ -22,9 +24,6 @@ import {
   UploadTextBody,
   OcrModeSchema,
 } from '../schemas.js';
-
-/** Largest `metadata` form field (busboy truncates at `fieldSize`; a truncated field is refused). */
-export const MAX_METADATA_BYTES = 64 * 1024;
 
 function tooLarge(config: Config): AppError {
   return new AppError(413, 'too_large', `file is larger than the upload limit of ${config.maxUploadBytes} bytes`);
@@ -56,6 +55,8 @@ function parseMetadataField(part: MultipartValue): Record<string, unknown> {
  */
 function multipartFailure(err: unknown): unknown {
   if (err instanceof AppError) return err;
+  // Writing the upload failed on our side: the client's body was fine.
+  if (isDiskFull(err)) return insufficientStorage();
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('FST_')) return err;
   return new AppError(400, 'invalid_multipart', 'the multipart body is malformed');

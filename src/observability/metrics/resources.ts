@@ -14,6 +14,8 @@ export interface ResourceSources {
   pools: Record<string, PoolStats>;
   /** The database's single writer: its calls (timed) and its backlog. */
   dbWriter?: { events: EventEmitter<WriterEvents>; readonly queued: number };
+  /** Free space of the data directory. */
+  disk?: { readonly freeBytes: number; readonly low: boolean };
 }
 
 export function registerResourceMetrics(registry: Registry, sources: ResourceSources): void {
@@ -23,6 +25,26 @@ export function registerResourceMetrics(registry: Registry, sources: ResourceSou
   poolGauge('ragd_worker_pool_utilization', 'Share of the worker-thread pool capacity in use since it started (0..1, from piscina)', (s) => s.utilization);
   poolGauge('ragd_worker_pool_queue_length', 'Tasks waiting for a free worker thread', (s) => s.queued);
   poolGauge('ragd_worker_pool_threads', 'Worker threads currently running', (s) => s.threads);
+
+  const disk = sources.disk;
+  if (disk) {
+    new Gauge({
+      name: 'ragd_disk_free_bytes',
+      help: 'Free bytes on the data directory file system (for the unprivileged user)',
+      registers: [registry],
+      collect() {
+        if (Number.isFinite(disk.freeBytes)) this.set(disk.freeBytes);
+      },
+    });
+    new Gauge({
+      name: 'ragd_disk_low',
+      help: '1 while free space is below RAGD_MIN_FREE_DISK_BYTES (readiness fails, the pipeline pauses)',
+      registers: [registry],
+      collect() {
+        this.set(disk.low ? 1 : 0);
+      },
+    });
+  }
 
   const writer = sources.dbWriter;
   if (!writer) return;

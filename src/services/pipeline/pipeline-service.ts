@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { isPermanent } from '../../domain/errors.js';
+import { isDiskFull, isPermanent } from '../../domain/errors.js';
 import { STAGE_STATUS, STAGES, type DocumentStatus, type PipelineStage, type TaskStatus } from '../../domain/types.js';
 import type { EventBus } from '../../ports/event-bus.js';
 import type { JobQueue, LeasedJob, NewJob } from '../../ports/job-queue.js';
@@ -18,6 +18,8 @@ export interface PipelineOptions {
   backoffMaxMs: number;
   /** How often idle slots look for due retries and expired leases, besides being woken. */
   pollMs?: number;
+  /** How long leasing pauses after a stage finds the disk full (default 30 s). */
+  diskFullPauseMs?: number;
 }
 
 interface Running {
@@ -46,9 +48,11 @@ export class PipelineService {
    */
   private readonly wakers = new Map<PipelineStage, Set<() => void>>(STAGES.map((s) => [s, new Set()]));
   private unsubscribeRunnable: (() => void) | null = null;
+  /** Until when no new job is leased: the disk was full (see diskFull()). */
+  private pausedUntil = 0;
 
   constructor(
-    private readonly deps: StageDeps & { queue: JobQueue; bus: EventBus; logger: Logger },
+    private readonly deps: StageDeps & { queue: JobQueue; bus: EventBus; logger: Logger; diskLow?: () => boolean },
     private readonly opts: PipelineOptions,
   ) {}
 
@@ -127,6 +131,11 @@ export class PipelineService {
 
   private async slot(stage: PipelineStage): Promise<void> {
     while (this.running) {
+      // Out of disk space: every stage would fail and burn its document's attempts. Wait instead.
+      if (Date.now() < this.pausedUntil || this.deps.diskLow?.() === true) {
+        await this.idle(stage);
+        continue;
+      }
       let job: LeasedJob | null = null;
       try {
         job = await this.deps.queue.lease([stage], this.owner, this.opts.leaseMs);
@@ -219,14 +228,35 @@ export class PipelineService {
         return 'cancelled';
       }
       if (span) failSpan(span, err);
+      if (isDiskFull(err)) return await this.diskFull(job, err, log);
       return await this.settleFailure(job, err, isPermanent(err), log);
     } finally {
       clearInterval(heartbeat);
     }
   }
 
+  /**
+   * A stage ran out of disk space: the document is not at fault. Its job is put back (due after
+   * the pause, and never buried for this), and the whole pipeline pauses leasing, so documents
+   * wait for space instead of failing one after another and flooding the log.
+   */
+  private async diskFull(job: LeasedJob, err: unknown, log: Logger): Promise<JobOutcome> {
+    const pauseMs = this.opts.diskFullPauseMs ?? 30_000;
+    const first = Date.now() >= this.pausedUntil;
+    this.pausedUntil = Date.now() + pauseMs;
+    if (first) log.error({ err: err instanceof Error ? err.message : String(err), pause_ms: pauseMs }, 'disk full: pipeline paused');
+    try {
+      const kept = await this.deps.queue.fail(job, 'waiting for disk space', this.pausedUntil);
+      return kept ? 'retrying' : 'lost';
+    } catch {
+      return 'lost';
+    }
+  }
+
   private async settleFailure(job: LeasedJob, err: unknown, permanent: boolean, log: Logger): Promise<JobOutcome> {
-    const message = err instanceof Error ? err.message : String(err);
+    // Errors from the writer thread arrive structured-cloned, not always as Error instances.
+    const message =
+      err instanceof Error ? err.message : typeof (err as { message?: unknown })?.message === 'string' ? (err as { message: string }).message : String(err);
     const last = permanent || job.attempts >= job.maxAttempts;
     const retryAt = last ? null : Date.now() + backoffMs(job.attempts, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
     try {

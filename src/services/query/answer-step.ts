@@ -17,6 +17,8 @@ export interface AnswerOutcome {
   kind: AnswerKind;
   /** Set when the answer is a fallback: a degraded answer that must not be cached. */
   fallbackNotice?: string;
+  /** The model's answer may be cut short or is empty: shown, not cached. */
+  incomplete?: boolean;
 }
 
 /** Outages retrying could not fix; a rejected request (400, bad key) is not one of them. */
@@ -72,7 +74,7 @@ export class AnswerStep {
         ...(tokenHook ? { onToken: tokenHook } : {}),
         ...(requestId ? { requestId } : {}),
       });
-      return { text: r.text, kind: 'llm' };
+      return { text: r.text, kind: 'llm', ...(r.complete === false ? { incomplete: true } : {}) };
     } catch (err) {
       // Once a client has seen model tokens, a different answer cannot be spliced in.
       if (signal?.aborted || emitted || !this.opts.fallbackToExtractive || !isOutage(err)) throw err;

@@ -9,7 +9,7 @@ export const FALLBACK_PREFIX = notices('en').fallbackLabel;
 
 /** Where the sentence picking runs: the search worker pool (SearchPool implements this). */
 export interface ExtractRunner {
-  extractAnswer(input: ExtractInput): Promise<ExtractOutput>;
+  extractAnswer(input: ExtractInput, signal?: AbortSignal): Promise<ExtractOutput>;
 }
 
 export interface ExtractiveOptions {
@@ -35,7 +35,7 @@ export class ExtractiveAnswerer implements AnswerGenerator {
   async answerFrom(query: string, sources: { n: number; text: string }[], opts: ExtractiveOptions = {}): Promise<GenerateResult> {
     const words = notices(opts.lang ?? questionLanguage(query));
     const prefix = opts.prefix ?? words.extractiveLabel;
-    const { sentences } = sources.length > 0 ? await this.runner.extractAnswer({ query, sources }) : { sentences: [] };
+    const { sentences } = sources.length > 0 ? await this.runner.extractAnswer({ query, sources }, opts.signal) : { sentences: [] };
     opts.signal?.throwIfAborted();
     const pieces =
       sentences.length > 0

@@ -166,12 +166,14 @@ export class QueryService {
     let answer: string | null = null;
     let answerKind: QueryResult['answer_kind'] = null;
     let degraded = rerank?.applied === false;
+    let uncacheable = false;
     if (!req.onlyContext) {
       const outcome = await withSpan('query generate', {}, () =>
         providers.answer.answer(question, citations, signal, hooks.onToken, hooks.requestId, history, lang),
       );
       answer = outcome.text;
       answerKind = outcome.kind;
+      if (outcome.incomplete) uncacheable = true;
       if (outcome.fallbackNotice) {
         degraded = true;
         notice = joinNotices(notice, outcome.fallbackNotice);
@@ -182,7 +184,7 @@ export class QueryService {
     const result = { answer, answer_kind: answerKind, citations, ...(rerank ? { rerank } : {}) };
     // A fallback answer is a stopgap: the next asker should get the real one once it is possible.
     const packed =
-      !degraded && !signal?.aborted && !req.explain
+      !degraded && !uncacheable && !signal?.aborted && !req.explain
         ? this.deps.cache.set(key, { ...result, ...(retrieved.notice ? { retrievalNotice: retrieved.notice } : {}) })
         : undefined;
     return withPacked(

@@ -69,7 +69,7 @@ export interface LocalSearchRequest {
   filter?: SearchFilter;
 }
 
-export type LocalSearch = (r: LocalSearchRequest) => Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
+export type LocalSearch = (r: LocalSearchRequest, signal?: AbortSignal) => Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
 
 export class Retriever {
   constructor(
@@ -99,7 +99,7 @@ export class Retriever {
     const embedder =
       mode === 'vector' ? await requireKbEmbedder(this.embedders, kb) : mode === 'hybrid' ? await this.embedders.forKb(kb.tenantId, kb) : null;
     if (!embedder) {
-      const hits = await this.store.searchLexical(scope, query, input.depth, filter);
+      const hits = await this.store.searchLexical(scope, query, input.depth, filter, input.signal);
       const rankings = input.explain ? { rankings: { lexical: hits, vector: null, fused: null } } : {};
       return mode === 'hybrid'
         ? { hits, ...rankings, notice: `vector search skipped: the knowledge base was built with embedder ${kb.embedder}` }
@@ -113,7 +113,7 @@ export class Retriever {
     if (mode === 'vector') return { hits: await this.vector(input, embedder, input.depth) };
     // Hybrid with a remote embedder: BM25 runs while the question is being embedded.
     const [lexical, vector] = await Promise.all([
-      this.store.searchLexical(scope, query, fetch, filter),
+      this.store.searchLexical(scope, query, fetch, filter, input.signal),
       this.vector(input, embedder, fetch),
     ]);
     return { hits: fuseRrf([lexical, vector], [1, weight]).slice(0, input.depth) };
@@ -147,13 +147,13 @@ export class Retriever {
       vectorWeight,
       depth: input.depth,
       ...(input.filter ? { filter: input.filter } : {}),
-    });
+    }, input.signal);
     if (!cached) this.embeddings.remember(embedder, input.query, vector);
     return hits;
   }
 
   private async vector(input: RetrieveInput, embedder: Embedder, depth: number): Promise<ChunkHit[]> {
     const vector = await this.embeddings.embed(embedder, input.query, input.signal, input.requestId);
-    return this.store.searchVector(input.scope, vector, depth, input.filter);
+    return this.store.searchVector(input.scope, vector, depth, input.filter, input.signal);
   }
 }

@@ -185,6 +185,22 @@ const MIGRATIONS: (string | ((db: Db) => void))[] = [
   ALTER TABLE documents ADD COLUMN ocr TEXT NOT NULL DEFAULT '{"mode":"auto"}';
   ALTER TABLE chunks ADD COLUMN ocr_confidence REAL;
   `,
+  // 8: a tenant's stored bytes include its documents' metadata (up to 64 KB each, listed with
+  // every page): without it, tiny files with large metadata grew the database past any quota.
+  `
+  DROP TRIGGER documents_usage_insert;
+  DROP TRIGGER documents_usage_delete;
+  CREATE TRIGGER documents_usage_insert AFTER INSERT ON documents BEGIN
+    INSERT INTO tenant_usage (tenant_id, documents, bytes) VALUES (NEW.tenant_id, 1, NEW.bytes + length(CAST(NEW.metadata AS BLOB)))
+      ON CONFLICT (tenant_id) DO UPDATE SET documents = documents + 1, bytes = bytes + NEW.bytes + length(CAST(NEW.metadata AS BLOB));
+  END;
+  CREATE TRIGGER documents_usage_delete AFTER DELETE ON documents BEGIN
+    UPDATE tenant_usage SET documents = documents - 1, bytes = bytes - OLD.bytes - length(CAST(OLD.metadata AS BLOB)) WHERE tenant_id = OLD.tenant_id;
+  END;
+  UPDATE tenant_usage SET bytes = (
+    SELECT coalesce(sum(bytes + length(CAST(metadata AS BLOB))), 0) FROM documents WHERE documents.tenant_id = tenant_usage.tenant_id
+  );
+  `,
 ];
 
 /** Brings the schema up to `target` (default: the latest); tests stop earlier to build old files. */

@@ -35,8 +35,9 @@ export interface VectorArgs {
  * connection when none is set.
  */
 export interface SearchRunner {
-  lexical(args: LexicalArgs): Promise<ChunkHit[]>;
-  vector(args: VectorArgs): Promise<ChunkHit[]>;
+  /** `signal`: the query was abandoned; a search not yet started is dropped. */
+  lexical(args: LexicalArgs, signal?: AbortSignal): Promise<ChunkHit[]>;
+  vector(args: VectorArgs, signal?: AbortSignal): Promise<ChunkHit[]>;
 }
 
 /**

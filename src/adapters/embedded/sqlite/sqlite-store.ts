@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import { join } from 'node:path';
 import type { DocumentOcr, DocumentStatus, OcrMode, Scope, TaskView } from '../../../domain/types.js';
@@ -17,9 +16,11 @@ import type {
   Store,
   StoredChunk,
 } from '../../../ports/store.js';
+import { InvalidCursorError, MAX_LIST_PAGE_BYTES } from '../../../ports/store.js';
 import { KbStateReader, PENDING_STATUSES } from './kb-state-reader.js';
 import type { ResegmentStep } from './kb-fts.js';
 import { openDatabase, type Db } from './open.js';
+import { checkDatabaseFile, checkDataDir } from './preflight.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { searchLexical, searchVector, type SearchRunner } from './search-ops.js';
 import { prepareCached } from './statements.js';
@@ -69,8 +70,11 @@ const noDocuments = (): Record<DocumentStatus, number> => ({
 
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
 function decodeCursor(cursor: string): number {
-  const n = Number(Buffer.from(cursor, 'base64url').toString());
-  return Number.isInteger(n) && n >= 0 ? n : 0;
+  // Strict both ways: Buffer.from decodes garbage leniently (`!!!` → '' → 0, page one again).
+  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
+  const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || encodeCursor(n) !== cursor) throw new InvalidCursorError();
+  return n;
 }
 
 /**
@@ -89,8 +93,9 @@ export class SqliteStore implements Store {
   fullTextRebuilt: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SqliteStoreOptions) {
-    mkdirSync(opts.dataDir, { recursive: true });
+    checkDataDir(opts.dataDir);
     this.dbPath = join(opts.dataDir, 'ragd.db');
+    checkDatabaseFile(this.dbPath);
     this.writer = new SqliteWriter(this.dbPath);
   }
 
@@ -232,12 +237,23 @@ export class SqliteStore implements Store {
       params.push(q.status);
     }
     params.push(q.limit + 1);
-    const rows = this.prepared(`${DOCUMENT_SELECT} WHERE ${where} ORDER BY d.seq LIMIT ?`).all(...params) as DocumentRow[];
-    const page = rows.slice(0, q.limit);
+    // Cut by count, then by the metadata's bytes (the part of a row a tenant can make large).
+    // Iterated, so rows past the cut are never read into memory.
+    const page: DocumentRow[] = [];
+    let size = 0;
+    let more = false;
+    for (const row of this.prepared(`${DOCUMENT_SELECT} WHERE ${where} ORDER BY d.seq LIMIT ?`).iterate(...params) as Iterable<DocumentRow>) {
+      size += row.metadata.length;
+      if (page.length === q.limit || (page.length > 0 && size > MAX_LIST_PAGE_BYTES)) {
+        more = true;
+        break;
+      }
+      page.push(row);
+    }
     const last = page[page.length - 1];
     return {
       documents: page.map(toDocument),
-      nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null,
+      nextCursor: more && last ? encodeCursor(last.seq) : null,
     };
   }
 
@@ -307,16 +323,16 @@ export class SqliteStore implements Store {
     return row ? toStoredChunk(row) : null;
   }
 
-  async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+    async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
     const args = { ...scope, query, k, filter };
-    return this.searchRunner ? this.searchRunner.lexical(args) : searchLexical(this.db, args);
+    return this.searchRunner ? this.searchRunner.lexical(args, signal) : searchLexical(this.db, args);
   }
 
-  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
     const kb = await this.getKb(scope);
     if (!kb) return [];
     const args = { ...scope, vector, dim: kb.embedDim, k, filter };
-    return this.searchRunner ? this.searchRunner.vector(args) : searchVector(this.db, args);
+    return this.searchRunner ? this.searchRunner.vector(args, signal) : searchVector(this.db, args);
   }
 
   async kbCounts(scope: Scope): Promise<{ documents: Record<DocumentStatus, number>; chunks: number }> {

@@ -109,10 +109,13 @@ export function createDocument(
       doc.contentHash,
     );
     if (existing) return { document: existing, duplicate: true };
+    const metadata = JSON.stringify(doc.metadata);
     if (doc.quota) {
       // In the insert's transaction, so concurrent uploads cannot together overshoot the quota.
+      // Stored bytes are the file's plus its metadata's (as the usage triggers count them).
       const usage = tenantUsage(db, { tenantId: doc.scope.tenantId });
-      if (quotaRefusal(usage, doc.quota, { documents: 1, bytes: doc.bytes })) return { refused: usage };
+      const adding = { documents: 1, bytes: doc.bytes + Buffer.byteLength(metadata, 'utf8') };
+      if (quotaRefusal(usage, doc.quota, adding)) return { refused: usage };
     }
     const now = nowIso();
     prepareCached(
@@ -126,7 +129,7 @@ export function createDocument(
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, ?, ?, ?)`,
     ).run(
       doc.id, doc.scope.tenantId, doc.scope.kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey,
-      JSON.stringify(doc.metadata), JSON.stringify({ mode: doc.ocr ?? 'auto' }), doc.taskId, now, now,
+      metadata, JSON.stringify({ mode: doc.ocr ?? 'auto' }), doc.taskId, now, now,
     );
     insertJob(db, {
       job: { scope: doc.scope, documentId: doc.id, taskId: doc.taskId, stage: 'parse', traceContext: doc.traceContext ?? null },
