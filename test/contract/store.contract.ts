@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { STAGES, type ChunkDraft, type Scope } from '../../src/domain/types.js';
-import { VectorSearchUnavailableError, type Store } from '../../src/ports/store.js';
+import { InvalidCursorError, MAX_LIST_PAGE_BYTES, VectorSearchUnavailableError, type Store } from '../../src/ports/store.js';
 
 export const CONTRACT_DIM = 8;
 
@@ -94,7 +94,27 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       );
       await newDoc();
       const afterUsage = await store.tenantUsage('default');
-      assert.deepEqual(afterUsage, { documents: before.documents + 1, bytes: before.bytes + 10 });
+      assert.deepEqual(afterUsage, { documents: before.documents + 1, bytes: before.bytes + 10 + '{}'.length }, 'the file and its metadata');
+    });
+
+    it('counts a document\'s metadata (its JSON\'s UTF-8 bytes) in the tenant\'s stored bytes and quota', async () => {
+      const s = { tenantId: 'meta', kbId: 'default' };
+      await store.createKb('meta', { id: 'default', name: 'default', embedder: 'hash:8', embedDim: CONTRACT_DIM });
+      const metadata = { 作者: '张三', tags: ['a', 'b'] };
+      const json = Buffer.byteLength(JSON.stringify(metadata), 'utf8');
+      const { document } = await newDoc(s, undefined, metadata);
+      assert.deepEqual(await store.tenantUsage('meta'), { documents: 1, bytes: 10 + json });
+      // 10 file bytes fit under the cap; with the metadata they do not.
+      await assert.rejects(
+        store.createDocument({
+          scope: s, id: 'doc_meta_big', taskId: 'task_meta_big', name: 'm.txt', type: 'text', contentHash: 'meta-big', bytes: 10,
+          blobKey: 'k', metadata: { note: '大'.repeat(100) }, quota: { maxDocuments: null, maxStoredBytes: 10 + json + 10 + 200 },
+        }),
+        { status: 413 },
+      );
+      await store.deleteDocument(s, document.id);
+      assert.deepEqual(await store.tenantUsage('meta'), { documents: 0, bytes: 0 }, 'a delete gives it all back');
+      await store.deleteKb(s);
     });
 
     it('lists documents in pages and by status', async () => {
@@ -108,6 +128,35 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       assert.equal(new Set([...first.documents, ...second.documents].map((d) => d.id)).size, 5);
       assert.equal((await store.listDocuments(s, { limit: 10, status: 'ready' })).documents.length, 0);
       assert.equal(await store.countPending(s), 5);
+    });
+
+    it('refuses a cursor it never handed out', async () => {
+      const s = { tenantId: 'default', kbId: 'second' };
+      const { nextCursor } = await store.listDocuments(s, { limit: 1 });
+      assert.ok(nextCursor);
+      for (const bad of ['!!!', 'not-a-cursor', Buffer.from('-1').toString('base64url'), `${nextCursor}=`, '游标']) {
+        await assert.rejects(store.listDocuments(s, { limit: 10, cursor: bad }), InvalidCursorError, bad);
+      }
+    });
+
+    it('ends a page of documents before their metadata passes MAX_LIST_PAGE_BYTES, with at least one', async () => {
+      const s = { tenantId: 'default', kbId: 'pages' };
+      await store.createKb('default', { id: 'pages', name: 'pages', embedder: 'hash:8', embedDim: CONTRACT_DIM });
+      const third = Math.floor(MAX_LIST_PAGE_BYTES * 0.4);
+      const a = await newDoc(s, undefined, { blob: 'a'.repeat(third) });
+      const b = await newDoc(s, undefined, { blob: 'b'.repeat(third) });
+      const c = await newDoc(s, undefined, { blob: 'c'.repeat(MAX_LIST_PAGE_BYTES + 10) });
+      const d = await newDoc(s, undefined, { note: '小' });
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listDocuments(s, { limit: 100, ...(cursor ? { cursor } : {}) });
+        pages.push(page.documents.map((x) => x.id));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor && pages.length < 10);
+      assert.deepEqual(pages, [[a.document.id, b.document.id], [c.document.id], [d.document.id]]);
+      assert.equal((await store.listDocuments(s, { limit: 1 })).documents[0]?.metadata.blob, 'a'.repeat(third));
+      await store.deleteKb(s);
     });
 
     it('applies a transition to the document and its task together', async () => {
@@ -224,6 +273,17 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       assert.equal(zh[0]?.text, '全文 检索 使用 倒排 索引');
       const filtered = await store.searchLexical(s, '检索 retrieval', 5, { metadata: { lang: 'en' } });
       assert.deepEqual(filtered.map((h) => h.documentId), [b.document.id]);
+    });
+
+    it('runs no search for a query already abandoned', async () => {
+      const s = { tenantId: 'default', kbId: 'zh' };
+      const abandoned = AbortSignal.abort();
+      await assert.rejects(store.searchLexical(s, '倒排 索引', 5, undefined, abandoned), { name: 'AbortError' });
+      const q = new Float32Array(CONTRACT_DIM);
+      q[0] = 1;
+      await assert.rejects(store.searchVector(s, q, 5, undefined, abandoned), (err: Error) => err.name === 'AbortError' || err instanceof VectorSearchUnavailableError);
+      const live = new AbortController().signal;
+      assert.equal((await store.searchLexical(s, '倒排 索引', 5, undefined, live))[0]?.text, '全文 检索 使用 倒排 索引', 'a live signal changes nothing');
     });
 
     it('keeps tenants apart: another tenant never sees these chunks', async () => {

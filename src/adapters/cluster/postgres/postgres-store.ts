@@ -3,6 +3,8 @@ import type { Pool, PoolClient } from 'pg';
 import type { ChunkDraft, DocumentOcr, DocumentStatus, OcrMode, Scope, TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
 import {
+  InvalidCursorError,
+  MAX_LIST_PAGE_BYTES,
   VectorSearchUnavailableError,
   type ChunkHit,
   type ChunkRecord,
@@ -18,7 +20,7 @@ import {
   type StoredChunk,
 } from '../../../ports/store.js';
 import { migrate } from './migrator.js';
-import { inTransaction } from './pool.js';
+import { inTransaction, queryUnlessAborted } from './pool.js';
 import { buildPostings } from './postings.js';
 import { toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { queryTerms } from './segment.js';
@@ -42,9 +44,12 @@ const noDocuments = (): Record<DocumentStatus, number> => ({
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
+/** Only what encodeCursor made (as the embedded store): lenient base64 would turn garbage into page one. */
 function decodeCursor(cursor: string): number {
-  const n = Number(Buffer.from(cursor, 'base64url').toString());
-  return Number.isInteger(n) && n >= 0 ? n : 0;
+  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
+  const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || encodeCursor(n) !== cursor) throw new InvalidCursorError();
+  return n;
 }
 
 interface HitRow {
@@ -158,15 +163,19 @@ export class PostgresStore implements Store {
   async createDocument(doc: NewDocument): Promise<{ document: DocumentRecord; duplicate: boolean }> {
     const { tenantId, kbId } = doc.scope;
     type Outcome = { document: DocumentRecord; duplicate: boolean } | { refused: StorageUsage };
+    const metadata = JSON.stringify(doc.metadata);
+    const metadataBytes = Buffer.byteLength(metadata, 'utf8');
+    // Stored bytes are the file's plus its metadata's (as the usage trigger counts them).
+    const adding = { documents: 1, bytes: doc.bytes + metadataBytes };
     const result = await inTransaction(this.pool, async (c): Promise<Outcome> => {
       if (doc.quota) {
         // The usage row stays locked until COMMIT, so concurrent uploads cannot together overshoot.
         const usage = (await c.query<StorageUsage>(SQL.LOCK_TENANT_USAGE, [tenantId])).rows[0] ?? { documents: 0, bytes: 0 };
-        if (quotaRefusal(usage, doc.quota, { documents: 1, bytes: doc.bytes })) return { refused: usage };
+        if (quotaRefusal(usage, doc.quota, adding)) return { refused: usage };
       }
       const inserted = await c.query(SQL.INSERT_DOCUMENT, [
-        doc.id, tenantId, kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey, JSON.stringify(doc.metadata), doc.taskId,
-        JSON.stringify({ mode: doc.ocr ?? 'auto' }),
+        doc.id, tenantId, kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey, metadata, doc.taskId,
+        JSON.stringify({ mode: doc.ocr ?? 'auto' }), metadataBytes,
       ]);
       if (inserted.rowCount === 0) {
         const existing = await this.documentWhere(c, 'd.tenant_id = $1 AND d.kb_id = $2 AND d.content_hash = $3', [tenantId, kbId, doc.contentHash]);
@@ -176,7 +185,7 @@ export class PostgresStore implements Store {
       await c.query(SQL.INSERT_PIPELINE_JOB, [doc.id, tenantId, kbId, doc.taskId, 'parse', this.opts.maxAttempts, doc.traceContext ?? null]);
       return { document: (await this.documentWhere(c, 'd.id = $1', [doc.id]))!, duplicate: false };
     });
-    if ('refused' in result) throw quotaRefusal(result.refused, doc.quota!, { documents: 1, bytes: doc.bytes })!;
+    if ('refused' in result) throw quotaRefusal(result.refused, doc.quota!, adding)!;
     return result;
   }
 
@@ -198,17 +207,17 @@ export class PostgresStore implements Store {
   }
 
   async listDocuments(scope: Scope, q: ListDocumentsQuery): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }> {
-    const params: unknown[] = [scope.tenantId, scope.kbId, q.cursor ? decodeCursor(q.cursor) : 0];
+    const params: unknown[] = [scope.tenantId, scope.kbId, q.cursor ? decodeCursor(q.cursor) : 0, q.limit, MAX_LIST_PAGE_BYTES];
     let where = 'd.tenant_id = $1 AND d.kb_id = $2 AND d.seq > $3';
     if (q.status) {
       params.push(q.status);
       where += ` AND d.status = $${params.length}`;
     }
-    params.push(q.limit + 1);
-    const rows = (await this.pool.query<DocumentRow & { seq: number }>(`${SQL.DOCUMENT_SELECT} WHERE ${where} ORDER BY d.seq LIMIT $${params.length}`, params)).rows;
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    return { documents: page.map(toDocument), nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null };
+    // The page is cut in the server, by count and by the metadata's size, so rows past the cut
+    // never cross the wire (see MAX_LIST_PAGE_BYTES).
+    const rows = (await this.pool.query<DocumentRow & { seq: number; fetched: number }>(SQL.listDocumentsPage(where), params)).rows;
+    const last = rows[rows.length - 1];
+    return { documents: rows.map(toDocument), nextCursor: last && last.fetched > rows.length ? encodeCursor(last.seq) : null };
   }
 
   async listChunks(scope: Scope, documentId: string, q: { limit: number; after: number }): Promise<ChunkRecord[]> {
@@ -374,7 +383,8 @@ export class PostgresStore implements Store {
     return (await this.pool.query<StoredChunk>(SQL.TENANT_CHUNK, [chunkId, tenantId])).rows[0] ?? null;
   }
 
-  async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+  async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
+    signal?.throwIfAborted();
     const terms = queryTerms(query);
     if (terms.length === 0) return [];
     const params: unknown[] = [scope.tenantId, scope.kbId, terms, k, ...BM25_WEIGHTS];
@@ -383,10 +393,11 @@ export class PostgresStore implements Store {
       '{filter}',
       where,
     );
-    return (await this.pool.query<HitRow>(sql, params)).rows.map(toHit);
+    return (await queryUnlessAborted<HitRow>(this.pool, signal, sql, params)).rows.map(toHit);
   }
 
-  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
+    signal?.throwIfAborted();
     if (!this.vectors.available) throw new VectorSearchUnavailableError(this.vectors.reason ?? 'vector search is unavailable');
     const kb = await this.pool.query<{ no: number; embed_dim: number }>('SELECT no, embed_dim FROM kbs WHERE tenant_id = $1 AND id = $2', [
       scope.tenantId, scope.kbId,
@@ -412,7 +423,7 @@ export class PostgresStore implements Store {
       if (this.vectors.iterativeScan) await c.query(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
       await c.query(`SELECT set_config('hnsw.ef_search', $1, true)`, [String(Math.min(1000, Math.max(40, k * 2)))]);
       return (await c.query<HitRow>(sql, params)).rows.map(toHit);
-    });
+    }, signal);
   }
 
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {

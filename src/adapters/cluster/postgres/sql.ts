@@ -9,6 +9,23 @@ export const DOCUMENT_SELECT = `
   SELECT d.*, t.progress_done, t.progress_total
   FROM documents d LEFT JOIN tasks t ON t.id = d.task_id`;
 
+/**
+ * A page of documents after a cursor: at most $4 of them (one more is counted to know whether
+ * another page follows), ending before their metadata passes $5 bytes (at least one
+ * document). The running total is a window over the rows in order, so the scan stops at $4 + 1.
+ * `where` conditions on d; $1 tenant, $2 kb, $3 cursor seq, then its own. → document rows with
+ * `fetched`: how many rows the cut saw (more than returned: another page follows)
+ */
+export const listDocumentsPage = (where: string) => `
+  WITH cut AS (
+    SELECT d.seq, row_number() OVER w AS rn, sum(d.metadata_bytes) OVER w AS run
+    FROM documents d WHERE ${where} WINDOW w AS (ORDER BY d.seq) ORDER BY d.seq LIMIT $4 + 1
+  )
+  SELECT d.*, t.progress_done, t.progress_total, (SELECT count(*) FROM cut)::int AS fetched
+  FROM cut JOIN documents d ON d.seq = cut.seq LEFT JOIN tasks t ON t.id = d.task_id
+  WHERE cut.rn <= $4 AND (cut.rn = 1 OR cut.run <= $5)
+  ORDER BY cut.seq`;
+
 /** $1 tenant, $2 name. Inserts the tenant unless it exists. → nothing */
 export const ENSURE_TENANT = `INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`;
 
@@ -58,12 +75,12 @@ export const LOCK_TENANT_USAGE = `
 
 /**
  * $1 id, $2 tenant, $3 kb, $4 name, $5 type, $6 content hash, $7 bytes, $8 blob key, $9 metadata
- * (json), $10 task id, $11 OCR (json DocumentOcr). Inserts unless the KB already holds the same
- * bytes. → { id } or none
+ * (json), $10 task id, $11 OCR (json DocumentOcr), $12 the metadata JSON's UTF-8 bytes. Inserts
+ * unless the KB already holds the same bytes. → { id } or none
  */
 export const INSERT_DOCUMENT = `
-  INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, metadata, status, task_id, ocr)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11)
+  INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, metadata, status, task_id, ocr, metadata_bytes)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11, $12)
   ON CONFLICT (tenant_id, kb_id, content_hash) DO NOTHING RETURNING id`;
 
 /** $1 id, $2 tenant, $3 kb, $4 document id. The ingest task of a new document (5 stages: parse, ocr, chunk, embed, index). */
