@@ -3,11 +3,12 @@
  * Pure, so it is tested without a browser.
  */
 
-export type DocStatus = 'queued' | 'parsing' | 'chunking' | 'embedding' | 'indexing' | 'ready' | 'failed';
-export type Stage = 'parse' | 'chunk' | 'embed' | 'index';
+export type DocStatus = 'queued' | 'parsing' | 'recognizing' | 'chunking' | 'embedding' | 'indexing' | 'ready' | 'failed';
+export type Stage = 'parse' | 'ocr' | 'chunk' | 'embed' | 'index';
 
-export const TIMELINE: readonly DocStatus[] = ['queued', 'parsing', 'chunking', 'embedding', 'indexing', 'ready'];
-const STAGE_STATUS: Record<Stage, DocStatus> = { parse: 'parsing', chunk: 'chunking', embed: 'embedding', index: 'indexing' };
+// `recognizing` (OCR) is skipped for documents with a text layer: it then reads as done once passed.
+export const TIMELINE: readonly DocStatus[] = ['queued', 'parsing', 'recognizing', 'chunking', 'embedding', 'indexing', 'ready'];
+const STAGE_STATUS: Record<Stage, DocStatus> = { parse: 'parsing', ocr: 'recognizing', chunk: 'chunking', embed: 'embedding', index: 'indexing' };
 
 export interface DocumentView {
   id: string;

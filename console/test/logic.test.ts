@@ -62,14 +62,19 @@ describe('pipeline timeline', () => {
   it('marks the steps before the current one done', () => {
     assert.deepEqual(
       steps('embedding', 'embed').map((s) => s.state),
-      ['done', 'done', 'done', 'current', 'todo', 'todo'],
+      // queued, parsing, recognizing (OCR, passed or skipped), chunking: done; embedding: current.
+      ['done', 'done', 'done', 'done', 'current', 'todo', 'todo'],
     );
     assert.ok(steps('ready', null).every((s) => s.state === 'done'));
   });
   it('shows where a failed document stopped', () => {
     assert.deepEqual(
       steps('failed', 'chunk').map((s) => s.state),
-      ['done', 'done', 'failed', 'todo', 'todo', 'todo'],
+      ['done', 'done', 'done', 'failed', 'todo', 'todo', 'todo'],
+    );
+    assert.deepEqual(
+      steps('failed', 'ocr').map((s) => s.state),
+      ['done', 'done', 'failed', 'todo', 'todo', 'todo', 'todo'],
     );
   });
   it('applies newer task events and ignores older ones (reconnects deliver out of order)', () => {

@@ -17,6 +17,8 @@ export interface Notices {
   noPassage: string;
   /** The notice that goes with a fallback answer. */
   modelUnavailable(why: string): string;
+  /** Hybrid answered by full text alone: the vector ranking could not run (`why`, in English). */
+  vectorSkipped(why: string): string;
 }
 
 const EN: Notices = {
@@ -28,6 +30,7 @@ const EN: Notices = {
   fallbackLabel: 'Extractive answer (the language model is unavailable):',
   noPassage: 'No passage in the knowledge base matches the question.',
   modelUnavailable: (why) => `The language model is unavailable (${why}); this answer is extractive.`,
+  vectorSkipped: (why) => `vector search skipped: ${why}`,
 };
 
 const ZH: Notices = {
@@ -36,6 +39,7 @@ const ZH: Notices = {
   fallbackLabel: '摘录式回答（语言模型暂不可用）：',
   noPassage: '知识库中没有与该问题相符的段落。',
   modelUnavailable: (why) => `语言模型暂不可用（${why}），本回答为摘录式回答。`,
+  vectorSkipped: (why) => `已跳过向量检索，仅按全文检索作答（${why}）。`,
 };
 
 export const notices = (lang: Lang): Notices => (lang === 'zh' ? ZH : EN);
@@ -80,6 +84,24 @@ const ZH_ERRORS: Record<string, string> = {
   not_ready: '服务尚未就绪',
   client_closed: '客户端已断开',
   provider_key_unreadable: '无法读取该租户的模型服务密钥',
+  invalid_cursor: '分页游标无效',
+  api_key_required: '更换服务地址时需要重新提供 API 密钥',
+  invalid_provider_url: '模型服务地址无效',
+  provider_url_not_allowed: '不允许访问该模型服务地址',
+  not_failed: '该文档没有失败，无需重试',
+  unsupported_type: '不支持的文件类型',
+  type_mismatch: '文件内容与扩展名不符',
+  corrupt_image: '图片已损坏，无法读取',
+  image_too_large: '图片太大',
+  insufficient_storage: '磁盘空间不足',
+  forbidden_host: '不允许的主机名（Host）',
+  forbidden_origin: '不允许的跨站请求来源（Origin）',
+  model_not_found: '找不到该模型（知识库）',
+  unsupported_parameter: '不支持的参数',
+  vector_search_unavailable: '向量检索不可用',
+  provider_error: '模型服务返回了错误',
+  provider_timeout: '模型服务超时',
+  provider_unavailable: '模型服务暂不可用',
   internal: '服务器内部错误',
 };
 

@@ -144,7 +144,7 @@ describe('retrying failed documents, chunks, explained queries, ops (open mode)'
     assert.ok(ops.requests.count > 0);
     assert.equal(typeof ops.requests.p50_ms, 'number');
     assert.ok(ops.requests.p99_ms >= ops.requests.p50_ms);
-    assert.deepEqual(Object.keys(ops.queue), ['parse', 'chunk', 'embed', 'index']);
+    assert.deepEqual(Object.keys(ops.queue), ['parse', 'ocr', 'chunk', 'embed', 'index']);
     assert.ok(ops.providers.some((p: any) => p.name === 'embed' && p.calls > 0 && p.failures > 0));
     assert.ok(ops.caches.some((c: any) => c.name === 'answer' && c.hits > 0));
     assert.ok(ops.documents.ready > 0);
@@ -173,11 +173,13 @@ describe('retrying failed documents, chunks, explained queries, ops (open mode)'
     const spa = await fetch(`${url}/kbs/default/documents/doc_x?chunk=1`);
     assert.equal(spa.status, 200);
     assert.match(await spa.text(), /<div id="root">/);
-    for (const path of ['/v1/nothing-here', '/v1/kbs/default/nothing', '/healthz/x', '/metrics/x', '/openapi.json/x', '/mcp', '/mcp/x', '/assets/missing-abc.js', '/nothing']) {
+    for (const path of ['/v1/nothing-here', '/v1/kbs/default/nothing', '/healthz/x', '/metrics/x', '/openapi.json/x', '/mcp/x', '/assets/missing-abc.js', '/nothing']) {
       const res = await call(`${url}${path}`);
       assert.equal(res.status, 404, path);
       assert.equal(res.body.error.code, 'not_found', path);
     }
+    // The MCP endpoint keeps its own answer to a GET (405, as MCP clients expect), not the console's page.
+    assert.equal((await call(`${url}/mcp`)).status, 405);
     assert.equal((await fetch(`${url}/openapi.json`)).headers.get('content-type')?.startsWith('application/json'), true);
   });
 });

@@ -141,6 +141,7 @@ export class QueryService {
         ...(req.filter ? { filter: req.filter } : {}),
         ...(signal ? { signal } : {}),
         ...(hooks.requestId ? { requestId: hooks.requestId } : {}),
+        lang,
         ...(req.explain ? { explain: true } : {}),
       }),
     );

@@ -1,4 +1,6 @@
 import { vectorSearchUnavailable } from '../../domain/errors.js';
+import { notices } from '../../domain/messages.js';
+import { DEFAULT_LANG, type Lang } from '../../text/language.js';
 import type { Scope } from '../../domain/types.js';
 import type { Embedder, EmbedderResolver } from '../../ports/models.js';
 import type { ChunkHit, KbRecord, SearchFilter, Store } from '../../ports/store.js';
@@ -29,6 +31,8 @@ export interface RetrieveInput {
   requestId?: string;
   /** Keep every ranking (RetrieveOutput.rankings), not only the final one. */
   explain?: boolean;
+  /** The language of the notice (default English). */
+  lang?: Lang;
 }
 
 /** Each ranking a retrieval ran, best first, before any cut to `depth`. */
@@ -91,7 +95,9 @@ export class Retriever {
     if (vectors?.available === false && mode !== 'lexical') {
       const reason = vectors.reason ?? 'this store has no vector index';
       if (mode === 'vector') throw vectorSearchUnavailable(reason);
-      return { hits: await this.store.searchLexical(scope, query, input.depth, filter), notice: `vector search skipped: ${reason}` };
+      const hits = await this.store.searchLexical(scope, query, input.depth, filter, input.signal);
+      const rankings = input.explain ? { rankings: { lexical: hits, vector: null, fused: null } } : {};
+      return { hits, ...rankings, notice: notices(input.lang ?? DEFAULT_LANG).vectorSkipped(reason) };
     }
     // The question is embedded with the KB's own embedder. When its tenant can no longer reach
     // that one, another embedder's vectors cannot be compared with the KB's: vector search
@@ -102,7 +108,7 @@ export class Retriever {
       const hits = await this.store.searchLexical(scope, query, input.depth, filter, input.signal);
       const rankings = input.explain ? { rankings: { lexical: hits, vector: null, fused: null } } : {};
       return mode === 'hybrid'
-        ? { hits, ...rankings, notice: `vector search skipped: the knowledge base was built with embedder ${kb.embedder}` }
+        ? { hits, ...rankings, notice: notices(input.lang ?? DEFAULT_LANG).vectorSkipped(`the knowledge base was built with embedder ${kb.embedder}`) }
         : { hits, ...rankings };
     }
     const hashed = embedder.id.startsWith('hash:');
