@@ -1,14 +1,16 @@
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PermanentError } from '../../domain/errors.js';
-import type { ChunkDraft, ChunkingOptions, DocType, ParseLimits, PipelineStage, TaskView } from '../../domain/types.js';
+import type { ChunkingOptions, DocType, ParseLimits, PipelineStage, TaskView } from '../../domain/types.js';
 import type { BlobStore } from '../../ports/blob-store.js';
 import type { LeasedJob } from '../../ports/job-queue.js';
 import type { Embedder, EmbedderResolver } from '../../ports/models.js';
 import type { Store } from '../../ports/store.js';
 import type { IngestPool } from '../../workers/ingest-pool.js';
 import { requireKbEmbedder } from '../kb-embedder.js';
+import { STREAMED_TYPES } from '../../parsing/index.js';
 import { stageKeys } from './stage-files.js';
+import { readChunksAsync } from './stage-lines.js';
 
 /**
  * What each pipeline stage does. A stage reads the previous stage's output file and writes its
@@ -68,13 +70,17 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
   }
 }
 
-/** Formats whose text is their bytes: anything far beyond the text limit is refused unread. */
-const TEXT_TYPES: ReadonlySet<DocType> = new Set(['text', 'markdown', 'html', 'csv', 'json']);
+/**
+ * Formats whose text is their bytes and that are parsed whole: anything far beyond the text limit
+ * is refused unread. Plain text and CSV stream (STREAMED_TYPES) and have no limit.
+ */
+const WHOLE_TEXT_TYPES: ReadonlySet<DocType> = new Set(['markdown', 'html', 'json']);
 
 async function checkParseable(type: DocType, sourcePath: string, limits: ParseLimits): Promise<void> {
+  if (STREAMED_TYPES.has(type)) return;
   const { size } = await stat(sourcePath);
   // UTF-8 needs at most 4 bytes a character, so a larger file must exceed the character limit.
-  if (TEXT_TYPES.has(type) && size > limits.maxTextChars * 4) {
+  if (WHOLE_TEXT_TYPES.has(type) && size > limits.maxTextChars * 4) {
     throw new PermanentError(`the file is larger than the ${limits.maxTextChars}-character text limit`, 'too_much_text');
   }
 }
@@ -90,17 +96,38 @@ async function embed(
     return;
   }
   // A remote embedder: the work is network wait, so it stays on the event loop, in the
-  // provider's bulk lane, where interactive queries overtake it.
-  const drafts = JSON.parse(await readFile(a.chunksPath, 'utf8')) as ChunkDraft[];
-  const texts = drafts.map((d) => [a.title, ...d.headingPath, d.text].filter(Boolean).join('\n'));
-  const vectors = await embedder.embed(texts, { priority: 'bulk', signal });
-  const out = new Float32Array(drafts.length * embedder.dim);
-  vectors.forEach((v, i) => {
-    if (v.length !== embedder.dim) throw new PermanentError(`embedder returned ${v.length} dimensions, expected ${embedder.dim}`);
-    out.set(v, i * embedder.dim);
-  });
+  // provider's bulk lane, where interactive queries overtake it. The chunks are read a line at a
+  // time and sent a group at a time (the embedder batches and parallelises within a group), and
+  // the vectors written as they come: a large document never sits whole on the event loop.
   await mkdir(dirname(a.outPath), { recursive: true });
   const tmp = `${a.outPath}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
-  await rename(tmp, a.outPath);
+  const out = await open(tmp, 'w');
+  try {
+    let texts: string[] = [];
+    const flush = async () => {
+      if (texts.length === 0) return;
+      const vectors = await embedder.embed(texts, { priority: 'bulk', signal });
+      const rows = new Float32Array(texts.length * embedder.dim);
+      vectors.forEach((v, i) => {
+        if (v.length !== embedder.dim) throw new PermanentError(`embedder returned ${v.length} dimensions, expected ${embedder.dim}`);
+        rows.set(v, i * embedder.dim);
+      });
+      await out.write(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+      texts = [];
+    };
+    for await (const d of readChunksAsync(a.chunksPath)) {
+      texts.push([a.title, ...d.headingPath, d.text].filter(Boolean).join('\n'));
+      if (texts.length >= REMOTE_EMBED_GROUP) await flush();
+    }
+    await flush();
+    await out.close();
+    await rename(tmp, a.outPath);
+  } catch (err) {
+    await out.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
+
+/** Chunks per embedder call: enough for its batches to run side by side, bounded for big files. */
+const REMOTE_EMBED_GROUP = 1024;
