@@ -32,14 +32,16 @@ export class IngestPool {
     });
   }
 
-  async run<T>(name: IngestTaskName, input: unknown, signal?: AbortSignal): Promise<T> {
-    const limit = deadline(this.opts.taskTimeoutMs, signal);
+  /** `timeScale` multiplies the time limit: work that streams a large file grows with its size. */
+  async run<T>(name: IngestTaskName, input: unknown, signal?: AbortSignal, timeScale = 1): Promise<T> {
+    const timeoutMs = this.opts.taskTimeoutMs * timeScale;
+    const limit = deadline(timeoutMs, signal);
     let result: StageResult<T>;
     try {
       result = (await this.pool.run(input, { name, signal: limit.signal })) as StageResult<T>;
     } catch (err) {
       if (limit.expired && !signal?.aborted) {
-        throw new PermanentError(`${name} did not finish within ${this.opts.taskTimeoutMs} ms and was stopped`, 'timeout');
+        throw new PermanentError(`${name} did not finish within ${timeoutMs} ms and was stopped`, 'timeout');
       }
       throw poolFull(err, 'ingest');
     } finally {

@@ -34,6 +34,7 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
   if (!doc) return { kind: 'gone' };
   const keys = stageKeys(job.scope, job.documentId);
   const path = (key: string) => deps.blobs.pathOf(key);
+  const timeScale = await streamedTimeScale(doc.type as DocType, path(doc.blobKey));
   switch (job.stage satisfies PipelineStage) {
     case 'parse':
       await checkParseable(doc.type as DocType, path(doc.blobKey), deps.parseLimits);
@@ -41,17 +42,18 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
         'parse',
         { sourcePath: path(doc.blobKey), type: doc.type as DocType, outPath: path(keys.parsed), limits: deps.parseLimits },
         signal,
+        timeScale,
       );
       return { kind: 'next' };
     case 'chunk':
-      await deps.pool.run('chunk', { parsedPath: path(keys.parsed), outPath: path(keys.chunks), options: deps.chunking }, signal);
+      await deps.pool.run('chunk', { parsedPath: path(keys.parsed), outPath: path(keys.chunks), options: deps.chunking }, signal, timeScale);
       return { kind: 'next' };
     case 'embed': {
       const kb = await deps.store.getKb(job.scope);
       if (!kb) return { kind: 'gone' };
       // Never into another space than the KB's: without its embedder the document fails, saying why.
       const embedder = await requireKbEmbedder(deps.embedders, kb);
-      await embed(deps.pool, embedder, { chunksPath: path(keys.chunks), outPath: path(keys.vectors), title: doc.name }, signal);
+      await embed(deps.pool, embedder, { chunksPath: path(keys.chunks), outPath: path(keys.vectors), title: doc.name }, signal, timeScale);
       return { kind: 'next' };
     }
     case 'index': {
@@ -68,6 +70,16 @@ export async function runStage(deps: StageDeps, job: LeasedJob, signal: AbortSig
       return committed ? { kind: 'indexed', task: committed.task } : { kind: 'gone' };
     }
   }
+}
+
+/** A streamed file's stages get the task time limit once per this many bytes of it. */
+const TIME_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/** Work on a streamed format grows with the file (and has no size limit), so its time limit does too. */
+async function streamedTimeScale(type: DocType, sourcePath: string): Promise<number> {
+  if (!STREAMED_TYPES.has(type)) return 1;
+  const size = await stat(sourcePath).then((s) => s.size, () => 0);
+  return Math.max(1, Math.ceil(size / TIME_LIMIT_BYTES));
 }
 
 /**
@@ -90,9 +102,10 @@ async function embed(
   embedder: Embedder,
   a: { chunksPath: string; outPath: string; title: string },
   signal: AbortSignal,
+  timeScale: number,
 ): Promise<void> {
   if (embedder.id.startsWith('hash:')) {
-    await pool.run('embedHash', { chunksPath: a.chunksPath, outPath: a.outPath, dim: embedder.dim, title: a.title }, signal);
+    await pool.run('embedHash', { chunksPath: a.chunksPath, outPath: a.outPath, dim: embedder.dim, title: a.title }, signal, timeScale);
     return;
   }
   // A remote embedder: the work is network wait, so it stays on the event loop, in the
