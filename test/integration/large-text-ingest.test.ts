@@ -1,7 +1,7 @@
 /**
  * A large log and a large CSV export go through parse, chunk, embed and index in bounded memory:
- * the server's RSS, sampled all along, grows by far less than the file, both reach `ready`, and a
- * line from the middle of each is found by a question.
+ * the server's RSS, sampled all along, grows by a bound that does not depend on the file's size,
+ * both reach `ready`, and a line from the middle of each is found by a question.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +11,8 @@ import { memoryOf, streamUpload } from '../support/streamed-upload.js';
 const MB = 1024 * 1024;
 const LOG_BYTES = 64 * MB;
 const CSV_BYTES = 8 * MB;
+/** Measured: 57-73 MB for 8, 16, 48 and 64 MB files alike (upload buffers, SQLite page caches). */
+const MAX_GROWTH = 120 * MB;
 
 /** `bytes` of generated lines in ~256 KB pieces; `marker` is the line at the middle. */
 function* linePieces(bytes: number, line: (n: number) => string, marker: string): Generator<Buffer> {
@@ -57,7 +59,7 @@ describe('large text files ingest in bounded memory', { timeout: 600_000 }, () =
     { name: 'server.log', type: 'text/plain', bytes: LOG_BYTES, line: logLine, marker: 'ERROR quokka reactor overheated in zone 七', query: 'quokka reactor overheated' },
     { name: 'orders.csv', type: 'text/csv', bytes: CSV_BYTES, line: csvLine, marker: '999999999,wombat harbour,1,platypus delivery refused', query: 'platypus delivery refused' },
   ]) {
-    it(`${t.name} (${t.bytes / MB} MB): ready, searchable, RSS growth well below the file size`, async () => {
+    it(`${t.name} (${t.bytes / MB} MB): ready, searchable, RSS growth bounded whatever the size`, async () => {
       const pid = server.child.pid!;
       const before = memoryOf(pid).rss;
       let peak = before;
@@ -76,7 +78,8 @@ describe('large text files ingest in bounded memory', { timeout: 600_000 }, () =
       }
       const growth = peak - before;
       console.log(`${t.name}: RSS grew by ${Math.round(growth / MB)} MB (upload ${Math.round((uploadPeak - before) / MB)} MB)`);
-      assert.ok(growth < t.bytes / 2, `server RSS grew by ${Math.round(growth / MB)} MB for a ${t.bytes / MB} MB file`);
+      // A bound that does not grow with the file: parsed whole, a 64 MB log took the server past 1 GB.
+      assert.ok(growth < MAX_GROWTH, `server RSS grew by ${Math.round(growth / MB)} MB for a ${t.bytes / MB} MB file`);
       const q = await call(`${server.url}/v1/kbs/default/query`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
