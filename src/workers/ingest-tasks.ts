@@ -13,7 +13,7 @@ import type { ChunkDraft, ChunkingOptions, DocType, ParsedBlock, ParseLimits } f
 import { chunkDocument } from '../chunking/chunker.js';
 import { hashEmbed, hashEmbedOne } from '../embedding/hash-embedder.js';
 import { parseBytes, parseCsvStream, parseTextStream, STREAMED_TYPES, type BlockEmit } from '../parsing/index.js';
-import { readBlocks, readChunks, writeAtomically } from '../services/pipeline/stage-lines.js';
+import { readBlocks, readChunks, writeAtomically, type DocumentRecord } from '../services/pipeline/stage-lines.js';
 import type { StageResult } from './stage-result.js';
 import { yieldCpuToQueries } from './thread-priority.js';
 
@@ -114,6 +114,8 @@ export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
       const buf = readFileSync(input.sourcePath);
       const doc = await parseBytes(input.type, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), input.limits);
       doc.blocks.forEach(emit);
+      const { blocks: _, ...fields } = doc;
+      if (Object.keys(fields).length > 0) out.writeRecord({ document: fields } satisfies DocumentRecord);
       return { blocks, pages: doc.pages ?? null, chars };
     }),
   );

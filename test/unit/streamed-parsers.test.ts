@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { isPermanent } from '../../src/domain/errors.js';
 import type { ParsedBlock, ParseLimits } from '../../src/domain/types.js';
 import { parseBytes, parseCsvStream, parseTextStream } from '../../src/parsing/index.js';
-import { readBlocks, readChunks, writeAtomically } from '../../src/services/pipeline/stage-lines.js';
+import { readBlocks, readChunks, readParsedDocument, writeAtomically } from '../../src/services/pipeline/stage-lines.js';
 import { tempDir } from '../support/server.js';
 
 const LIMITS: ParseLimits = { maxUnzippedBytes: 1 << 26, maxZipRatio: 100, maxPdfPages: 100, maxTextChars: 1_000_000 };
@@ -75,6 +75,7 @@ describe('stage files', () => {
     await writeFile(join(dir, 'parsed.json'), JSON.stringify({ blocks, pages: 1 }));
     await writeFile(join(dir, 'chunks.json'), JSON.stringify([{ ordinal: 0, text: 'old', tokenCount: 1, headingPath: [], page: null }]));
     assert.deepEqual([...readBlocks(join(dir, 'parsed.json'))], blocks);
+    assert.deepEqual(readParsedDocument(join(dir, 'parsed.json')), { blocks, pages: 1 });
     assert.equal([...readChunks(join(dir, 'chunks.json'))][0]!.text, 'old');
   });
 

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { ChunkDraft, ParsedBlock } from '../../domain/types.js';
+import type { ChunkDraft, ParsedBlock, ParsedDocument } from '../../domain/types.js';
 
 const PIECE = 1024 * 1024;
 const NEWLINE = 0x0a;
@@ -44,16 +44,34 @@ export async function* readJsonLinesAsync(path: string): AsyncGenerator<unknown>
   for await (const line of lines) if (line.length > 0) yield JSON.parse(line);
 }
 
+/** The parsed file's record of the document's own fields (pages, title), apart from its blocks. */
+export interface DocumentRecord {
+  document: Omit<ParsedDocument, 'blocks'>;
+}
+
 /** A record of an older whole-file format, unwrapped to the records it holds. */
 function unwrapBlocks(r: unknown): ParsedBlock[] {
   if (Array.isArray(r)) return r as ParsedBlock[];
-  const doc = r as { blocks?: unknown; kind?: unknown };
+  const doc = r as { blocks?: unknown; kind?: unknown; document?: unknown };
   if (doc.kind === undefined && Array.isArray(doc.blocks)) return doc.blocks as ParsedBlock[];
+  if (doc.kind === undefined && doc.document !== undefined) return [];
   return [r as ParsedBlock];
 }
 
 export function* readBlocks(path: string): Generator<ParsedBlock> {
   for (const r of readJsonLines(path)) yield* unwrapBlocks(r);
+}
+
+/** A parsed file as one document, for work that needs it whole (a PDF's pages, say). */
+export function readParsedDocument(path: string): ParsedDocument {
+  const doc: ParsedDocument = { blocks: [] };
+  for (const r of readJsonLines(path)) {
+    const rec = r as Partial<DocumentRecord> & { blocks?: unknown; kind?: unknown; pages?: number; title?: string };
+    if (rec.kind === undefined && rec.document !== undefined) Object.assign(doc, rec.document);
+    else if (rec.kind === undefined && Array.isArray(rec.blocks)) Object.assign(doc, rec, { blocks: [...doc.blocks, ...rec.blocks] });
+    else doc.blocks.push(...unwrapBlocks(r));
+  }
+  return doc;
 }
 
 export function* readChunks(path: string): Generator<ChunkDraft> {
