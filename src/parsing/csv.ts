@@ -33,61 +33,75 @@ export function guessDelimiter(text: string): string {
   return best;
 }
 
-export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
-  const text = decodeUtf8(bytes);
-  const sink = new BlockSink(limits);
+/** Longest record csv-parse accepts: an unclosed quote would otherwise swallow the rest of the file into one field. */
+export const maxCsvRecord = (maxTextChars: number) => Math.max(1024, Math.min(maxTextChars, 16 * 1024 * 1024));
+
+/**
+ * Renders records as they are parsed: the first is the header, each later one a
+ * `col: value; col: value` line, ROWS_PER_BLOCK lines to a table block handed to `emit`.
+ * `charge` is told each line's length before it is kept (repeating the header on every row
+ * amplifies the input). Nothing but one block is held, not the table as arrays of strings.
+ */
+export function csvRecordRenderer(emit: (text: string) => void, charge: (chars: number) => void = () => {}) {
   let header: string[] | null = null;
   const colName = (i: number) => header?.[i] ?? `column ${i + 1}`;
   let rows = 0;
   let lines: string[] = [];
   const flush = () => {
-    if (lines.length > 0) sink.push({ kind: 'table', text: lines.join('\n'), headingPath: [] }, true);
+    if (lines.length > 0) emit(lines.join('\n'));
     lines = [];
   };
-
-  // Records are rendered as they are parsed (on_record returns null so none are kept): memory
-  // stays at one block, not the whole table as arrays of strings.
-  const onRecord = (record: string[]): null => {
-    if (header === null) {
-      header = record.map((h, i) => cleanInline(h) || `column ${i + 1}`);
-      return null;
-    }
-    rows++;
-    const parts: string[] = [];
-    record.forEach((value, i) => {
-      const v = cleanInline(value);
-      if (v.length > 0) parts.push(`${colName(i)}: ${v}`);
-    });
-    if (parts.length === 0) return null;
-    const line = parts.join('; ');
-    // Repeating the header on every row amplifies the input, so charge before keeping it.
-    sink.charge(line.length + 1);
-    lines.push(line);
-    if (lines.length >= ROWS_PER_BLOCK) flush();
-    return null;
+  return {
+    record(record: string[]): void {
+      if (header === null) {
+        header = record.map((h, i) => cleanInline(h) || `column ${i + 1}`);
+        return;
+      }
+      rows++;
+      const parts: string[] = [];
+      record.forEach((value, i) => {
+        const v = cleanInline(value);
+        if (v.length > 0) parts.push(`${colName(i)}: ${v}`);
+      });
+      if (parts.length === 0) return;
+      const line = parts.join('; ');
+      charge(line.length + 1);
+      lines.push(line);
+      if (lines.length >= ROWS_PER_BLOCK) flush();
+    },
+    finish(): void {
+      flush();
+      if (rows === 0 && header !== null) {
+        // Only a header: it is still text worth indexing.
+        const line = header.join(' | ');
+        charge(line.length);
+        emit(line);
+      }
+    },
   };
+}
 
+export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
+  const text = decodeUtf8(bytes);
+  const sink = new BlockSink(limits);
+  const render = csvRecordRenderer(
+    (block) => sink.push({ kind: 'table', text: block, headingPath: [] }, true),
+    (chars) => sink.charge(chars),
+  );
   try {
     parseCsv(text, {
       delimiter: guessDelimiter(text),
       relax_column_count: true,
       relax_quotes: true,
       skip_empty_lines: true,
-      // An unclosed quote would otherwise swallow the rest of the file into one field.
-      max_record_size: Math.max(1024, Math.min(limits.maxTextChars, 16 * 1024 * 1024)),
-      on_record: onRecord,
+      max_record_size: maxCsvRecord(limits.maxTextChars),
+      // on_record returns null so csv-parse keeps no record.
+      on_record: (record: string[]): null => (render.record(record), null),
     });
   } catch (err) {
     if (isPermanent(err)) throw err;
     throw new PermanentError(`invalid CSV: ${(err as Error).message}`, 'invalid_csv');
   }
-  flush();
-
-  if (rows === 0 && header !== null) {
-    // Only a header: it is still text worth indexing.
-    const line = (header as string[]).join(' | ');
-    sink.charge(line.length);
-    sink.push({ kind: 'table', text: line, headingPath: [] }, true);
-  }
+  render.finish();
   return sink.finish();
 }

@@ -16,6 +16,8 @@ import { parse as parseMarkdown } from './markdown.js';
 import { parse as parsePdf } from './pdf.js';
 import { parse as parseText } from './text.js';
 
+export { STREAMED_TYPES, parseCsvStream, parseTextStream, type BlockEmit } from './streamed.js';
+
 type Parser = (bytes: Uint8Array, limits: ParseLimits) => Promise<ParsedDocument>;
 
 const PARSERS: Record<DocType, Parser> = {

@@ -41,16 +41,18 @@ export class IngestPool {
     this.line = new TaskLine({ threads: opts.threads, pool: 'ingest', ...(opts.maxQueue !== undefined ? { maxQueue: opts.maxQueue } : {}) });
   }
 
-  async run<T>(name: IngestTaskName, input: unknown, signal?: AbortSignal): Promise<T> {
+  /** `timeScale` multiplies the time limit: work that streams a large file grows with its size. */
+  async run<T>(name: IngestTaskName, input: unknown, signal?: AbortSignal, timeScale = 1): Promise<T> {
+    const timeoutMs = this.opts.taskTimeoutMs * timeScale;
     const result = await this.line.run(async () => {
       // Started here, with a thread free for it: time spent queued behind another (possibly
       // another tenant's) slow file is not held against this one.
-      const limit = deadline(this.opts.taskTimeoutMs, signal);
+      const limit = deadline(timeoutMs, signal);
       try {
         return (await this.pool.run(input, { name, signal: limit.signal })) as StageResult<T>;
       } catch (err) {
         if (limit.expired && !signal?.aborted) {
-          throw new PermanentError(`${name} did not finish within ${this.opts.taskTimeoutMs} ms and was stopped`, 'timeout');
+          throw new PermanentError(`${name} did not finish within ${timeoutMs} ms and was stopped`, 'timeout');
         }
         if ((err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
           throw new PermanentError(`${name} ran out of memory (limit ${this.opts.maxMemoryMb ?? 'default'} MB per worker) and was stopped`, 'out_of_memory');

@@ -7,14 +7,14 @@
  * `permanent: true` (the document fails at once), anything else `permanent: false` (retryable).
  * Time limits belong to the caller, which aborts the task and so terminates this thread.
  */
-import { readFileSync, statSync } from 'node:fs';
-import type { ChunkDraft, ChunkingOptions, DocType, ParsedDocument, ParseLimits } from '../domain/types.js';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import type { ChunkDraft, ChunkingOptions, DocType, ParsedBlock, ParseLimits } from '../domain/types.js';
 import { chunkDocument } from '../chunking/chunker.js';
 import { hashEmbed, hashEmbedOne } from '../embedding/hash-embedder.js';
-import { parseBytes } from '../parsing/index.js';
-import { precheckTextSize } from '../parsing/text-precheck.js';
+import { parseBytes, parseCsvStream, parseTextStream, STREAMED_TYPES, type BlockEmit } from '../parsing/index.js';
+import { readBlocks, readChunks, readParsedDocument, writeAtomically, type DocumentRecord } from '../services/pipeline/stage-lines.js';
 import type { StageResult } from './stage-result.js';
-import { run, writeAtomic } from './task-io.js';
+import { run } from './task-io.js';
 import { yieldCpuToQueries } from './thread-priority.js';
 
 // Parsing, chunking and embedding are bulk work: questions get the CPU first.
@@ -37,6 +37,8 @@ export interface ParseOutput {
 }
 export interface ChunkInput {
   parsedPath: string;
+  /** The file is the `ocr` stage's output: its pages' OCR confidence goes onto their chunks. */
+  ocred?: boolean;
   outPath: string;
   options: ChunkingOptions;
 }
@@ -66,30 +68,82 @@ export interface EmbedQueryInput {
  * instead of running on this thread, below them (thread-priority.ts).
  */
 
-export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
-  return run(async () => {
-    precheckTextSize(input.type, input.sourcePath, statSync(input.sourcePath).size, input.limits.maxTextChars);
-    const buf = readFileSync(input.sourcePath);
-    const doc = await parseBytes(input.type, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), input.limits);
-    writeAtomic(input.outPath, JSON.stringify(doc));
-    let chars = 0;
-    for (const b of doc.blocks) chars += b.text.length;
-    return { blocks: doc.blocks.length, pages: doc.pages ?? null, chars, scanned: doc.scannedPages?.length ?? 0 };
-  });
+/** The file a piece at a time (1 MB), for the parsers that stream. */
+function* filePieces(path: string): Generator<Uint8Array> {
+  const fd = openSync(path, 'r');
+  try {
+    const piece = Buffer.allocUnsafe(1024 * 1024);
+    for (let n = readSync(fd, piece, 0, piece.length, null); n > 0; n = readSync(fd, piece, 0, piece.length, null)) {
+      yield piece.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
+/** Writes the parsed blocks one per line (stage-lines.ts), as the parser streams them or at once. */
+export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
+  return run(() =>
+    writeAtomically(input.outPath, async (out) => {
+      let blocks = 0;
+      let chars = 0;
+      const emit: BlockEmit = (b) => {
+        out.writeRecord(b);
+        blocks++;
+        chars += b.text.length;
+      };
+      if (STREAMED_TYPES.has(input.type)) {
+        const pieces = filePieces(input.sourcePath);
+        if (input.type === 'csv') await parseCsvStream(pieces, emit);
+        else parseTextStream(pieces, emit);
+        return { blocks, pages: null, chars, scanned: 0 };
+      }
+      const buf = readFileSync(input.sourcePath);
+      const doc = await parseBytes(input.type, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), input.limits);
+      doc.blocks.forEach(emit);
+      const { blocks: _, ...fields } = doc;
+      if (Object.keys(fields).length > 0) out.writeRecord({ document: fields } satisfies DocumentRecord);
+      return { blocks, pages: doc.pages ?? null, chars, scanned: doc.scannedPages?.length ?? 0 };
+    }),
+  );
+}
+
+/**
+ * Blocks are chunked a group at a time, about this many characters: a whole section when it is
+ * smaller, so documents up to this size chunk exactly as a whole. A longer section (a log is one
+ * section) is cut between two blocks, where no overlap carries over.
+ */
+const CHUNK_GROUP_CHARS = 512 * 1024;
+
 export function chunk(input: ChunkInput): Promise<StageResult<ChunkOutput>> {
-  return run(async () => {
-    const doc = JSON.parse(readFileSync(input.parsedPath, 'utf8')) as ParsedDocument;
-    const chunks = chunkDocument(doc, input.options);
-    // Chunks never span pages, so an OCR'd page's confidence is each of its chunks'.
-    const ocr = doc.ocr?.confidence;
-    if (ocr) for (const c of chunks) if (c.page !== null && ocr[c.page] !== undefined) c.ocrConfidence = ocr[c.page]!;
-    writeAtomic(input.outPath, JSON.stringify(chunks));
-    let tokens = 0;
-    for (const c of chunks) tokens += c.tokenCount;
-    return { chunks: chunks.length, tokens };
-  });
+  return run(() =>
+    writeAtomically(input.outPath, (out) => {
+      // An OCR'd document is bounded (RAGD_OCR_MAX_PAGES), so it is read whole for its confidences.
+      // Chunks never span pages, so an OCR'd page's confidence is each of its chunks'.
+      const confidence = input.ocred ? readParsedDocument(input.parsedPath).ocr?.confidence : undefined;
+      let chunks = 0;
+      let tokens = 0;
+      let group: ParsedBlock[] = [];
+      let groupChars = 0;
+      const flush = () => {
+        for (const c of chunkDocument({ blocks: group }, input.options)) {
+          if (confidence && c.page !== null && confidence[c.page] !== undefined) c.ocrConfidence = confidence[c.page]!;
+          out.writeRecord({ ...c, ordinal: chunks++ });
+          tokens += c.tokenCount;
+        }
+        group = [];
+        groupChars = 0;
+      };
+      for (const b of readBlocks(input.parsedPath)) {
+        // A heading stays with what follows it (the chunker merges heading-only sections forward).
+        if (groupChars >= CHUNK_GROUP_CHARS && group[group.length - 1]?.kind !== 'heading') flush();
+        group.push(b);
+        groupChars += b.text.length;
+      }
+      flush();
+      return { chunks, tokens };
+    }),
+  );
 }
 
 /**
@@ -113,16 +167,27 @@ function float32LE(v: Float32Array): Uint8Array {
   return out;
 }
 
+/** Chunks embedded this many at a time, so a document's vectors are written as they come. */
+const EMBED_BATCH = 256;
+
 export function embedHash(input: EmbedHashInput): Promise<StageResult<EmbedHashOutput>> {
-  return run(async () => {
-    const chunks = JSON.parse(readFileSync(input.chunksPath, 'utf8')) as ChunkDraft[];
-    const vectors = hashEmbed(
-      chunks.map((c) => embeddingText(c, input.title)),
-      input.dim,
-    );
-    writeAtomic(input.outPath, float32LE(vectors));
-    return { count: chunks.length, dim: input.dim };
-  });
+  return run(() =>
+    writeAtomically(input.outPath, (out) => {
+      let count = 0;
+      let texts: string[] = [];
+      const flush = () => {
+        if (texts.length > 0) out.write(float32LE(hashEmbed(texts, input.dim)));
+        texts = [];
+      };
+      for (const c of readChunks(input.chunksPath)) {
+        texts.push(embeddingText(c, input.title));
+        count++;
+        if (texts.length >= EMBED_BATCH) flush();
+      }
+      flush();
+      return { count, dim: input.dim };
+    }),
+  );
 }
 
 /** Query path: tiny and synchronous; piscina transfers the result by structured clone. */

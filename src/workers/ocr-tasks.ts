@@ -5,6 +5,7 @@
  * Inputs and outputs are files; failures are returned as values (stage-result.ts).
  */
 import { readFileSync } from 'node:fs';
+import { readParsedDocument } from '../services/pipeline/stage-lines.js';
 import type { DocType, OcrMode, ParsedBlock, ParsedDocument } from '../domain/types.js';
 import { createRecognizer, type LocalEngineName, type OcrLine, type Recognizer } from '../ocr/recognizer.js';
 import { renderImage, renderPdfPage, type RenderLimits } from '../ocr/render.js';
@@ -52,7 +53,7 @@ export interface MergeOutput {
 /** Which pages need OCR: none when off, every page when forced, else the scanned ones parse found. */
 export function plan(input: PlanInput): Promise<StageResult<PlanOutput>> {
   return run(async () => {
-    const doc = JSON.parse(readFileSync(input.parsedPath, 'utf8')) as ParsedDocument;
+    const doc = readParsedDocument(input.parsedPath);
     if (input.mode === 'off') return { pages: [] };
     if (input.mode === 'force') return { pages: Array.from({ length: doc.pages ?? 0 }, (_, i) => i + 1) };
     return { pages: [...(doc.scannedPages ?? [])].sort((a, b) => a - b) };
@@ -98,7 +99,7 @@ export function recognize(input: RecognizeInput): Promise<StageResult<OcrLine[]>
  */
 export function merge(input: MergeInput): Promise<StageResult<MergeOutput>> {
   return run(async () => {
-    const doc = JSON.parse(readFileSync(input.parsedPath, 'utf8')) as ParsedDocument;
+    const doc = readParsedDocument(input.parsedPath);
     const ocrBlocks = new Map<number, ParsedBlock>();
     const confidence: Record<number, number> = {};
     for (const [key, path] of Object.entries(input.pagePaths)) {

@@ -56,7 +56,7 @@ export function describeStore(name: string, make: () => Promise<StoreUnderTest>)
       const vectorsPath = `${chunksPath}.f32`;
       const vectors = new Float32Array(texts.length * CONTRACT_DIM);
       texts.forEach((_, i) => (vectors[i * CONTRACT_DIM + (i % CONTRACT_DIM)] = 1));
-      await writeFile(chunksPath, JSON.stringify(drafts));
+      await writeFile(chunksPath, drafts.map((d) => `${JSON.stringify(d)}\n`).join(''));
       await writeFile(vectorsPath, Buffer.from(vectors.buffer));
       return store.commitIndex({ scope: s, documentId: doc.id, taskId: doc.task_id, chunksPath, vectorsPath, embedDim: CONTRACT_DIM, ...commit });
     }

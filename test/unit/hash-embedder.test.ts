@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { hashEmbed, hashEmbedOne, normalizeForHashing, stem } from '../../src/embedding/hash-embedder.js';
 
@@ -107,5 +108,19 @@ describe('hashEmbed', () => {
     assert.equal(stem('converted'), 'convert');
     assert.equal(stem('glass'), 'glass');
     assert.equal(stem('status'), 'status');
+  });
+});
+
+describe('hash embedder vectors are stable across releases', () => {
+  // Stored KBs hold these vectors: any change to them is a new embedder identity, not a speed-up.
+  // The digest is of the vectors of the implementation before the typed-array feature counts.
+  it('gives bit-identical vectors for Latin, accented, CJK, Cyrillic, fullwidth, long and empty texts', () => {
+    const texts = [
+      "Solar panels convert sunlight; running panels's output", 'Café naïve résumé ÉCOLE — déjà vu', '中文没有空格的句子，日本語のテキスト',
+      'Привет мир Ελληνικά', 'x'.repeat(100) + ' ab a b the of', 'Ｆｕｌｌｗｉｄｔｈ ＡＢＣ ①', '',
+      'the quick brown fox jumps over the lazy dog '.repeat(40),
+    ];
+    const v = hashEmbed(texts, 256);
+    assert.equal(createHash('sha256').update(new Uint8Array(v.buffer)).digest('hex'), 'ae9388a60a6df331448c0c508ad43b25dc58d2fb5a35bd889354cbbb42d8efda');
   });
 });

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Piscina } from 'piscina';
 import type { ChunkDraft, ParsedDocument, ParseLimits } from '../../src/domain/types.js';
 import { hashEmbedOne } from '../../src/embedding/hash-embedder.js';
+import { readBlocks, readChunks, readParsedDocument } from '../../src/services/pipeline/stage-lines.js';
 import type { StageResult } from '../../src/workers/stage-result.js';
 import { MARKDOWN_NESTED, makeCorruptPdf, makeDocx, makePdf, makeZipBombDocx, utf8 } from '../support/fixtures.js';
 
@@ -53,7 +54,8 @@ async function runPipeline(name: string, bytes: Uint8Array, type: string, title?
       chars: number;
     }>,
   );
-  const doc = JSON.parse(await readFile(parsedPath, 'utf8')) as ParsedDocument;
+  const doc: ParsedDocument = readParsedDocument(parsedPath);
+  assert.deepEqual(doc.blocks, [...readBlocks(parsedPath)]);
   assert.equal(parsed.blocks, doc.blocks.length);
   assert.equal(parsed.chars, doc.blocks.reduce((n, b) => n + b.text.length, 0));
 
@@ -63,7 +65,7 @@ async function runPipeline(name: string, bytes: Uint8Array, type: string, title?
       tokens: number;
     }>,
   );
-  const chunks = JSON.parse(await readFile(chunksPath, 'utf8')) as ChunkDraft[];
+  const chunks: ChunkDraft[] = [...readChunks(chunksPath)];
   assert.equal(chunked.chunks, chunks.length);
   assert.equal(chunked.tokens, chunks.reduce((n, c) => n + c.tokenCount, 0));
 

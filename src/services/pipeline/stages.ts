@@ -1,7 +1,7 @@
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PermanentError } from '../../domain/errors.js';
-import type { ChunkDraft, ChunkingOptions, DocType, ParseLimits, PipelineStage, TaskView } from '../../domain/types.js';
+import type { ChunkingOptions, DocType, ParseLimits, PipelineStage, TaskView } from '../../domain/types.js';
 import type { BlobStore } from '../../ports/blob-store.js';
 import type { LeasedJob } from '../../ports/job-queue.js';
 import type { Embedder, EmbedderResolver } from '../../ports/models.js';
@@ -10,7 +10,9 @@ import type { IngestPool } from '../../workers/ingest-pool.js';
 import { requireKbEmbedder } from '../kb-embedder.js';
 import type { ParseOutput } from '../../workers/ingest-tasks.js';
 import { needsOcr, runOcrStage, type OcrDeps } from './ocr-stage.js';
+import { STREAMED_TYPES } from '../../parsing/index.js';
 import { stageKeys } from './stage-files.js';
+import { readChunksAsync } from './stage-lines.js';
 
 /**
  * What each pipeline stage does. A stage reads the previous stage's output file and writes its
@@ -43,6 +45,7 @@ export async function runStage(
   if (!doc) return { kind: 'gone' };
   const keys = stageKeys(job.scope, job.documentId);
   const path = (key: string) => deps.blobs.pathOf(key);
+  const timeScale = await streamedTimeScale(doc.type as DocType, path(doc.blobKey));
   switch (job.stage satisfies PipelineStage) {
     case 'parse':
       await checkParseable(doc.type as DocType, path(doc.blobKey), deps.parseLimits);
@@ -51,6 +54,7 @@ export async function runStage(
         'parse',
         { sourcePath: path(doc.blobKey), type: doc.type as DocType, outPath: path(keys.parsed), limits: deps.parseLimits },
         signal,
+        timeScale,
       );
       return needsOcr(doc.ocr.mode, doc.type, parsed) ? { kind: 'next' } : { kind: 'next', skip: 'ocr' };
     }
@@ -62,8 +66,9 @@ export async function runStage(
       return { kind: 'next' };
     case 'chunk': {
       // The OCR'd document when the `ocr` stage ran, else the parsed one.
-      const parsed = (await stat(path(keys.ocred)).then(() => true, () => false)) ? keys.ocred : keys.parsed;
-      await deps.pool.run('chunk', { parsedPath: path(parsed), outPath: path(keys.chunks), options: deps.chunking }, signal);
+      const ocred = await stat(path(keys.ocred)).then(() => true, () => false);
+      const parsedPath = path(ocred ? keys.ocred : keys.parsed);
+      await deps.pool.run('chunk', { parsedPath, ocred, outPath: path(keys.chunks), options: deps.chunking }, signal, timeScale);
       return { kind: 'next' };
     }
     case 'embed': {
@@ -71,7 +76,7 @@ export async function runStage(
       if (!kb) return { kind: 'gone' };
       // Never into another space than the KB's: without its embedder the document fails, saying why.
       const embedder = await requireKbEmbedder(deps.embedders, kb);
-      await embed(deps.pool, embedder, { chunksPath: path(keys.chunks), outPath: path(keys.vectors), title: doc.name }, signal);
+      await embed(deps.pool, embedder, { chunksPath: path(keys.chunks), outPath: path(keys.vectors), title: doc.name }, signal, timeScale);
       return { kind: 'next' };
     }
     case 'index': {
@@ -90,13 +95,27 @@ export async function runStage(
   }
 }
 
-/** Formats whose text is their bytes: anything far beyond the text limit is refused unread. */
-const TEXT_TYPES: ReadonlySet<DocType> = new Set(['text', 'markdown', 'html', 'csv', 'json']);
+/** A streamed file's stages get the task time limit once per this many bytes of it. */
+const TIME_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/** Work on a streamed format grows with the file (and has no size limit), so its time limit does too. */
+async function streamedTimeScale(type: DocType, sourcePath: string): Promise<number> {
+  if (!STREAMED_TYPES.has(type)) return 1;
+  const size = await stat(sourcePath).then((s) => s.size, () => 0);
+  return Math.max(1, Math.ceil(size / TIME_LIMIT_BYTES));
+}
+
+/**
+ * Formats whose text is their bytes and that are parsed whole: anything far beyond the text limit
+ * is refused unread. Plain text and CSV stream (STREAMED_TYPES) and have no limit.
+ */
+const WHOLE_TEXT_TYPES: ReadonlySet<DocType> = new Set(['markdown', 'html', 'json']);
 
 async function checkParseable(type: DocType, sourcePath: string, limits: ParseLimits): Promise<void> {
+  if (STREAMED_TYPES.has(type)) return;
   const { size } = await stat(sourcePath);
   // UTF-8 needs at most 4 bytes a character, so a larger file must exceed the character limit.
-  if (TEXT_TYPES.has(type) && size > limits.maxTextChars * 4) {
+  if (WHOLE_TEXT_TYPES.has(type) && size > limits.maxTextChars * 4) {
     throw new PermanentError(`the file is larger than the ${limits.maxTextChars}-character text limit`, 'too_much_text');
   }
 }
@@ -106,23 +125,45 @@ async function embed(
   embedder: Embedder,
   a: { chunksPath: string; outPath: string; title: string },
   signal: AbortSignal,
+  timeScale: number,
 ): Promise<void> {
   if (embedder.id.startsWith('hash:')) {
-    await pool.run('embedHash', { chunksPath: a.chunksPath, outPath: a.outPath, dim: embedder.dim, title: a.title }, signal);
+    await pool.run('embedHash', { chunksPath: a.chunksPath, outPath: a.outPath, dim: embedder.dim, title: a.title }, signal, timeScale);
     return;
   }
   // A remote embedder: the work is network wait, so it stays on the event loop, in the
-  // provider's bulk lane, where interactive queries overtake it.
-  const drafts = JSON.parse(await readFile(a.chunksPath, 'utf8')) as ChunkDraft[];
-  const texts = drafts.map((d) => [a.title, ...d.headingPath, d.text].filter(Boolean).join('\n'));
-  const vectors = await embedder.embed(texts, { priority: 'bulk', signal });
-  const out = new Float32Array(drafts.length * embedder.dim);
-  vectors.forEach((v, i) => {
-    if (v.length !== embedder.dim) throw new PermanentError(`embedder returned ${v.length} dimensions, expected ${embedder.dim}`);
-    out.set(v, i * embedder.dim);
-  });
+  // provider's bulk lane, where interactive queries overtake it. The chunks are read a line at a
+  // time and sent a group at a time (the embedder batches and parallelises within a group), and
+  // the vectors written as they come: a large document never sits whole on the event loop.
   await mkdir(dirname(a.outPath), { recursive: true });
   const tmp = `${a.outPath}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, Buffer.from(out.buffer, out.byteOffset, out.byteLength));
-  await rename(tmp, a.outPath);
+  const out = await open(tmp, 'w');
+  try {
+    let texts: string[] = [];
+    const flush = async () => {
+      if (texts.length === 0) return;
+      const vectors = await embedder.embed(texts, { priority: 'bulk', signal });
+      const rows = new Float32Array(texts.length * embedder.dim);
+      vectors.forEach((v, i) => {
+        if (v.length !== embedder.dim) throw new PermanentError(`embedder returned ${v.length} dimensions, expected ${embedder.dim}`);
+        rows.set(v, i * embedder.dim);
+      });
+      await out.write(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+      texts = [];
+    };
+    for await (const d of readChunksAsync(a.chunksPath)) {
+      texts.push([a.title, ...d.headingPath, d.text].filter(Boolean).join('\n'));
+      if (texts.length >= REMOTE_EMBED_GROUP) await flush();
+    }
+    await flush();
+    await out.close();
+    await rename(tmp, a.outPath);
+  } catch (err) {
+    await out.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
+
+/** Chunks per embedder call: enough for its batches to run side by side, bounded for big files. */
+const REMOTE_EMBED_GROUP = 1024;

@@ -19,6 +19,7 @@ import {
   type Store,
   type StoredChunk,
 } from '../../../ports/store.js';
+import { readChunksAsync } from '../../../services/pipeline/stage-lines.js';
 import { migrate } from './migrator.js';
 import { inTransaction, queryUnlessAborted } from './pool.js';
 import { buildPostings } from './postings.js';
@@ -292,7 +293,9 @@ export class PostgresStore implements Store {
    * while the document's pipeline row still holds that value (see docs/cluster-design.md).
    */
   async commitIndex(ci: IndexCommit): Promise<{ task: TaskView; chunks: number } | null> {
-    const drafts = JSON.parse(await readFile(ci.chunksPath, 'utf8')) as ChunkDraft[];
+    // One JSON record per line (or an older version's whole array): stage-lines.ts reads both.
+    const drafts: ChunkDraft[] = [];
+    for await (const d of readChunksAsync(ci.chunksPath)) drafts.push(d);
     const raw = await readFile(ci.vectorsPath);
     const vectors = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
     if (vectors.length !== drafts.length * ci.embedDim) {

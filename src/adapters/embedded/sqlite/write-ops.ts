@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import type { ChunkDraft, DocumentOcr, OcrMode, Scope } from '../../../domain/types.js';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { DocumentOcr, OcrMode, Scope } from '../../../domain/types.js';
 import type { DocumentRecord, DocumentTransition, IndexCommit, KbRecord, NewDocument } from '../../../ports/store.js';
 import type { TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
@@ -8,6 +8,7 @@ import { insertJob } from './queue-ops.js';
 import { DOCUMENT_SELECT, toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { ensureKbFts, FTS_FORMAT, ftsTable, ftsValues } from './kb-fts.js';
 import { ensureVectorTable, kbKey, vectorTable } from './schema.js';
+import { readChunks } from '../../../services/pipeline/stage-lines.js';
 import { prepareCached } from './statements.js';
 
 /**
@@ -184,14 +185,22 @@ export function transition(db: Db, t: DocumentTransition): TaskView | null {
  * The one transaction that makes a document searchable: old chunks out, new chunks, full-text
  * rows and vectors in, document ready, KB version bumped. A crash before COMMIT leaves nothing;
  * a rerun after COMMIT replaces the same rows, so there is never a duplicate or a half.
+ * The chunks and their vectors are read from the stage files a piece at a time inside it, so a
+ * document of any size commits in bounded memory.
  */
 export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: number } | null {
-  const drafts = JSON.parse(readFileSync(c.chunksPath, 'utf8')) as ChunkDraft[];
-  const raw = readFileSync(c.vectorsPath);
-  const vectors = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-  if (vectors.length !== drafts.length * c.embedDim) {
-    throw new Error(`vector file holds ${vectors.length / c.embedDim} vectors for ${drafts.length} chunks`);
+  const fd = openSync(c.vectorsPath, 'r');
+  try {
+    return commitIndexFrom(db, c, fd);
+  } finally {
+    closeSync(fd);
   }
+}
+
+function commitIndexFrom(db: Db, c: IndexCommit, vectorsFd: number): { task: TaskView; chunks: number } | null {
+  const vectorBytes = fstatSync(vectorsFd).size;
+  const row = new Float32Array(c.embedDim);
+  const rowBytes = new Uint8Array(row.buffer);
   return db.transaction(() => {
     const doc = getDocumentRow(db, 'd.id = ? AND d.tenant_id = ? AND d.kb_id = ?', c.documentId, c.scope.tenantId, c.scope.kbId);
     if (!doc) return null;
@@ -210,17 +219,25 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
     const insFts = prepareCached(db, `INSERT INTO ${fts} (rowid, title, heading, body) VALUES (?, ?, ?, ?)`);
     const insVec = prepareCached(db, `INSERT INTO ${table} (rowid, kb_key, embedding) VALUES (?, ?, ?)`);
     const key = kbKey(c.scope.tenantId, c.scope.kbId);
-    drafts.forEach((d, i) => {
+    let count = 0;
+    // Any mismatch throws inside the transaction, which then leaves nothing behind.
+    const mismatch = () => new Error(`vector file holds ${vectorBytes / (dim * 4)} vectors for more than ${count} chunks`);
+    for (const d of readChunks(c.chunksPath)) {
+      if (readSync(vectorsFd, rowBytes, 0, rowBytes.length, count * rowBytes.length) !== rowBytes.length) throw mismatch();
       const rowid = insChunk.run(
         `${c.documentId}-${d.ordinal}`, c.scope.tenantId, c.scope.kbId, c.documentId, d.ordinal, d.text,
         JSON.stringify(d.headingPath), d.page, d.tokenCount, d.ocrConfidence ?? null,
       ).lastInsertRowid;
       insFts.run(rowid, ...ftsValues(doc.name, d.headingPath, d.text));
-      insVec.run(BigInt(rowid), key, vectors.subarray(i * dim, (i + 1) * dim));
-    });
+      insVec.run(BigInt(rowid), key, row);
+      count++;
+    }
+    if (count * rowBytes.length !== vectorBytes) {
+      throw new Error(`vector file holds ${vectorBytes / (dim * 4)} vectors for ${count} chunks`);
+    }
     const now = nowIso();
     prepareCached(db, `UPDATE documents SET status = 'ready', stage = NULL, error = NULL, chunks = ?, updated_at = ? WHERE id = ?`).run(
-      drafts.length, now, c.documentId,
+      count, now, c.documentId,
     );
     prepareCached(
       db,
@@ -228,7 +245,7 @@ export function commitIndex(db: Db, c: IndexCommit): { task: TaskView; chunks: n
          version = version + 1, updated_at = ? WHERE id = ?`,
     ).run(now, c.taskId);
     bumpKbVersion(db, c.scope.tenantId, c.scope.kbId);
-    return { task: getTaskRow(db, c.taskId)!, chunks: drafts.length };
+    return { task: getTaskRow(db, c.taskId)!, chunks: count };
   }).immediate();
 }
 
