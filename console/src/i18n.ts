@@ -305,7 +305,9 @@ export function detectLang(languages: readonly string[] | undefined): Lang {
 
 /** The message in `lang` with `{name}` placeholders filled in. */
 export function translate(lang: Lang, key: MessageKey, vars: Record<string, string | number> = {}): string {
-  return MESSAGES[lang][key].replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
+  // A server newer than this console may send a status it has no words for: show it as sent.
+  const text: string = MESSAGES[lang][key] ?? MESSAGES.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
 }
 
 /** Server error codes the console words itself; other errors show the server's message. */
