@@ -118,7 +118,7 @@ export interface IndexCommit {
   scope: Scope;
   documentId: string;
   taskId: string;
-  /** Path of the chunker's JSON output (ChunkDraft[]). */
+  /** Path of the chunker's output: one JSON ChunkDraft per line (stage-lines.ts; an older whole array reads too). */
   chunksPath: string;
   /** Path of the embedder's raw little-endian Float32 output (chunks × dim). */
   vectorsPath: string;

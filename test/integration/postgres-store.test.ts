@@ -20,6 +20,7 @@ import { tempDatabase, type TempDatabase } from '../support/postgres.js';
 
 const run = promisify(execFile);
 const options = { defaultEmbedder: 'hash:8', embedDim: 8, maxAttempts: 3 };
+const scope = { tenantId: 'default', kbId: 'default' };
 
 describe('PostgreSQL migrator', () => {
   let db: TempDatabase;
@@ -41,6 +42,29 @@ describe('PostgreSQL migrator', () => {
     }
   });
 
+  it('upgrades a database made by an older ragd: existing KBs and documents take the new columns\' defaults', async () => {
+    const old = await tempDatabase(1);
+    try {
+      // Version 1 only (before OCR), with a KB and a document written as that ragd wrote them.
+      assert.deepEqual((await migrate(old.pool, loadMigrations().slice(0, 1))).applied, [1]);
+      await old.pool.query(`INSERT INTO tenants (id, name) VALUES ('default', 'default')`);
+      await old.pool.query(`INSERT INTO kbs (tenant_id, id, name, embedder, embed_dim) VALUES ('default', 'default', 'default', 'hash:8', 8)`);
+      await old.pool.query(
+        `INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, status, task_id)
+         VALUES ('doc_old', 'default', 'default', '旧.txt', 'text', 'old', 3, 'k', 'parsing', 'task_old')`,
+      );
+      const upgraded = new PostgresStore(old.pool, options);
+      await upgraded.init();
+      assert.equal((await upgraded.getKb(scope))?.ocr, 'auto');
+      assert.deepEqual((await upgraded.getDocument(scope, 'doc_old'))?.ocr, { mode: 'auto' });
+      assert.equal(await upgraded.countPending(scope), 1);
+      const index = await old.pool.query<{ def: string }>(`SELECT pg_get_indexdef('documents_pending'::regclass) AS def`);
+      assert.match(index.rows[0]!.def, /recognizing/, 'the pending index covers documents being OCR\'d');
+    } finally {
+      await old.drop();
+    }
+  });
+
   it('refuses a schema newer than it knows', async () => {
     await db.pool.query(`INSERT INTO ragd_migrations (version, name) VALUES (9999, 'from_the_future')`);
     await assert.rejects(migrate(db.pool), /newer than this ragd knows/);
@@ -51,11 +75,13 @@ describe('PostgreSQL migrator', () => {
     const fresh = await tempDatabase(1);
     try {
       const env = { ...process.env, RAGD_DATABASE_URL: fresh.url };
+      const newest = loadMigrations().at(-1)!.version;
       const first = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate'], { env });
-      assert.match(first.stdout, /schema migrated to version 1 \(applied 1\)/);
+      const all = loadMigrations().map((m) => m.version).join(', ');
+      assert.match(first.stdout, new RegExp(`schema migrated to version ${newest} \\(applied ${all}\\)`));
       assert.match(first.stdout, /pgvector: (available|unavailable: .+)/);
       const again = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate'], { env });
-      assert.match(again.stdout, /schema is current \(version 1\)/);
+      assert.match(again.stdout, new RegExp(`schema is current \\(version ${newest}\\)`));
       const { RAGD_DATABASE_URL: _, ...without } = process.env;
       await assert.rejects(run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate'], { env: without }), (err: { code: number; stderr: string }) => {
         assert.equal(err.code, 2);
@@ -72,7 +98,6 @@ describe('PostgreSQL store', () => {
   let db: TempDatabase;
   let store: PostgresStore;
   let dir: string;
-  const scope = { tenantId: 'default', kbId: 'default' };
   before(async () => {
     db = await tempDatabase();
     store = new PostgresStore(db.pool, options);

@@ -51,10 +51,16 @@ export function createPool(o: PostgresPoolOptions): pg.Pool {
   return pool;
 }
 
-/** Runs `fn` in one transaction on one connection: COMMIT when it returns, ROLLBACK when it throws. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in one transaction on one connection: COMMIT when it returns, ROLLBACK when it throws.
+ * With `signal`, nothing runs once it has fired, also when it fired while the call waited for a
+ * connection (an abandoned query must not take a busy pool's turn).
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  signal?.throwIfAborted();
   const client = await pool.connect();
   try {
+    signal?.throwIfAborted();
     await client.query('BEGIN');
     const out = await fn(client);
     await client.query('COMMIT');
@@ -62,6 +68,23 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** One statement, unless `signal` fired first (also while the call waited for a connection). */
+export async function queryUnlessAborted<R extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  signal: AbortSignal | undefined,
+  sql: string,
+  params: unknown[],
+): Promise<pg.QueryResult<R>> {
+  signal?.throwIfAborted();
+  const client = await pool.connect();
+  try {
+    signal?.throwIfAborted();
+    return await client.query<R>(sql, params);
   } finally {
     client.release();
   }

@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Pool, PoolClient } from 'pg';
-import type { ChunkDraft, DocumentStatus, Scope, TaskView } from '../../../domain/types.js';
+import type { ChunkDraft, DocumentOcr, DocumentStatus, OcrMode, Scope, TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
 import {
+  InvalidCursorError,
+  MAX_LIST_PAGE_BYTES,
   VectorSearchUnavailableError,
   type ChunkHit,
+  type ChunkRecord,
   type DocumentRecord,
   type DocumentTransition,
   type IndexCommit,
@@ -16,8 +19,9 @@ import {
   type Store,
   type StoredChunk,
 } from '../../../ports/store.js';
+import { readChunksAsync } from '../../../services/pipeline/stage-lines.js';
 import { migrate } from './migrator.js';
-import { inTransaction } from './pool.js';
+import { inTransaction, queryUnlessAborted } from './pool.js';
 import { buildPostings } from './postings.js';
 import { toDocument, toKb, toTask, type DocumentRow, type KbRow, type TaskRow } from './rows.js';
 import { queryTerms } from './segment.js';
@@ -34,12 +38,19 @@ export interface PostgresStoreOptions {
 /** BM25 field weights (title, heading path, body): the embedded adapter's DEFAULT_BM25_WEIGHTS. */
 const BM25_WEIGHTS = [2, 1, 1] as const;
 
+const noDocuments = (): Record<DocumentStatus, number> => ({
+  queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
+});
+
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
+/** Only what encodeCursor made (as the embedded store): lenient base64 would turn garbage into page one. */
 function decodeCursor(cursor: string): number {
-  const n = Number(Buffer.from(cursor, 'base64url').toString());
-  return Number.isInteger(n) && n >= 0 ? n : 0;
+  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
+  const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || encodeCursor(n) !== cursor) throw new InvalidCursorError();
+  return n;
 }
 
 interface HitRow {
@@ -50,6 +61,7 @@ interface HitRow {
   text: string;
   heading_path: string;
   page: number | null;
+  ocr_confidence: number | null;
   score: number;
 }
 
@@ -61,6 +73,7 @@ const toHit = (r: HitRow): ChunkHit => ({
   text: r.text,
   headingPath: JSON.parse(r.heading_path) as string[],
   page: r.page,
+  ocrConfidence: r.ocr_confidence,
   score: r.score,
 });
 
@@ -97,14 +110,18 @@ export class PostgresStore implements Store {
   }
 
   /** Inserts the tenant (if new) and the KB (if new), with its vector table; → the KB row. */
-  private async ensureKb(c: PoolClient, tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRow | null> {
+  private async ensureKb(
+    c: PoolClient,
+    tenantId: string,
+    kb: { id: string; name: string; embedder: string; embedDim: number; ocr?: OcrMode },
+  ): Promise<KbRow | null> {
     await c.query(SQL.ENSURE_TENANT, [tenantId, tenantId]);
-    const inserted = await c.query<KbRow>(SQL.INSERT_KB, [tenantId, kb.id, kb.name, kb.embedder, kb.embedDim]);
+    const inserted = await c.query<KbRow>(SQL.INSERT_KB, [tenantId, kb.id, kb.name, kb.embedder, kb.embedDim, kb.ocr ?? 'auto']);
     if (this.vectors.available) await ensureVectorTable(c, kb.embedDim);
     return inserted.rows[0] ?? null;
   }
 
-  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number }): Promise<KbRecord> {
+  async createKb(tenantId: string, kb: { id: string; name: string; embedder: string; embedDim: number; ocr?: OcrMode }): Promise<KbRecord> {
     const row = await inTransaction(this.pool, (c) => this.ensureKb(c, tenantId, kb));
     // The same signal SqliteStore gives (kb-service.ts maps it to 409); see STYLE §3.3.
     if (!row) throw Object.assign(new Error('kb exists'), { code: 'kb_exists' });
@@ -147,14 +164,19 @@ export class PostgresStore implements Store {
   async createDocument(doc: NewDocument): Promise<{ document: DocumentRecord; duplicate: boolean }> {
     const { tenantId, kbId } = doc.scope;
     type Outcome = { document: DocumentRecord; duplicate: boolean } | { refused: StorageUsage };
+    const metadata = JSON.stringify(doc.metadata);
+    const metadataBytes = Buffer.byteLength(metadata, 'utf8');
+    // Stored bytes are the file's plus its metadata's (as the usage trigger counts them).
+    const adding = { documents: 1, bytes: doc.bytes + metadataBytes };
     const result = await inTransaction(this.pool, async (c): Promise<Outcome> => {
       if (doc.quota) {
         // The usage row stays locked until COMMIT, so concurrent uploads cannot together overshoot.
         const usage = (await c.query<StorageUsage>(SQL.LOCK_TENANT_USAGE, [tenantId])).rows[0] ?? { documents: 0, bytes: 0 };
-        if (quotaRefusal(usage, doc.quota, { documents: 1, bytes: doc.bytes })) return { refused: usage };
+        if (quotaRefusal(usage, doc.quota, adding)) return { refused: usage };
       }
       const inserted = await c.query(SQL.INSERT_DOCUMENT, [
-        doc.id, tenantId, kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey, JSON.stringify(doc.metadata), doc.taskId,
+        doc.id, tenantId, kbId, doc.name, doc.type, doc.contentHash, doc.bytes, doc.blobKey, metadata, doc.taskId,
+        JSON.stringify({ mode: doc.ocr ?? 'auto' }), metadataBytes,
       ]);
       if (inserted.rowCount === 0) {
         const existing = await this.documentWhere(c, 'd.tenant_id = $1 AND d.kb_id = $2 AND d.content_hash = $3', [tenantId, kbId, doc.contentHash]);
@@ -164,7 +186,7 @@ export class PostgresStore implements Store {
       await c.query(SQL.INSERT_PIPELINE_JOB, [doc.id, tenantId, kbId, doc.taskId, 'parse', this.opts.maxAttempts, doc.traceContext ?? null]);
       return { document: (await this.documentWhere(c, 'd.id = $1', [doc.id]))!, duplicate: false };
     });
-    if ('refused' in result) throw quotaRefusal(result.refused, doc.quota!, { documents: 1, bytes: doc.bytes })!;
+    if ('refused' in result) throw quotaRefusal(result.refused, doc.quota!, adding)!;
     return result;
   }
 
@@ -177,22 +199,45 @@ export class PostgresStore implements Store {
     return this.documentWhere(this.pool, 'd.tenant_id = $1 AND d.kb_id = $2 AND d.id = $3', [scope.tenantId, scope.kbId, id]);
   }
 
+  async recordOcr(scope: Scope, documentId: string, ocr: DocumentOcr): Promise<void> {
+    await this.pool.query(SQL.RECORD_OCR, [JSON.stringify(ocr), documentId, scope.tenantId, scope.kbId]);
+  }
+
   async findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null> {
     return this.documentWhere(this.pool, 'd.tenant_id = $1 AND d.kb_id = $2 AND d.content_hash = $3', [scope.tenantId, scope.kbId, contentHash]);
   }
 
   async listDocuments(scope: Scope, q: ListDocumentsQuery): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }> {
-    const params: unknown[] = [scope.tenantId, scope.kbId, q.cursor ? decodeCursor(q.cursor) : 0];
+    const params: unknown[] = [scope.tenantId, scope.kbId, q.cursor ? decodeCursor(q.cursor) : 0, q.limit, MAX_LIST_PAGE_BYTES];
     let where = 'd.tenant_id = $1 AND d.kb_id = $2 AND d.seq > $3';
     if (q.status) {
       params.push(q.status);
       where += ` AND d.status = $${params.length}`;
     }
-    params.push(q.limit + 1);
-    const rows = (await this.pool.query<DocumentRow & { seq: number }>(`${SQL.DOCUMENT_SELECT} WHERE ${where} ORDER BY d.seq LIMIT $${params.length}`, params)).rows;
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    return { documents: page.map(toDocument), nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null };
+    // The page is cut in the server, by count and by the metadata's size, so rows past the cut
+    // never cross the wire (see MAX_LIST_PAGE_BYTES).
+    const rows = (await this.pool.query<DocumentRow & { seq: number; fetched: number }>(SQL.listDocumentsPage(where), params)).rows;
+    const last = rows[rows.length - 1];
+    return { documents: rows.map(toDocument), nextCursor: last && last.fetched > rows.length ? encodeCursor(last.seq) : null };
+  }
+
+  async listChunks(scope: Scope, documentId: string, q: { limit: number; after: number }): Promise<ChunkRecord[]> {
+    type Row = { id: string; ordinal: number; text: string; heading_path: string; page: number | null; token_count: number };
+    const rows = (await this.pool.query<Row>(SQL.LIST_CHUNKS, [scope.tenantId, scope.kbId, documentId, q.after, q.limit])).rows;
+    return rows.map((r) => ({
+      id: r.id, ordinal: r.ordinal, text: r.text, headingPath: JSON.parse(r.heading_path) as string[], page: r.page, tokenCount: r.token_count,
+    }));
+  }
+
+  async kbCounts(scope: Scope): Promise<{ documents: Record<DocumentStatus, number>; chunks: number }> {
+    const rows = (await this.pool.query<{ status: DocumentStatus; n: number; chunks: number }>(SQL.KB_COUNTS, [scope.tenantId, scope.kbId])).rows;
+    const documents = noDocuments();
+    let chunks = 0;
+    for (const r of rows) {
+      documents[r.status] = r.n;
+      chunks += r.chunks;
+    }
+    return { documents, chunks };
   }
 
   async deleteDocument(scope: Scope, id: string): Promise<DocumentRecord | null> {
@@ -248,7 +293,9 @@ export class PostgresStore implements Store {
    * while the document's pipeline row still holds that value (see docs/cluster-design.md).
    */
   async commitIndex(ci: IndexCommit): Promise<{ task: TaskView; chunks: number } | null> {
-    const drafts = JSON.parse(await readFile(ci.chunksPath, 'utf8')) as ChunkDraft[];
+    // One JSON record per line (or an older version's whole array): stage-lines.ts reads both.
+    const drafts: ChunkDraft[] = [];
+    for await (const d of readChunksAsync(ci.chunksPath)) drafts.push(d);
     const raw = await readFile(ci.vectorsPath);
     const vectors = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
     if (vectors.length !== drafts.length * ci.embedDim) {
@@ -270,6 +317,7 @@ export class PostgresStore implements Store {
         drafts.map((d) => `${ci.documentId}-${d.ordinal}`), tenantId, kbId, kb.no, ci.documentId,
         drafts.map((d) => d.ordinal), drafts.map((d) => d.text), drafts.map((d) => JSON.stringify(d.headingPath)),
         drafts.map((d) => d.page), drafts.map((d) => d.tokenCount), postings.lengths,
+        drafts.map((d) => d.ocrConfidence ?? null),
       ]);
       const noByOrdinal = new Map(inserted.rows.map((r) => [r.ordinal, r.no]));
       const chunkNos = drafts.map((d) => noByOrdinal.get(d.ordinal)!);
@@ -338,7 +386,8 @@ export class PostgresStore implements Store {
     return (await this.pool.query<StoredChunk>(SQL.TENANT_CHUNK, [chunkId, tenantId])).rows[0] ?? null;
   }
 
-  async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+  async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
+    signal?.throwIfAborted();
     const terms = queryTerms(query);
     if (terms.length === 0) return [];
     const params: unknown[] = [scope.tenantId, scope.kbId, terms, k, ...BM25_WEIGHTS];
@@ -347,10 +396,11 @@ export class PostgresStore implements Store {
       '{filter}',
       where,
     );
-    return (await this.pool.query<HitRow>(sql, params)).rows.map(toHit);
+    return (await queryUnlessAborted<HitRow>(this.pool, signal, sql, params)).rows.map(toHit);
   }
 
-  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter): Promise<ChunkHit[]> {
+  async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
+    signal?.throwIfAborted();
     if (!this.vectors.available) throw new VectorSearchUnavailableError(this.vectors.reason ?? 'vector search is unavailable');
     const kb = await this.pool.query<{ no: number; embed_dim: number }>('SELECT no, embed_dim FROM kbs WHERE tenant_id = $1 AND id = $2', [
       scope.tenantId, scope.kbId,
@@ -368,7 +418,7 @@ export class PostgresStore implements Store {
         WHERE v.kb_no = $2 ${where}
         ORDER BY v.embedding <=> $1::vector LIMIT $3
       )
-      SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, 1 - knn.distance AS score
+      SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, c.ocr_confidence, 1 - knn.distance AS score
       FROM knn JOIN chunks c ON c.no = knn.chunk_no JOIN documents d ON d.id = c.document_id
       ORDER BY knn.distance, knn.chunk_no`;
     return inTransaction(this.pool, async (c) => {
@@ -376,11 +426,11 @@ export class PostgresStore implements Store {
       if (this.vectors.iterativeScan) await c.query(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
       await c.query(`SELECT set_config('hnsw.ef_search', $1, true)`, [String(Math.min(1000, Math.max(40, k * 2)))]);
       return (await c.query<HitRow>(sql, params)).rows.map(toHit);
-    });
+    }, signal);
   }
 
   async documentCounts(tenantId?: string): Promise<Record<DocumentStatus, number>> {
-    const counts: Record<DocumentStatus, number> = { queued: 0, parsing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0 };
+    const counts = noDocuments();
     const rows = (await this.pool.query<{ status: DocumentStatus; n: number }>(SQL.DOCUMENT_COUNTS, [tenantId ?? null])).rows;
     for (const r of rows) counts[r.status] = r.n;
     return counts;

@@ -24,7 +24,7 @@ export class PostgresTenantStore implements TenantStore {
         await c.query<TenantRow>('INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id, name, created_at', [t.id, t.name])
       ).rows[0];
       if (!row) return null;
-      await c.query(SQL.INSERT_KB, [t.id, 'default', 'default', kb.embedder, kb.embedDim]);
+      await c.query(SQL.INSERT_KB, [t.id, 'default', 'default', kb.embedder, kb.embedDim, 'auto']);
       return toTenant(row);
     });
   }

@@ -9,12 +9,29 @@ export const DOCUMENT_SELECT = `
   SELECT d.*, t.progress_done, t.progress_total
   FROM documents d LEFT JOIN tasks t ON t.id = d.task_id`;
 
+/**
+ * A page of documents after a cursor: at most $4 of them (one more is counted to know whether
+ * another page follows), ending before their metadata passes $5 bytes (at least one
+ * document). The running total is a window over the rows in order, so the scan stops at $4 + 1.
+ * `where` conditions on d; $1 tenant, $2 kb, $3 cursor seq, then its own. → document rows with
+ * `fetched`: how many rows the cut saw (more than returned: another page follows)
+ */
+export const listDocumentsPage = (where: string) => `
+  WITH cut AS (
+    SELECT d.seq, row_number() OVER w AS rn, sum(d.metadata_bytes) OVER w AS run
+    FROM documents d WHERE ${where} WINDOW w AS (ORDER BY d.seq) ORDER BY d.seq LIMIT $4 + 1
+  )
+  SELECT d.*, t.progress_done, t.progress_total, (SELECT count(*) FROM cut)::int AS fetched
+  FROM cut JOIN documents d ON d.seq = cut.seq LEFT JOIN tasks t ON t.id = d.task_id
+  WHERE cut.rn <= $4 AND (cut.rn = 1 OR cut.run <= $5)
+  ORDER BY cut.seq`;
+
 /** $1 tenant, $2 name. Inserts the tenant unless it exists. → nothing */
 export const ENSURE_TENANT = `INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`;
 
-/** $1 tenant, $2 kb id, $3 name, $4 embedder, $5 dim. → the new KB row, or none when it exists */
+/** $1 tenant, $2 kb id, $3 name, $4 embedder, $5 dim, $6 OCR mode. → the new KB row, or none when it exists */
 export const INSERT_KB = `
-  INSERT INTO kbs (tenant_id, id, name, embedder, embed_dim) VALUES ($1, $2, $3, $4, $5)
+  INSERT INTO kbs (tenant_id, id, name, embedder, embed_dim, ocr) VALUES ($1, $2, $3, $4, $5, $6)
   ON CONFLICT (tenant_id, id) DO NOTHING RETURNING *`;
 
 /** $1 tenant, $2 kb id. → the KB row */
@@ -24,7 +41,7 @@ export const SELECT_KB = `SELECT * FROM kbs WHERE tenant_id = $1 AND id = $2`;
 export const LIST_KBS = `SELECT * FROM kbs WHERE tenant_id = $1 ORDER BY id`;
 
 /** The statuses of a document that is not searchable yet (the partial index documents_pending). */
-const PENDING = `('queued', 'parsing', 'chunking', 'embedding', 'indexing')`;
+const PENDING = `('queued', 'parsing', 'recognizing', 'chunking', 'embedding', 'indexing')`;
 
 /** $1 tenant, $2 kb id. → the KB row plus `pending`, from one snapshot */
 export const KB_STATE = `
@@ -58,17 +75,18 @@ export const LOCK_TENANT_USAGE = `
 
 /**
  * $1 id, $2 tenant, $3 kb, $4 name, $5 type, $6 content hash, $7 bytes, $8 blob key, $9 metadata
- * (json), $10 task id. Inserts unless the KB already holds the same bytes. → { id } or none
+ * (json), $10 task id, $11 OCR (json DocumentOcr), $12 the metadata JSON's UTF-8 bytes. Inserts
+ * unless the KB already holds the same bytes. → { id } or none
  */
 export const INSERT_DOCUMENT = `
-  INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, metadata, status, task_id)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10)
+  INSERT INTO documents (id, tenant_id, kb_id, name, type, content_hash, bytes, blob_key, metadata, status, task_id, ocr, metadata_bytes)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11, $12)
   ON CONFLICT (tenant_id, kb_id, content_hash) DO NOTHING RETURNING id`;
 
-/** $1 id, $2 tenant, $3 kb, $4 document id. The ingest task of a new document (4 stages). */
+/** $1 id, $2 tenant, $3 kb, $4 document id. The ingest task of a new document (5 stages: parse, ocr, chunk, embed, index). */
 export const INSERT_INGEST_TASK = `
   INSERT INTO tasks (id, tenant_id, kb_id, kind, status, progress_done, progress_total, document_id)
-  VALUES ($1, $2, $3, 'ingest', 'queued', 0, 4, $4)`;
+  VALUES ($1, $2, $3, 'ingest', 'queued', 0, 5, $4)`;
 
 /**
  * $1 document, $2 tenant, $3 kb, $4 task, $5 stage, $6 max attempts, $7 trace context.
@@ -125,15 +143,20 @@ export const CANCEL_DOCUMENT_TASK = `
 /** $1 document. */
 export const DELETE_DOCUMENT = `DELETE FROM documents WHERE id = $1`;
 
+/** $1 OCR (json DocumentOcr), $2 document, $3 tenant, $4 kb. The `ocr` stage's record of what it read. */
+export const RECORD_OCR = `
+  UPDATE documents SET ocr = $1, updated_at = now() WHERE id = $2 AND tenant_id = $3 AND kb_id = $4`;
+
 /**
  * $1 ids, $2 tenant, $3 kb, $4 kb no, $5 document, $6 ordinals, $7 texts, $8 heading paths (json),
- * $9 pages, $10 token counts, $11 BM25 lengths. → { no, ordinal } per chunk
+ * $9 pages, $10 token counts, $11 BM25 lengths, $12 OCR confidences (null: not OCR'd).
+ * → { no, ordinal } per chunk
  */
 export const INSERT_CHUNKS = `
-  INSERT INTO chunks (id, tenant_id, kb_id, kb_no, document_id, ordinal, text, heading_path, page, token_count, fts_len)
-  SELECT u.id, $2, $3, $4, $5, u.ordinal, u.text, u.heading, u.page, u.tokens, u.len
-  FROM unnest($1::text[], $6::int[], $7::text[], $8::jsonb[], $9::int[], $10::int[], $11::int[])
-    AS u(id, ordinal, text, heading, page, tokens, len)
+  INSERT INTO chunks (id, tenant_id, kb_id, kb_no, document_id, ordinal, text, heading_path, page, token_count, fts_len, ocr_confidence)
+  SELECT u.id, $2, $3, $4, $5, u.ordinal, u.text, u.heading, u.page, u.tokens, u.len, u.ocr
+  FROM unnest($1::text[], $6::int[], $7::text[], $8::jsonb[], $9::int[], $10::int[], $11::int[], $12::float8[])
+    AS u(id, ordinal, text, heading, page, tokens, len, ocr)
   RETURNING no, ordinal`;
 
 /** $1 kb no, $2 terms, $3 chunk nos, $4 title counts, $5 heading counts, $6 body counts, $7 lengths. */
@@ -162,6 +185,16 @@ export const STORED_CHUNK_SELECT = `
 export const DOCUMENT_CHUNKS = `${STORED_CHUNK_SELECT}
   WHERE c.tenant_id = $1 AND c.kb_id = $2 AND c.document_id = $3 AND c.ordinal >= $4 ORDER BY c.ordinal LIMIT $5`;
 
+/** $1 tenant, $2 kb, $3 document, $4 after this ordinal, $5 limit. → ChunkRecord rows (heading path as JSON text) in order */
+export const LIST_CHUNKS = `
+  SELECT id, ordinal, text, heading_path, page, token_count FROM chunks
+  WHERE tenant_id = $1 AND kb_id = $2 AND document_id = $3 AND ordinal > $4 ORDER BY ordinal LIMIT $5`;
+
+/** $1 tenant, $2 kb. → { status, n, chunks }: the KB's documents by status and their chunks */
+export const KB_COUNTS = `
+  SELECT status, count(*)::int AS n, coalesce(sum(chunks), 0)::int AS chunks FROM documents
+  WHERE tenant_id = $1 AND kb_id = $2 GROUP BY status`;
+
 /** $1 chunk id, $2 tenant. → the StoredChunk row */
 export const TENANT_CHUNK = `${STORED_CHUNK_SELECT} WHERE c.id = $1 AND c.tenant_id = $2`;
 
@@ -180,7 +213,7 @@ const B = 0.75;
  * N and avgdl come from the KB row; df is the number of the term's postings in the KB, counted in
  * the same scan that reads them. `{filter}` is replaced by conditions on c (chunks) and d (documents).
  * $1 tenant, $2 kb id, $3 terms, $4 k, $5..$7 weights of title, heading, body; filter params follow.
- * → { id, document_id, name, ordinal, text, heading_path, page, score } best first
+ * → { id, document_id, name, ordinal, text, heading_path, page, ocr_confidence, score } best first
  */
 export const RANK_LEXICAL = `
   WITH kb AS (
@@ -202,6 +235,6 @@ export const RANK_LEXICAL = `
     SELECT s.chunk_no, s.score FROM scored s {join} WHERE true {filter}
     ORDER BY s.score DESC, s.chunk_no LIMIT $4
   )
-  SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, top.score
+  SELECT c.id, c.document_id, d.name, c.ordinal, c.text, c.heading_path, c.page, c.ocr_confidence, top.score
   FROM top JOIN chunks c ON c.no = top.chunk_no JOIN documents d ON d.id = c.document_id
   ORDER BY top.score DESC, top.chunk_no`;

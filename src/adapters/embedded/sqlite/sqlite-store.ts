@@ -200,7 +200,9 @@ export class SqliteStore implements Store {
 
   async createDocument(doc: NewDocument) {
     const result = await this.writer.call('createDocument', { doc, maxAttempts: this.opts.maxAttempts });
-    if ('refused' in result) throw quotaRefusal(result.refused, doc.quota!, { documents: 1, bytes: doc.bytes })!;
+    // The metadata counts as write-ops.ts counted it, or a refusal it caused would throw nothing.
+    const adding = { documents: 1, bytes: doc.bytes + Buffer.byteLength(JSON.stringify(doc.metadata), 'utf8') };
+    if ('refused' in result) throw quotaRefusal(result.refused, doc.quota!, adding)!;
     return result;
   }
 
@@ -214,7 +216,7 @@ export class SqliteStore implements Store {
   }
 
   async recordOcr(scope: Scope, documentId: string, ocr: DocumentOcr): Promise<void> {
-    await this.writer.call('recordOcr', { documentId, ocr });
+    await this.writer.call('recordOcr', { scope, documentId, ocr });
   }
 
   async findDocumentByContent(scope: Scope, contentHash: string): Promise<DocumentRecord | null> {
@@ -324,11 +326,13 @@ export class SqliteStore implements Store {
   }
 
     async searchLexical(scope: Scope, query: string, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
+    signal?.throwIfAborted();
     const args = { ...scope, query, k, filter };
     return this.searchRunner ? this.searchRunner.lexical(args, signal) : searchLexical(this.db, args);
   }
 
   async searchVector(scope: Scope, vector: Float32Array, k: number, filter?: SearchFilter, signal?: AbortSignal): Promise<ChunkHit[]> {
+    signal?.throwIfAborted();
     const kb = await this.getKb(scope);
     if (!kb) return [];
     const args = { ...scope, vector, dim: kb.embedDim, k, filter };

@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { DocumentOcr, OcrMode } from '../../../domain/types.js';
+import type { DocumentOcr, OcrMode, Scope } from '../../../domain/types.js';
 import type { DocumentRecord, DocumentTransition, IndexCommit, KbRecord, NewDocument } from '../../../ports/store.js';
 import type { TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
@@ -289,6 +289,8 @@ export function purgeExpiredTasks(db: Db, a: { nowIso: string }): number {
 }
 
 /** The `ocr` stage's record of what it read: the document's mode stays, pages and engine are set. */
-export function recordOcr(db: Db, a: { documentId: string; ocr: DocumentOcr }): void {
-  prepareCached(db, 'UPDATE documents SET ocr = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(a.ocr), nowIso(), a.documentId);
+export function recordOcr(db: Db, a: { scope: Scope; documentId: string; ocr: DocumentOcr }): void {
+  prepareCached(db, 'UPDATE documents SET ocr = ?, updated_at = ? WHERE id = ? AND tenant_id = ? AND kb_id = ?').run(
+    JSON.stringify(a.ocr), nowIso(), a.documentId, a.scope.tenantId, a.scope.kbId,
+  );
 }
