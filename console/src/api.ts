@@ -53,6 +53,16 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   return (res.status === 204 ? undefined : await res.json()) as T;
 }
 
+/**
+ * A document's original file, fetched with our credential (a plain link could not send it); the
+ * caller shows it from a blob: URL.
+ */
+export async function documentFile(kb: string, id: string): Promise<Blob> {
+  const res = await fetch(`/v1/kbs/${encodeURIComponent(kb)}/documents/${encodeURIComponent(id)}/file`, { headers: headers() });
+  if (!res.ok) throw await failure(res);
+  return res.blob();
+}
+
 /** Multipart upload of many files (each sent with its folder path as its name). */
 export async function upload(kb: string, files: { file: File; name: string }[]): Promise<{ documents: UploadedDocument[] }> {
   const form = new FormData();

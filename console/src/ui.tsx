@@ -1,5 +1,6 @@
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { ApiError } from './api.ts';
+import { ApiError, documentFile } from './api.ts';
+import { pdfPageUrl } from './chunk-text.ts';
 import { detectLang, errorText, translate, type Lang, type MessageKey } from './i18n.ts';
 
 /** Language, router and small shared widgets. */
@@ -144,3 +145,43 @@ export function ConfirmButton({ label, question, onConfirm }: { label: string; q
 }
 
 export const formatBytes = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`);
+
+/** How long a PDF's blob: URL stays valid: long enough for the new tab to load it. */
+const BLOB_URL_MS = 60_000;
+
+/**
+ * "Open page N" of a PDF: fetches the stored file with our credential and opens it at that page in
+ * a new tab (a blob: URL with #page=N, read by the browser's PDF viewer).
+ */
+export function OpenPage({ kb, id, page }: { kb: string; id: string; page: number }) {
+  const { t } = useI18n();
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const open = async () => {
+    // The tab is opened now, inside the click: one opened after an await is a blocked popup.
+    const tab = window.open('', '_blank');
+    if (tab) tab.opener = null;
+    setBusy(true);
+    setError(null);
+    try {
+      const file = await documentFile(kb, id);
+      const url = URL.createObjectURL(new Blob([file], { type: 'application/pdf' }));
+      setTimeout(() => URL.revokeObjectURL(url), BLOB_URL_MS);
+      if (tab) tab.location.href = pdfPageUrl(url, page);
+      else window.location.assign(pdfPageUrl(url, page));
+    } catch (e) {
+      tab?.close();
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <button type="button" className="link small" onClick={() => void open()} disabled={busy} data-testid="open-page">
+        {t('inspect.openPage', { page })}
+      </button>
+      <ErrorNote error={error} />
+    </>
+  );
+}

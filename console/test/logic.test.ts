@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { fullText, joinChunks, overlapLength, pdfPageUrl } from '../src/chunk-text.ts';
 import { loadConversation, MAX_TURNS, saveConversation, splitCitations, type Turn } from '../src/conversation.ts';
 import { detectLang, errorText, MESSAGES, translate } from '../src/i18n.ts';
 import { labRequest } from '../src/lab-request.ts';
@@ -123,5 +124,41 @@ describe('retrieval lab request', () => {
     });
     assert.equal('filter' in labRequest('q', 'hybrid', 5, '', ''), false);
     assert.throws(() => labRequest('q', 'hybrid', 5, '', '[1]'), SyntaxError);
+  });
+});
+
+describe('document text from chunks', () => {
+  const section = ['Leave'];
+  it('removes the chunker\'s sentence overlap and keeps the original separator', () => {
+    const chunks = [
+      { text: 'Employees get 25 days. Leave carries over.', heading_path: section },
+      { text: 'Leave carries over. Ask HR first.', heading_path: section },
+    ];
+    assert.equal(overlapLength(chunks[0]!.text, chunks[1]!.text), 'Leave carries over.'.length);
+    assert.equal(fullText(chunks), 'Employees get 25 days. Leave carries over. Ask HR first.');
+    assert.deepEqual(joinChunks(chunks).map((p) => p.chunk), [0, 1]);
+  });
+  it('removes a Chinese overlap (no spaces between sentences)', () => {
+    const chunks = [
+      { text: '果园在秋天收获苹果。梨在冬天成熟。', heading_path: [] },
+      { text: '梨在冬天成熟。樱桃在春天开花。', heading_path: [] },
+    ];
+    assert.equal(fullText(chunks), '果园在秋天收获苹果。梨在冬天成熟。樱桃在春天开花。');
+  });
+  it('never takes a coincidence inside a word or sentence for an overlap', () => {
+    assert.equal(overlapLength('They grow apples', 'sugar is sweet'), 0, 'not at a sentence start');
+    assert.equal(overlapLength('Same.', 'Same.'), 0, 'never the whole previous chunk');
+    assert.equal(fullText([{ text: 'They grow apples', heading_path: [] }, { text: 'sugar is sweet', heading_path: [] }]), 'They grow apples\nsugar is sweet');
+  });
+  it('never joins across sections, and separates them by a blank line', () => {
+    const chunks = [
+      { text: 'Intro. Apples.', heading_path: ['A'] },
+      { text: 'Apples. Pears.', heading_path: ['B'] },
+    ];
+    assert.equal(fullText(chunks), 'Intro. Apples.\n\nApples. Pears.');
+  });
+  it('opens a PDF at a page', () => {
+    assert.equal(pdfPageUrl('blob:http://x/1', 3), 'blob:http://x/1#page=3');
+    assert.equal(pdfPageUrl('blob:http://x/1', 0), 'blob:http://x/1#page=1');
   });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, badRequest, conflict, notFound } from '../domain/errors.js';
@@ -140,6 +141,22 @@ export class DocumentService {
     const doc = await this.deps.store.getDocument(scope, id);
     if (!doc) throw notFound(`document "${id}"`);
     return toView(doc);
+  }
+
+  /**
+   * The stored original file of a document, opened for streaming. The file is found by the
+   * document's blob key (never by its name); a document whose bytes are gone is a 404 too.
+   */
+  async original(scope: Scope, id: string): Promise<{ document: DocumentView; bytes: number; stream: Readable }> {
+    const doc = await this.deps.store.getDocument(scope, id);
+    if (!doc) throw notFound(`document "${id}"`);
+    // Open first, so a missing blob is a clean 404 rather than a stream error after the headers.
+    const handle = await open(this.deps.blobs.pathOf(doc.blobKey), 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw notFound(`file of document "${id}"`);
+      throw err;
+    });
+    const { size } = await handle.stat();
+    return { document: toView(doc), bytes: size, stream: handle.createReadStream() };
   }
 
   /** The KB's documents by status and its chunk count. */

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { stream, type Citation } from '../api.ts';
 import { loadConversation, saveConversation, splitCitations, type Turn } from '../conversation.ts';
 import { readSse } from '../sse.ts';
-import { Link, useI18n } from '../ui.tsx';
+import { Link, OpenPage, useI18n } from '../ui.tsx';
 
 function Chip({ kb, n, c }: { kb: string; n: number; c: Citation }) {
   const { t } = useI18n();
@@ -36,6 +36,12 @@ function Answer({ kb, turn }: { kb: string; turn: Turn }) {
             <li key={c.chunk_id}>
               <Chip kb={kb} n={i + 1} c={c} /> {c.document_name}
               {c.page !== null && ` · ${t('chat.page', { page: c.page })}`}
+              {c.page !== null && /\.pdf$/i.test(c.document_name) && (
+                <>
+                  {' · '}
+                  <OpenPage kb={kb} id={c.document_id} page={c.page} />
+                </>
+              )}
             </li>
           ))}
         </ol>

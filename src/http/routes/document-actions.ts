@@ -1,12 +1,46 @@
+import { extname } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
+import type { DocType } from '../../domain/types.js';
 import type { ChunkRecord } from '../../ports/store.js';
 import type { RoutePlugin } from '../app.js';
 import { DocumentParams, DocumentViewSchema, errorResponses, KbParams, NoBody, Nullable } from '../schemas.js';
 
 /**
  * What the console (and any client) needs beyond upload/list/read/delete: retrying failed
- * documents from the stage that failed, and the chunks a document became.
+ * documents from the stage that failed, the chunks a document became, and its original file.
  */
+
+/** The Content-Type of a stored original, from the type it was stored as (never sniffed again). */
+const CONTENT_TYPES: Readonly<Record<Exclude<DocType, 'image'>, string>> = {
+  text: 'text/plain; charset=utf-8',
+  markdown: 'text/markdown; charset=utf-8',
+  // Served as an attachment in a sandbox (see below), so an uploaded page can never run as ours.
+  html: 'text/html; charset=utf-8',
+  pdf: 'application/pdf',
+  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  csv: 'text/csv; charset=utf-8',
+  json: 'application/json',
+};
+const IMAGE_TYPES: Readonly<Record<string, string>> = {
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.tif': 'image/tiff', '.tiff': 'image/tiff', '.webp': 'image/webp', '.bmp': 'image/bmp',
+};
+
+export function contentTypeOf(type: DocType, name: string): string {
+  if (type !== 'image') return CONTENT_TYPES[type];
+  return IMAGE_TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream';
+}
+
+/**
+ * `attachment` with the original name: an ASCII fallback (`filename`, non-ASCII and quoting
+ * characters replaced) and the exact name in UTF-8 (`filename*`, RFC 5987), which browsers prefer.
+ * Only the last path segment: a name uploaded with its folder ("a/b.pdf") downloads as "b.pdf".
+ */
+export function contentDisposition(name: string): string {
+  const base = name.split(/[\\/]/).pop() || 'document';
+  const ascii = base.replace(/[^\x20-\x7e]|["\\%;]/g, '_');
+  const encoded = encodeURIComponent(base).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
 
 const ChunksQuery = Type.Object(
   {
@@ -88,6 +122,33 @@ export const documentActionRoutes: RoutePlugin = async (app, { services }) => {
       },
     },
     async (request) => documents.counts({ tenantId: request.tenantId, kbId: request.params.kb }),
+  );
+
+  app.get<{ Params: DocumentParams }>(
+    '/v1/kbs/:kb/documents/:id/file',
+    {
+      schema: {
+        tags: ['documents'],
+        summary: 'The document\'s original file as uploaded (streamed; Content-Type from its type, its name in Content-Disposition)',
+        params: DocumentParams,
+        response: {
+          200: { description: 'the stored bytes', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { document, bytes, stream } = await documents.original({ tenantId: request.tenantId, kbId: request.params.kb }, request.params.id);
+      return reply
+        .header('content-type', contentTypeOf(document.type, document.name))
+        .header('content-length', bytes)
+        .header('content-disposition', contentDisposition(document.name))
+        // Someone's upload, not our page: never sniffed, never run with this origin's rights.
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "sandbox; default-src 'none'")
+        .header('cache-control', 'private, no-store')
+        .send(stream);
+    },
   );
 
   app.get<{ Params: DocumentParams; Querystring: ChunksQuery }>(
