@@ -11,60 +11,20 @@
  * With `--data-dir DIR` the data directory is kept, and a later run with the same DIR skips the
  * upload (the corpus is already there), which makes query-time experiments quick.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { startServer } from '../src/app/server.js';
 import { loadConfig } from '../src/config/config.js';
-import { evaluate, type Qrels } from './ir-metrics.js';
+import { arg, dataSet, pool } from './beir-data.js';
+import { evaluate } from './ir-metrics.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SET = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 'scifact';
-if (!/^[a-z0-9-]+$/.test(SET)) throw new Error(`invalid data set name ${SET}`);
-const DATA = resolve(ROOT, '..', 'shared', 'eval', SET);
+const { jsonl, readQrels } = dataSet(SET);
 const KB = SET;
 const UPLOAD_CONCURRENCY = 8;
 const QUERY_CONCURRENCY = 8;
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-}
-
-const jsonl = <T>(file: string): T[] =>
-  readFileSync(join(DATA, file), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as T);
-
-function readQrels(file: string): Qrels {
-  const qrels: Qrels = new Map();
-  for (const line of readFileSync(join(DATA, file), 'utf8').split('\n').slice(1)) {
-    const [q, d, s] = line.trim().split('\t');
-    if (!q || !d || Number(s) <= 0) continue;
-    if (!qrels.has(q)) qrels.set(q, new Set());
-    qrels.get(q)!.add(d);
-  }
-  return qrels;
-}
-
-/** Runs `fn` over `items` with at most `n` in flight. */
-async function pool<T, R>(items: T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!, i);
-      }
-    }),
-  );
-  return out;
-}
 
 async function post(url: string, body: unknown): Promise<any> {
   for (let attempt = 0; ; attempt++) {

@@ -22,7 +22,9 @@ import type { Store } from '../src/ports/store.js';
 import { tempDatabase } from '../test/support/postgres.js';
 import { tempSqliteStore } from '../test/support/sqlite.js';
 import { evaluate } from './ir-metrics.js';
-import { arg, jsonl, pool, readQrels } from './scifact-data.js';
+import { arg, dataSet, pool } from './beir-data.js';
+
+const { jsonl, readQrels } = dataSet('scifact');
 
 const DIM = 8;
 const CONCURRENCY = 8;
