@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fakeModelsEnv, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { listDocuments, runRagd, spawnServer, type SpawnedServer, tempDir } from '../support/server.js';
 
 /*
@@ -10,15 +11,26 @@ import { listDocuments, runRagd, spawnServer, type SpawnedServer, tempDir } from
  * ready rather than failed.
  */
 
-const FILES = 20;
+const FILES = 60;
 const BACKLOG = 3;
 
 describe('ragd ingest against a full ingestion backlog', () => {
   let server: SpawnedServer;
+  let fake: FakeOpenAI;
   let dir: string;
 
   before(async () => {
-    server = await spawnServer({ RAGD_MAX_PIPELINE_BACKLOG: String(BACKLOG), RAGD_RETRY_AFTER_SEC: '1' });
+    // Embedding takes 300 ms a call and each stage runs one document at a time, so the pipeline is
+    // sure to fall behind the uploads and fill the backlog, however fast the machine is. The server
+    // reads its backlog at most every 250 ms (BacklogGuard), so the folder is large enough that its
+    // uploads outlast one reading.
+    fake = await startFakeOpenAI({ embeddings: { latencyMs: 300 } });
+    server = await spawnServer({
+      ...fakeModelsEnv(fake.url),
+      RAGD_STAGE_CONCURRENCY: '1',
+      RAGD_MAX_PIPELINE_BACKLOG: String(BACKLOG),
+      RAGD_RETRY_AFTER_SEC: '1',
+    });
     dir = join(await tempDir(), 'folder');
     await mkdir(dir);
     for (let i = 0; i < FILES; i++) {
@@ -29,6 +41,7 @@ describe('ragd ingest against a full ingestion backlog', () => {
   after(async () => {
     await server?.stop();
     await server?.cleanup();
+    await fake?.close();
   });
 
   it(`ingests ${FILES} files through a backlog of ${BACKLOG}, every one ready, showing files waiting for room`, async () => {
