@@ -94,9 +94,9 @@ export async function ingest(config: Config, paths: string[], env: Env, switches
         pacer.accepted();
         return uploaded;
       } catch (err) {
-        if (!(err instanceof ServerBusyError)) throw err;
-        const waitMs = pacer.refused(err.retryAfterMs);
-        if (waitMs === null) throw new Error(`${err.message} (the server made no progress for 10 minutes)`);
+        if (!(err instanceof ServerBusyError) && !connectionCut(err)) throw err;
+        const waitMs = pacer.refused(err instanceof ServerBusyError ? err.retryAfterMs : undefined);
+        if (waitMs === null) throw new Error(`${errorText(err)} (the server made no progress for 10 minutes)`);
         view.update(file, 'waiting for room', null);
         view.waiting(++pacer.waiting);
         await pacer.ready().finally(() => view.waiting(--pacer.waiting));
@@ -384,4 +384,19 @@ async function embeddedBackend(config: Config, kb: string): Promise<Backend> {
       return closed;
     },
   };
+}
+
+/**
+ * The connection was cut while the file was being sent: a server that refuses an upload while its
+ * backlog is full may answer before it has read the body and close the socket, and the client then
+ * sees EPIPE or a reset instead of the 503. Sending the file again is safe: bytes the server already
+ * stored come back as a duplicate of the same document.
+ */
+const CUT_CODES = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+function connectionCut(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CUT_CODES.has(code)) return true;
+  }
+  return false;
 }
