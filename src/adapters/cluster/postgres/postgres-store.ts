@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { decodeCursor, encodeCursor } from '../../list-cursor.js';
 import type { Pool, PoolClient } from 'pg';
 import type { ChunkDraft, DocumentOcr, DocumentStatus, OcrMode, Scope, TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
@@ -44,14 +45,6 @@ const noDocuments = (): Record<DocumentStatus, number> => ({
 
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
-const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
-/** Only what encodeCursor made (as the embedded store): lenient base64 would turn garbage into page one. */
-function decodeCursor(cursor: string): number {
-  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
-  const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || encodeCursor(n) !== cursor) throw new InvalidCursorError();
-  return n;
-}
 
 interface HitRow {
   id: string;

@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3';
+import { decodeCursor, encodeCursor } from '../../list-cursor.js';
 import { join } from 'node:path';
 import type { DocumentOcr, DocumentStatus, OcrMode, Scope, TaskView } from '../../../domain/types.js';
 import { quotaRefusal, type StorageUsage } from '../../../domain/storage-quota.js';
@@ -68,14 +69,6 @@ const noDocuments = (): Record<DocumentStatus, number> => ({
   queued: 0, parsing: 0, recognizing: 0, chunking: 0, embedding: 0, indexing: 0, ready: 0, failed: 0,
 });
 
-const encodeCursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
-function decodeCursor(cursor: string): number {
-  // Strict both ways: Buffer.from decodes garbage leniently (`!!!` → '' → 0, page one again).
-  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString() : '';
-  const n = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || encodeCursor(n) !== cursor) throw new InvalidCursorError();
-  return n;
-}
 
 /**
  * The embedded store: one SQLite file in the data directory. Writes go to the writer thread;
