@@ -20,11 +20,11 @@ describe('ragd ingest against a full ingestion backlog', () => {
   let dir: string;
 
   before(async () => {
-    // Embedding takes 300 ms a call and each stage runs one document at a time, so the pipeline is
+    // Embedding takes 100 ms a call and each stage runs one document at a time, so the pipeline is
     // sure to fall behind the uploads and fill the backlog, however fast the machine is. The server
     // reads its backlog at most every 250 ms (BacklogGuard), so the folder is large enough that its
     // uploads outlast one reading.
-    fake = await startFakeOpenAI({ embeddings: { latencyMs: 300 } });
+    fake = await startFakeOpenAI({ embeddings: { latencyMs: 100 } });
     server = await spawnServer({
       ...fakeModelsEnv(fake.url),
       RAGD_STAGE_CONCURRENCY: '1',
