@@ -1,0 +1,45 @@
+import type { Release, SharedProviderCap } from '../ports/limits.js';
+import { CallerAbort } from './attempt.js';
+
+/** Longest single wait between two asks, so a freed slot elsewhere is noticed soon. */
+const MAX_WAIT_MS = 200;
+
+/**
+ * Waits for one slot of a provider's cap shared across the cluster (see SharedProviderCap):
+ * asks, and when the cap is full or the minute's budget spent, sleeps as long as it was told
+ * (with jitter, so the nodes' waiters do not ask in step) and asks again. Rejects with
+ * CallerAbort when `signal` aborts, with what `stopped()` returns once the lane closes, and with
+ * the cap's own error (a 503 when Redis does not answer).
+ */
+export async function takeSharedSlot(cap: SharedProviderCap, signal: AbortSignal | undefined, stopped: () => Error | null): Promise<Release> {
+  for (;;) {
+    const stop = stopped();
+    if (stop) throw stop;
+    if (signal?.aborted) throw new CallerAbort();
+    const answer = await cap.tryTake();
+    if ('release' in answer) {
+      // The caller may have gone while the answer was on its way: hand the slot straight back.
+      if (signal?.aborted || stopped()) {
+        answer.release();
+        continue;
+      }
+      return answer.release;
+    }
+    const wait = Math.min(MAX_WAIT_MS, answer.retryInMs) * (0.75 + Math.random() * 0.5);
+    await sleep(wait, signal);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
