@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
+import { connectRedisSharedState, type RedisSharedState } from '../../src/adapters/cluster/redis/index.js';
 import { RedisLeases } from '../../src/adapters/cluster/redis/redis-leases.js';
 import { redisRateLimiter } from '../../src/adapters/cluster/redis/redis-rate-limiter.js';
 import { RedisSlotCounter } from '../../src/adapters/cluster/redis/redis-slot-counter.js';
@@ -21,7 +22,7 @@ import type { TenantLimits, TenantLimitsSource } from '../../src/ports/tenant-li
 import { QUERY_ADMISSION, STREAM_ADMISSION, TenantAdmission } from '../../src/services/limits/tenant-admission.js';
 import { UNLIMITED } from '../../src/services/tenant-limits-source.js';
 import { describeLimits } from '../contract/limits.contract.js';
-import { deleteKeys, RedisProxy, testPrefix, testRedis } from '../support/redis.js';
+import { deleteKeys, REDIS_URL, RedisProxy, testPrefix, testRedis } from '../support/redis.js';
 
 describeLimits('memory (embedded)', async () => {
   // One process: the plugin keeps one limiter per limit value, and so does this node.
@@ -133,6 +134,48 @@ describe('Redis limits when a node or Redis goes away', () => {
   });
 });
 
+describe('two API nodes built by connectRedisSharedState share a tenant\'s limits over HTTP', () => {
+  const prefix = testPrefix('limits-http');
+  const LIMITS: Partial<TenantLimits> = { requestsPerMinute: 5, maxConcurrentQueries: 2 };
+  const source: TenantLimitsSource = { limitsFor: async () => ({ ...UNLIMITED, ...LIMITS }) };
+  let shared: RedisSharedState[];
+  let nodes: FastifyInstance[];
+
+  before(async () => {
+    shared = [await connectRedisSharedState({ url: REDIS_URL, prefix }), await connectRedisSharedState({ url: REDIS_URL, prefix })];
+    nodes = await Promise.all(shared.map((s) => limitedApp(source, s.slots, s.rateLimiter)));
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.close()));
+    await deleteKeys(shared[0]!.redis, prefix);
+    await Promise.all(shared.map((s) => s.close()));
+  });
+
+  it('a requests-per-minute limit of 5 admits 5 across both nodes, not 5 on each', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 8; i++) codes.push((await nodes[i % 2]!.inject({ url: '/v1/ping' })).statusCode);
+    assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429, 429]);
+  });
+
+  it('two queries running on node A leave node B no room under a limit of 2, until one ends', async () => {
+    LIMITS.requestsPerMinute = null;
+    try {
+      const [a, b] = nodes as [FastifyInstance, FastifyInstance];
+      const held = [a.inject({ url: '/v1/query?holdMs=400' }), a.inject({ url: '/v1/query?holdMs=1500' })];
+      const deadline = Date.now() + 5_000;
+      while ((await shared[1]!.slots.held('maxConcurrentQueries:acme')) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      const refused = await b.inject({ url: '/v1/query' });
+      assert.equal(refused.statusCode, 429);
+      assert.equal(refused.json().error.code, 'too_many_queries');
+      assert.equal((await held[0]!).statusCode, 200);
+      assert.equal((await b.inject({ url: '/v1/query' })).statusCode, 200, 'room again once one has ended');
+      assert.equal((await held[1]!).statusCode, 200);
+    } finally {
+      LIMITS.requestsPerMinute = 5;
+    }
+  });
+});
+
 /** The tenant limits plugin as the API mounts it, with every request one tenant. */
 async function limitedApp(source: TenantLimitsSource, slots: SlotCounter, rateLimiter: RateLimiterFactory): Promise<FastifyInstance> {
   const app = Fastify();
@@ -151,6 +194,9 @@ async function limitedApp(source: TenantLimitsSource, slots: SlotCounter, rateLi
   const queries = new TenantAdmission(source, QUERY_ADMISSION, { slots });
   await app.register(tenantLimitsPlugin, { source, queries, streams: new TenantAdmission(source, STREAM_ADMISSION, { slots }), rateLimiter });
   app.get('/v1/ping', async () => ({ ok: true }));
-  app.get('/v1/query', { config: { tenantLimit: 'query' } }, async () => ({ ok: true }));
+  app.get<{ Querystring: { holdMs?: string } }>('/v1/query', { config: { tenantLimit: 'query' } }, async (request) => {
+    await new Promise((r) => setTimeout(r, Number(request.query.holdMs ?? 0)));
+    return { ok: true };
+  });
   return app;
 }

@@ -68,6 +68,15 @@ export class RedisEventBus implements EventBus {
       subscriber.disconnect();
       throw err;
     }
+    // Every later 'ready' is a reconnection, after which ioredis has re-sent the subscription
+    // (before the event is emitted). A PING on the same connection is answered after it, so
+    // once it returns the subscription is live again and followers may re-read.
+    subscriber.on('ready', () => {
+      subscriber.ping().then(
+        () => bus.local.emit(RESUBSCRIBED),
+        (err: unknown) => onError(err, 'event subscriber not confirmed after reconnecting'),
+      );
+    });
     return bus;
   }
 
@@ -92,6 +101,10 @@ export class RedisEventBus implements EventBus {
 
   subscribeKb(tenantId: string, kbId: string, handler: (e: TaskEvent) => void): () => void {
     return this.on(kbTopic(tenantId, kbId), handler);
+  }
+
+  onResubscribed(handler: () => void): () => void {
+    return this.on(RESUBSCRIBED, handler);
   }
 
   /** Idempotent: drops local subscribers and closes the subscriber connection (not the shared publisher). */
@@ -127,6 +140,8 @@ export class RedisEventBus implements EventBus {
   }
 }
 
+/** Local event for onResubscribed; no task topic looks like it (those start with task: or kb:). */
+const RESUBSCRIBED = 'resubscribed';
 const taskTopic = (tenantId: string, taskId: string) => `task:${tenantId}:${taskId}`;
 const kbTopic = (tenantId: string, kbId: string) => `kb:${tenantId}:${kbId}`;
 
