@@ -47,6 +47,8 @@ export async function connectRedisSharedState(opts: RedisSharedStateOptions): Pr
   const prefix = opts.prefix ?? 'ragd';
   const redis = await connectRedis(opts.url, opts);
   const onError = opts.onError ?? (() => undefined);
+  // ioredis reports each failed reconnection attempt (at most every 2 s while Redis is away).
+  redis.on('error', (err) => onError(err, 'redis connection'));
   let bus: RedisEventBus;
   try {
     bus = await RedisEventBus.connect({ redis, prefix, onError });
