@@ -93,6 +93,24 @@ describe('a provider\'s caps shared by two processes through Redis', () => {
     assert.equal(outcomes.filter((o) => o === 'AbortError').length, 2, 'the waiting calls leave when their caller aborts');
   });
 
+  it('a call waiting for the shared cap leaves when its lane closes, and takes nothing', async () => {
+    const key = `embed-${randomUUID()}`;
+    const hog = await leases[0]!.take(`provider:${key}`, 1);
+    assert.ok('release' in hog, 'the only slot is held elsewhere');
+    const cap = redisProviderCaps(leases[1]!)({ key, concurrency: 1, requestsPerMinute: 0 });
+    const e = embedder(2, cap);
+    const lane = lanes.at(-1)!;
+    fake.resetStats();
+    const waiting = e.embed(['x'], { priority: 'bulk' }).then(() => 'done', (err: Error) => err.name);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(lane.stats().inFlight, 1, 'it holds the lane\'s own slot while it waits');
+    await lane.close();
+    assert.equal(await waiting, 'ProviderUnavailableError');
+    assert.equal(fake.stats.requests.embeddings, 0);
+    assert.equal(lane.stats().inFlight, 0);
+    hog.release();
+  });
+
   it('fails a call at once with a 503 when the shared cap cannot reach Redis, and frees the lane\'s own slot', async () => {
     const proxy = await RedisProxy.start();
     const cut = await testRedis({ commandTimeoutMs: 300 }, proxy.url);
