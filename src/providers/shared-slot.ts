@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Release, SharedProviderCap } from '../ports/limits.js';
 import { CallerAbort } from './attempt.js';
 
@@ -42,4 +43,14 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * The key a provider's shared cap is counted under: one per endpoint, model and account (a
+ * tenant's own API key has its own limits at the provider), the same on every node. The API key
+ * enters only as a short hash, so it never appears in Redis.
+ */
+export function sharedCapKey(p: { kind: string; baseUrl: string; model: string; apiKey?: string | null }): string {
+  const account = p.apiKey ? createHash('sha256').update(p.apiKey).digest('hex').slice(0, 16) : 'nokey';
+  return `${p.kind}:${p.baseUrl}#${p.model}:${account}`;
 }
