@@ -13,6 +13,7 @@ import { AppError } from '../../src/domain/errors.js';
 import type { SharedProviderCap } from '../../src/ports/limits.js';
 import { ProviderLane } from '../../src/providers/lane.js';
 import { OpenAIEmbedder } from '../../src/providers/openai-embedder.js';
+import { sharedCapKey } from '../../src/providers/shared-slot.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
 import { deleteKeys, RedisProxy, testPrefix, testRedis } from '../support/redis.js';
 
@@ -109,6 +110,15 @@ describe('a provider\'s caps shared by two processes through Redis', () => {
     assert.equal(fake.stats.requests.embeddings, 0);
     assert.equal(lane.stats().inFlight, 0);
     hog.release();
+  });
+
+  it('keys a shared cap by endpoint, model and account, without the API key in clear', () => {
+    const base = { kind: 'embed', baseUrl: 'https://api.example/v1', model: 'm' };
+    const k1 = sharedCapKey({ ...base, apiKey: 'sk-secret-one' });
+    assert.equal(k1, sharedCapKey({ ...base, apiKey: 'sk-secret-one' }), 'the same on every node');
+    assert.notEqual(k1, sharedCapKey({ ...base, apiKey: 'sk-secret-two' }));
+    assert.notEqual(k1, sharedCapKey({ ...base, model: 'other', apiKey: 'sk-secret-one' }));
+    assert.ok(!k1.includes('secret'));
   });
 
   it('fails a call at once with a 503 when the shared cap cannot reach Redis, and frees the lane\'s own slot', async () => {
