@@ -134,7 +134,10 @@ export class RedisEventBus implements EventBus {
       return;
     }
     // The channel names the tenant: an event claiming another tenant than its channel's is dropped.
-    if (typeof event?.tenantId !== 'string' || typeof event.kbId !== 'string' || channel !== this.channelOf(event.tenantId, event.kbId)) return;
+    // A message that is not a task event (another program on the channel) is dropped, never thrown
+    // from inside the connection's event handler.
+    if (typeof event?.tenantId !== 'string' || typeof event.kbId !== 'string' || typeof event.task?.id !== 'string') return;
+    if (channel !== this.channelOf(event.tenantId, event.kbId)) return;
     this.local.emit(taskTopic(event.tenantId, event.task.id), event);
     this.local.emit(kbTopic(event.tenantId, event.kbId), event);
   }
