@@ -1,0 +1,509 @@
+/**
+ * Static checks of the deployment files (issue 19): the compose file and every Kubernetes manifest
+ * validate against their schemas, the Dockerfile names files that exist, the rendered nginx config
+ * passes `nginx -t` (and proxies to a live ragd), and every metric the dashboard, the alert rules
+ * and the KEDA triggers query is one a live ragd exports.
+ *
+ * Never skipped: nginx missing is a failure (`.ci/run` installs Debian's nginx).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Ajv } from 'ajv';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { COMPOSE_ARGS, defaultNginxOptions, renderFromArgs, renderNginxConfig } from '../../deploy/render-nginx.js';
+import { loadConfig } from '../../src/config/config.js';
+import { STAGES } from '../../src/domain/types.js';
+import { DEFAULT_TIMING } from '../../src/http/app.js';
+import { freePort, REPO_ROOT, startTestServer, waitFor, type TestServer } from '../support/server.js';
+
+/**
+ * Metrics the deployment files query that only a cluster node exports, so the embedded server
+ * started here cannot show them yet. The lead empties this list once the cluster metrics land
+ * (and this test then checks them against a cluster node's /metrics).
+ *   ragd_queue_jobs{stage, state}: jobs per BullMQ queue (stage: parse, ocr, chunk, embed,
+ *   index, query; state: waiting, prioritized, active, delayed, failed), read from Redis at
+ *   scrape time. The KEDA ScaledObjects, the queue panels and the stuck-queue alert use it.
+ */
+const CLUSTER_ONLY_METRICS: readonly string[] = ['ragd_queue_jobs'];
+
+const NGINX = '/usr/sbin/nginx';
+const deployPath = (...p: string[]) => join(REPO_ROOT, 'deploy', ...p);
+const read = (p: string) => readFileSync(join(REPO_ROOT, p), 'utf8');
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Obj = Record<string, any>;
+
+// ---------------------------------------------------------------------------------------------
+// Compose
+
+/** Compose's variable interpolation with an empty environment: `${X:-default}` → default, `${X}` → ''. */
+function interpolate(value: Json): Json {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g, (_m, _name, op: string | undefined, arg: string | undefined) => {
+      if (op === ':-' || op === '-') return arg ?? '';
+      if (op === ':?' || op === '?') throw new Error(`compose would refuse to start without \${${_name}}: ${arg}`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map(interpolate);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v)]));
+  return value;
+}
+
+function loadCompose(): Obj {
+  // `<<` merge keys, as Docker Compose resolves them.
+  return interpolate(parseYaml(readFileSync(deployPath('docker-compose.yml'), 'utf8'), { merge: true }) as Json) as Obj;
+}
+
+/** The compose-spec JSON schema, as shipped (current) by the dclint package. */
+function composeValidator() {
+  const pkg = createRequire(import.meta.url).resolve('dclint/package.json');
+  // Its $schema names draft-07 by an https:// URL that Ajv registers as http://; it is draft-07.
+  const { $schema: _draft07, ...schema } = JSON.parse(readFileSync(join(dirname(pkg), 'schemas', 'compose.schema.json'), 'utf8')) as Obj;
+  return new Ajv({ strict: false, allErrors: true }).compile(schema);
+}
+
+/** `--stages a,b` of a worker command, or null when the command is not `worker`. */
+function workerStages(args: readonly string[]): { stages: string[]; queryJobs: boolean } | null {
+  if (args[0] !== 'worker') return null;
+  const i = args.indexOf('--stages');
+  const stages = i >= 0 ? (args[i + 1] ?? '').split(',').filter(Boolean) : [...STAGES];
+  return { stages, queryJobs: args.includes('--query-jobs') };
+}
+
+/** Every pipeline stage is consumed by some worker kind, and query jobs too: nothing waits forever. */
+function assertEveryStageHasAWorker(commands: readonly (readonly string[])[], where: string): void {
+  const workers = commands.map(workerStages).filter((w) => w !== null);
+  assert.ok(workers.length >= 2, `${where}: CPU and model workers are separate`);
+  for (const w of workers) for (const s of w.stages) assert.ok(STAGES.includes(s as never), `${where}: unknown stage "${s}" in --stages`);
+  for (const stage of STAGES) assert.ok(workers.some((w) => w.stages.includes(stage)), `${where}: no worker runs the ${stage} stage`);
+  assert.ok(workers.some((w) => w.queryJobs), `${where}: no worker takes /retrieve query jobs (--query-jobs)`);
+}
+
+describe('deploy/docker-compose.yml', () => {
+  const compose = loadCompose();
+  const services = compose.services as Record<string, Obj>;
+  const ragdServices = Object.entries(services).filter(([, s]) => s.image === 'ragd:local');
+
+  test('validates against the compose-spec JSON schema', () => {
+    const validate = composeValidator();
+    assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
+    // The schema has teeth: a misspelt condition or an unknown service key is refused.
+    const broken = structuredClone(compose);
+    broken.services['api-1'].depends_on.migrate.condition = 'service_completed';
+    assert.equal(validate(broken), false);
+    const unknownKey = structuredClone(compose);
+    unknownKey.services['api-1'].stop_grace = '30s';
+    assert.equal(validate(unknownKey), false);
+  });
+
+  test('every depends_on names a service, every volume is declared, every bind mount exists', () => {
+    const volumes = new Set(Object.keys(compose.volumes ?? {}));
+    for (const [name, s] of Object.entries(services)) {
+      const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
+      for (const d of deps) assert.ok(services[d], `${name} depends on unknown service ${d}`);
+      for (const v of (s.volumes ?? []) as string[]) {
+        const source = v.split(':')[0]!;
+        if (source.startsWith('.')) assert.ok(existsSync(deployPath(source)), `${name} mounts ${source}, which does not exist`);
+        else assert.ok(volumes.has(source), `${name} mounts undeclared volume ${source}`);
+      }
+    }
+  });
+
+  test('roles: nginx over two API nodes, split workers, a one-shot migrate the others wait for', () => {
+    const commands = ragdServices.map(([, s]) => s.command as string[]);
+    assert.equal(commands.filter((c) => c[0] === 'serve').length, 2, 'two API replicas');
+    assertEveryStageHasAWorker(commands, 'compose');
+    const migrate = Object.entries(services).find(([, s]) => s.command?.[0] === 'migrate');
+    assert.ok(migrate, 'a migrate service');
+    for (const [name, s] of ragdServices) {
+      if (name === migrate[0]) continue;
+      assert.equal(s.depends_on?.[migrate[0]]?.condition, 'service_completed_successfully', `${name} waits for the migration`);
+      assert.equal(s.depends_on?.postgres?.condition, 'service_healthy', `${name} waits for PostgreSQL`);
+      assert.equal(s.depends_on?.redis?.condition, 'service_healthy', `${name} waits for Redis`);
+      assert.deepEqual(s.healthcheck?.test, ['CMD', 'node', 'deploy/healthcheck.mjs', '/readyz'], `${name} is healthy once ready`);
+      // Cluster mode needs both URLs; the blob directory is one volume shared by every node.
+      assert.ok(s.environment.RAGD_DATABASE_URL && s.environment.RAGD_REDIS_URL, `${name} runs in cluster mode`);
+      assert.ok((s.volumes as string[]).includes(`blobs:${s.environment.RAGD_BLOB_DIR}`), `${name} mounts the shared blobs volume at RAGD_BLOB_DIR`);
+      const graceMs = parseDurationMs(s.stop_grace_period);
+      assert.ok(graceMs > Number(s.environment.RAGD_SHUTDOWN_TIMEOUT_MS), `${name}: stop_grace_period exceeds RAGD_SHUTDOWN_TIMEOUT_MS`);
+    }
+    const nginxDeps = services.nginx!.depends_on as Obj;
+    for (const [name, s] of ragdServices) {
+      if (s.command[0] === 'serve') assert.equal(nginxDeps[name]?.condition, 'service_healthy', `nginx waits for ${name}`);
+    }
+    assert.deepEqual(
+      renderFromArgs(COMPOSE_ARGS, {}).text.match(/server (\S+) /g)?.map((m) => m.split(' ')[1]!.split(':')[0]),
+      ragdServices.filter(([, s]) => s.command[0] === 'serve').map(([name]) => name),
+      'nginx.conf proxies to exactly the API services',
+    );
+  });
+
+  test('PostgreSQL has pgvector; the queue Redis keeps every key and an append-only file', () => {
+    assert.match(services.postgres!.image, /^pgvector\/pgvector:pg1[6-9]/);
+    const redis = services.redis!.command as string[];
+    assert.equal(redis[redis.indexOf('--maxmemory-policy') + 1], 'noeviction');
+    assert.equal(redis[redis.indexOf('--appendonly') + 1], 'yes');
+    // No cache Redis: ragd's caches live in each process (no setting in src/config names one).
+    assert.ok(!('cacheRedisUrl' in loadConfig({})), 'a cache Redis setting exists now: add its service');
+  });
+});
+
+function parseDurationMs(d: string | number | undefined): number {
+  assert.ok(d !== undefined, 'a duration is set');
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const m of String(d).matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(m[1]) * units[m[2]!]!;
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes
+
+interface Manifest {
+  file: string;
+  doc: Obj;
+}
+
+function loadManifests(): Manifest[] {
+  const dir = deployPath('k8s');
+  const out: Manifest[] = [];
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort()) {
+    for (const d of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+      assert.equal(d.errors.length, 0, `${file}: ${d.errors.map((e) => e.message).join('; ')}`);
+      const doc = d.toJS() as Obj | null;
+      if (doc) out.push({ file, doc });
+    }
+  }
+  return out;
+}
+
+/** The kubernetes-models class of a manifest's apiVersion and kind. */
+async function modelOf(apiVersion: string, kind: string): Promise<new (data: Obj) => { validate(): void }> {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+  const spec = group === 'keda.sh' ? `@kubernetes-models/keda/keda.sh/${version}/${kind}` : group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
+  const mod = (await import(spec)) as Obj;
+  const Model = mod[kind] ?? mod.default;
+  assert.ok(Model, `no model for ${apiVersion} ${kind}`);
+  return Model;
+}
+
+function containerEnv(c: Obj, configMap: Obj): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const from of c.envFrom ?? []) if (from.configMapRef) Object.assign(env, configMap.data);
+  for (const e of c.env ?? []) env[e.name] = e.value;
+  return env;
+}
+
+describe('deploy/k8s', () => {
+  const manifests = loadManifests();
+  const byKind = (kind: string) => manifests.filter((m) => m.doc.kind === kind).map((m) => m.doc);
+  const configMap = byKind('ConfigMap').find((c) => c.metadata.name === 'ragd-config')!;
+  const deployments = byKind('Deployment');
+
+  test('every manifest validates against its Kubernetes (or KEDA) schema', async () => {
+    assert.ok(manifests.length >= 10);
+    for (const { file, doc } of manifests) {
+      const Model = await modelOf(doc.apiVersion, doc.kind);
+      assert.doesNotThrow(() => new Model(doc).validate(), `${file}: ${doc.kind} ${doc.metadata?.name}`);
+    }
+  });
+
+  test('the validation is real: a broken Deployment is refused', async () => {
+    const Model = await modelOf('apps/v1', 'Deployment');
+    const broken = structuredClone(deployments[0]!);
+    broken.spec.replicas = 'two';
+    assert.throws(() => new Model(broken).validate());
+  });
+
+  test('kustomization.yaml lists every manifest file', () => {
+    const k = parseYaml(readFileSync(deployPath('k8s', 'kustomization.yaml'), 'utf8')) as Obj;
+    assert.deepEqual([...k.resources].sort(), [...new Set(manifests.map((m) => m.file))].sort());
+  });
+
+  test('Deployments: probes, resources, grace period beyond the shutdown timeout, shared blobs, a PDB', () => {
+    const pvc = byKind('PersistentVolumeClaim').find((p) => p.spec.accessModes.includes('ReadWriteMany'));
+    assert.ok(pvc, 'a ReadWriteMany claim for RAGD_BLOB_DIR');
+    const pdbs = byKind('PodDisruptionBudget');
+    for (const d of deployments) {
+      const name = d.metadata.name as string;
+      const pod = d.spec.template.spec as Obj;
+      const c = pod.containers[0] as Obj;
+      const env = containerEnv(c, configMap);
+      assert.equal(c.readinessProbe?.httpGet?.path, '/readyz', `${name} readiness`);
+      assert.equal(c.livenessProbe?.httpGet?.path, '/healthz', `${name} liveness`);
+      assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory, `${name} resource requests`);
+      const preStopMs = Number(c.lifecycle?.preStop?.exec?.command?.[1] ?? 0) * 1000;
+      assert.ok(pod.terminationGracePeriodSeconds * 1000 > Number(env.RAGD_SHUTDOWN_TIMEOUT_MS) + preStopMs, `${name}: terminationGracePeriodSeconds exceeds RAGD_SHUTDOWN_TIMEOUT_MS (+ preStop)`);
+      const blobs = pod.volumes.find((v: Obj) => v.persistentVolumeClaim?.claimName === pvc.metadata.name);
+      assert.ok(blobs, `${name} mounts the blobs claim`);
+      assert.ok(c.volumeMounts.some((m: Obj) => m.name === blobs.name && m.mountPath === env.RAGD_BLOB_DIR), `${name} mounts it at RAGD_BLOB_DIR`);
+      const labels = d.spec.template.metadata.labels as Record<string, string>;
+      assert.ok(
+        pdbs.some((p) => Object.entries(p.spec.selector.matchLabels as Record<string, string>).every(([k, v]) => labels[k] === v)),
+        `${name} has a PodDisruptionBudget`,
+      );
+    }
+    assertEveryStageHasAWorker(deployments.map((d) => d.spec.template.spec.containers[0].args as string[]), 'k8s');
+    const job = byKind('Job').find((j) => j.spec.template.spec.containers[0].args[0] === 'migrate');
+    assert.ok(job, 'a migration Job');
+  });
+
+  test('KEDA scales each worker kind on waiting AND prioritized jobs of its own stages', () => {
+    const scaled = byKind('ScaledObject');
+    for (const d of deployments) {
+      const w = workerStages(d.spec.template.spec.containers[0].args);
+      if (!w) continue;
+      const so = scaled.find((s) => s.spec.scaleTargetRef.name === d.metadata.name);
+      assert.ok(so, `${d.metadata.name} has a ScaledObject`);
+      const query = so.spec.triggers[0].metadata.query as string;
+      assert.equal(so.spec.triggers[0].type, 'prometheus');
+      const stages = /stage=~"([^"]+)"/.exec(query)?.[1]?.split('|').sort();
+      assert.deepEqual(stages, [...w.stages, ...(w.queryJobs ? ['query'] : [])].sort(), `${d.metadata.name}: the trigger counts its own queues`);
+      assert.deepEqual(/state=~"([^"]+)"/.exec(query)?.[1]?.split('|').sort(), ['prioritized', 'waiting']);
+    }
+  });
+
+  test('the Ingress streams (no buffering), outwaits the pings and takes the largest upload', () => {
+    const ingress = byKind('Ingress')[0]!;
+    const a = ingress.metadata.annotations as Record<string, string>;
+    assert.equal(a['nginx.ingress.kubernetes.io/proxy-buffering'], 'off');
+    assert.ok(Number(a['nginx.ingress.kubernetes.io/proxy-read-timeout']) * 1000 > Math.max(DEFAULT_TIMING.ssePingMs, DEFAULT_TIMING.wsPingMs) * 2);
+    const body = /^(\d+)m$/.exec(a['nginx.ingress.kubernetes.io/proxy-body-size']!);
+    assert.ok(body && Number(body[1]) * 1024 * 1024 >= Number(configMap.data.RAGD_MAX_UPLOAD_BYTES), 'proxy-body-size covers RAGD_MAX_UPLOAD_BYTES');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfile
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** Dockerfile instructions by stage (comments dropped, `\` continuations joined). */
+function dockerStages(): { name: string; instructions: Instruction[] }[] {
+  const text = read('Dockerfile').replace(/\\\n/g, ' ');
+  const stages: { name: string; instructions: Instruction[] }[] = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) continue;
+    const [, op, args] = /^(\S+)\s+(.*)$/.exec(t)!;
+    if (op!.toUpperCase() === 'FROM') stages.push({ name: / AS (\S+)/i.exec(args!)?.[1] ?? String(stages.length), instructions: [] });
+    stages.at(-1)?.instructions.push({ op: op!.toUpperCase(), args: args! });
+  }
+  return stages;
+}
+
+describe('Dockerfile', () => {
+  const stages = dockerStages();
+  const runtime = stages.at(-1)!;
+  const one = (op: string) => runtime.instructions.filter((i) => i.op === op).at(-1)?.args;
+  /** Runtime-stage paths that come from the build context (not from another stage). */
+  const copiedFromContext = runtime.instructions.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).map((i) => i.args.split(/\s+/)[0]!);
+
+  test('multi-stage; the runtime stage runs as a non-root user', () => {
+    assert.ok(stages.length >= 2);
+    const user = one('USER');
+    assert.ok(user && !/^(root|0)(:|$)/.test(user), `USER ${user}`);
+    assert.ok(runtime.instructions.some((i) => i.op === 'COPY' && i.args.startsWith('--from=build') && /node_modules/.test(i.args)));
+    assert.ok(stages[0]!.instructions.some((i) => i.op === 'RUN' && /npm prune --omit=dev/.test(i.args)), 'production dependencies only');
+  });
+
+  test('the entry point is node with the launcher\'s flags on bin/ragd.js, which exists and is copied in', () => {
+    const entry = JSON.parse(one('ENTRYPOINT')!) as string[];
+    assert.equal(entry[0], 'node');
+    const script = entry.at(-1)!;
+    assert.equal(script, 'bin/ragd.js');
+    assert.ok(existsSync(join(REPO_ROOT, script)));
+    assert.ok(copiedFromContext.some((src) => script.startsWith(src.replace(/\/?$/, '/')) || src === script));
+    const shebang = read('bin/ragd.js').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(/\s+/).filter(Boolean);
+    assert.deepEqual(entry.slice(1, -1), shebang, 'the same Node flags as bin/ragd.js');
+    assert.deepEqual(JSON.parse(one('CMD')!), ['serve']);
+  });
+
+  test('the health check runs a file that exists and is copied in', () => {
+    const hc = one('HEALTHCHECK')!;
+    const cmd = JSON.parse(/CMD\s+(\[.*\])/.exec(hc)![1]!) as string[];
+    assert.equal(cmd[0], 'node');
+    assert.ok(existsSync(join(REPO_ROOT, cmd[1]!)), cmd[1]);
+    assert.ok(copiedFromContext.includes(cmd[1]!));
+    assert.equal(cmd[2], '/healthz');
+  });
+
+  test('everything copied from the build context exists and is not excluded by .dockerignore', () => {
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const stage of stages) {
+      for (const i of stage.instructions.filter((x) => x.op === 'COPY' && !x.args.startsWith('--from'))) {
+        for (const src of i.args.split(/\s+/).slice(0, -1)) {
+          assert.ok(existsSync(join(REPO_ROOT, src)), `COPY ${src}: missing`);
+          assert.ok(!ignored.includes(src) && !ignored.includes(src.replace(/\/$/, '')), `COPY ${src}: excluded by .dockerignore`);
+        }
+      }
+    }
+    // The build installs with the project's .npmrc (onnxruntime-node-install=skip) and builds the console.
+    assert.ok(stages[0]!.instructions.some((i) => i.op === 'COPY' && i.args.split(/\s+/).includes('.npmrc')));
+    assert.match(read('.npmrc'), /onnxruntime-node-install=skip/);
+    assert.match((JSON.parse(read('package.json')) as Obj).scripts.prepare, /console:build/);
+    assert.ok(runtime.instructions.some((i) => i.op === 'COPY' && /console\/dist/.test(i.args)), 'the runtime serves the built console');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// nginx
+
+describe('nginx config', () => {
+  let dir: string;
+  before(async () => {
+    assert.ok(existsSync(NGINX), `${NGINX} is missing: .ci/run installs Debian's nginx package`);
+    dir = await mkdtemp(join(tmpdir(), 'ragd-nginx-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const render = (upstreams: string[], listen: string) =>
+    renderNginxConfig({ ...defaultNginxOptions({}), upstreams, listen, runtimeDir: dir, errorLog: join(dir, 'error.log'), accessLog: join(dir, 'access.log') });
+
+  test('deploy/nginx.conf is the template rendered for the compose services', () => {
+    assert.equal(read('deploy/nginx.conf'), renderFromArgs(COMPOSE_ARGS, {}).text, 'run: npx tsx deploy/render-nginx.ts ' + COMPOSE_ARGS.join(' '));
+  });
+
+  test('limits agree with ragd: body size, read timeout beyond the pings, keep-alive below ragd\'s', () => {
+    const text = render(['127.0.0.1:1'], '127.0.0.1:2');
+    const config = loadConfig({});
+    assert.ok(Number(/client_max_body_size (\d+);/.exec(text)![1]) >= config.maxUploadBytes);
+    const readSec = Number(/proxy_read_timeout (\d+)s;/.exec(text)![1]);
+    assert.ok(readSec * 1000 > 2 * Math.max(DEFAULT_TIMING.ssePingMs, DEFAULT_TIMING.wsPingMs));
+    assert.ok(Number(/keepalive_timeout (\d+)s;/.exec(text)![1]) * 1000 < config.httpLimits.keepAliveTimeoutMs);
+    for (const needed of ['least_conn;', 'proxy_buffering off;', 'proxy_set_header Upgrade $http_upgrade;', 'proxy_set_header X-Request-Id $ragd_request_id;', 'proxy_next_upstream ']) {
+      assert.ok(text.includes(needed), needed);
+    }
+    assert.throws(() => render([], '8080'), /upstream/);
+    assert.throws(() => render(['a;b:1'], '8080'), /host:port/);
+  });
+
+  test('the rendered config passes nginx -t', async () => {
+    const file = join(dir, 'test.conf');
+    writeFileSync(file, render(['127.0.0.1:18081', '127.0.0.1:18082'], `127.0.0.1:${await freePort()}`));
+    const r = spawnSync(NGINX, ['-t', '-e', 'stderr', '-c', file, '-p', dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /test is successful/);
+  });
+
+  describe('in front of a live ragd', () => {
+    let server: TestServer;
+    let nginx: ReturnType<typeof spawn>;
+    let url: string;
+    let stderr = '';
+    before(async () => {
+      server = await startTestServer();
+      const port = await freePort();
+      url = `http://127.0.0.1:${port}`;
+      // The first upstream is dead: nginx must take the request to the live node.
+      const file = join(dir, 'live.conf');
+      writeFileSync(file, render([`127.0.0.1:${await freePort()}`, new URL(server.url).host], `127.0.0.1:${port}`));
+      nginx = spawn(NGINX, ['-e', 'stderr', '-c', file, '-p', dir, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      nginx.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+      await waitFor(() => fetch(`${url}/nginx-healthz`).then((r) => r.ok), { timeoutMs: 15_000, what: `nginx to listen (${stderr})` });
+    });
+    after(async () => {
+      if (nginx?.exitCode === null) {
+        const exited = new Promise((r) => nginx.once('exit', r));
+        nginx.kill('SIGTERM');
+        await exited;
+      }
+      await server?.close();
+    });
+
+    test('requests reach the live node past a dead one, with the caller\'s X-Request-Id', async () => {
+      for (let i = 0; i < 6; i++) {
+        const res = await fetch(`${url}/readyz`, { headers: { 'x-request-id': `deploy-test-${i}` } });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('x-request-id'), `deploy-test-${i}`);
+      }
+      const generated = await fetch(`${url}/healthz`);
+      assert.match(generated.headers.get('x-request-id') ?? '', /^[0-9a-f]{32}$/, 'nginx generates one when the caller sends none');
+      assert.equal((await fetch(`${url}/metrics`)).status, 404, '/metrics is not published at the edge');
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Health check script and metric names, against a live ragd
+
+describe('against a live ragd', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  /** The script's exit code; spawned asynchronously, since the server answers from this process. */
+  const healthcheck = (port: string, path?: string) =>
+    new Promise<number | null>((resolveCode, reject) => {
+      const child = spawn(process.execPath, [deployPath('healthcheck.mjs'), ...(path ? [path] : [])], { env: { ...process.env, RAGD_PORT: port }, stdio: 'ignore' });
+      const guard = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(guard);
+        resolveCode(code);
+      });
+    });
+
+  test('deploy/healthcheck.mjs: 0 when ragd answers, 1 when nothing listens', async () => {
+    const port = new URL(server.url).port;
+    assert.equal(await healthcheck(port), 0);
+    assert.equal(await healthcheck(port, '/readyz'), 0);
+    assert.equal(await healthcheck(port, '/no-such-path'), 1);
+    assert.equal(await healthcheck(String(await freePort())), 1);
+  });
+
+  test('every metric the dashboard, the alert rules and the KEDA triggers query is exported', async () => {
+    const exposition = await (await fetch(`${server.url}/metrics`)).text();
+    const exported = new Set<string>();
+    for (const line of exposition.split('\n')) {
+      const typed = /^# TYPE (\S+) (\S+)/.exec(line);
+      if (typed) {
+        exported.add(typed[1]!);
+        if (typed[2] === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(typed[1] + s);
+      } else if (line && !line.startsWith('#')) exported.add(/^[^{\s]+/.exec(line)![0]);
+    }
+
+    const queries: { where: string; expr: string }[] = [];
+    const dashboard = JSON.parse(read('deploy/grafana/ragd.json')) as Obj;
+    for (const p of dashboard.panels as Obj[]) for (const t of p.targets ?? []) queries.push({ where: `dashboard "${p.title}"`, expr: t.expr });
+    for (const v of dashboard.templating.list as Obj[]) if (v.definition) queries.push({ where: `dashboard variable ${v.name}`, expr: v.definition });
+    const alerts = parseYaml(read('deploy/prometheus/alerts.yml')) as Obj;
+    for (const g of alerts.groups) for (const r of g.rules) queries.push({ where: `alert ${r.alert}`, expr: r.expr });
+    for (const m of loadManifests().filter((x) => x.doc.kind === 'ScaledObject')) {
+      for (const t of m.doc.spec.triggers) queries.push({ where: `ScaledObject ${m.doc.metadata.name}`, expr: t.metadata.query });
+    }
+    assert.ok(queries.length > 25);
+
+    const used = new Set<string>();
+    for (const { where, expr } of queries) {
+      const names = expr.match(/\b(?:ragd|process|nodejs)_[a-z0-9_]+/g) ?? [];
+      // `up` is Prometheus's own (the scrape answered); every other query names a ragd metric.
+      assert.ok(names.length > 0 || /^up\{/.test(expr), `${where}: queries no ragd metric: ${expr}`);
+      for (const name of names) {
+        used.add(name);
+        if (CLUSTER_ONLY_METRICS.includes(name)) continue;
+        assert.ok(exported.has(name), `${where} queries ${name}, which ragd does not export`);
+      }
+    }
+    for (const name of CLUSTER_ONLY_METRICS) {
+      assert.ok(used.has(name), `${name} is allow-listed but no longer queried: drop it from the list`);
+      assert.ok(!exported.has(name), `${name} is exported now: drop it from CLUSTER_ONLY_METRICS`);
+    }
+  });
+});
