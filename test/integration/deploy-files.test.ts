@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,8 @@ import { COMPOSE_ARGS, defaultNginxOptions, renderFromArgs, renderNginxConfig } 
 import { loadConfig } from '../../src/config/config.js';
 import { STAGES } from '../../src/domain/types.js';
 import { DEFAULT_TIMING } from '../../src/http/app.js';
-import { freePort, REPO_ROOT, startTestServer, waitFor, type TestServer } from '../support/server.js';
+import { openKbSocket } from '../support/kb-socket.js';
+import { freePort, readSse, REPO_ROOT, startTestServer, uploadText, waitFor, type TestServer } from '../support/server.js';
 
 /**
  * Metrics the deployment files query that only a cluster node exports, so the embedded server
@@ -364,6 +365,8 @@ describe('nginx config', () => {
   before(async () => {
     assert.ok(existsSync(NGINX), `${NGINX} is missing: .ci/run installs Debian's nginx package`);
     dir = await mkdtemp(join(tmpdir(), 'ragd-nginx-'));
+    // nginx's workers drop root (to nobody) and must reach the temp directories inside.
+    chmodSync(dir, 0o755);
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -432,6 +435,23 @@ describe('nginx config', () => {
       const generated = await fetch(`${url}/healthz`);
       assert.match(generated.headers.get('x-request-id') ?? '', /^[0-9a-f]{32}$/, 'nginx generates one when the caller sends none');
       assert.equal((await fetch(`${url}/metrics`)).status, 404, '/metrics is not published at the edge');
+    });
+
+    test('a KB\'s WebSocket and a task\'s SSE stream pass through nginx', async () => {
+      const socket = await openKbSocket(url, 'default', {});
+      assert.ok(socket.ws, `the upgrade went through (status ${socket.status}, close ${socket.closeCode})`);
+      try {
+        const up = await uploadText(url, 'default', 'through-nginx.md', '# Proxy\nThis document was uploaded through nginx.');
+        const res = await fetch(`${url}/v1/tasks/${up.task_id}/events`, { signal: AbortSignal.timeout(60_000) });
+        assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+        const events: { event: string; data: any }[] = [];
+        for await (const e of readSse(res.body!)) events.push({ event: e.event, data: JSON.parse(e.data) });
+        assert.equal(events.at(-1)?.event, 'end');
+        assert.equal(events.filter((e) => e.event === 'task').at(-1)?.data.status, 'succeeded');
+        await waitFor(() => socket.messages.some((m) => m.type !== 'hello' && JSON.stringify(m).includes(up.id)), { what: 'the document on the KB socket' });
+      } finally {
+        socket.ws.close();
+      }
     });
   });
 });
