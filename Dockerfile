@@ -21,8 +21,11 @@ COPY src ./src
 COPY bin ./bin
 # `npm ci` runs the `prepare` script: `npm run build` and `npm run console:build`.
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
-# Production dependencies only, compiled for this same base image.
-RUN npm prune --omit=dev --no-audit --no-fund
+# Production dependencies only, compiled for this same base image. onnxruntime-node (the OCR
+# engine's runtime) ships its native library for every OS and CPU, ~250 MB: keep this platform's.
+RUN npm prune --omit=dev --no-audit --no-fund \
+ && arch="$(node -p process.arch)" \
+ && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -path "*/linux/${arch}" -exec rm -rf {} +
 
 # ---- runtime: production dependencies, compiled server and console, nothing else
 FROM ${NODE_IMAGE} AS runtime
