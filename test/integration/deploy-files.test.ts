@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
+import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { COMPOSE_ARGS, defaultNginxOptions, renderFromArgs, renderNginxConfig } from '../../deploy/render-nginx.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -459,6 +460,29 @@ describe('nginx config', () => {
 // ---------------------------------------------------------------------------------------------
 // Health check script and metric names, against a live ragd
 
+/**
+ * The metric names a PromQL expression selects, parsed with Prometheus's own grammar, and the
+ * offset of its first syntax error (null: none). Grafana's `$__rate_interval` is replaced as
+ * Grafana would before sending the query.
+ */
+function promqlMetrics(expr: string): { names: string[]; errorAt: number | null } {
+  const text = expr.replace(/\$__rate_interval/g, '5m');
+  const names: string[] = [];
+  let errorAt: number | null = null;
+  promqlParser.parse(text).iterate({
+    enter(node) {
+      if (node.type.isError) errorAt ??= node.from;
+      if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector') names.push(text.slice(node.from, node.to));
+    },
+  });
+  return { names, errorAt };
+}
+
+test('the PromQL check finds names and refuses broken queries', () => {
+  assert.deepEqual(promqlMetrics('sum by (le) (rate(a_bucket{x="1"}[$__rate_interval])) / b').names, ['a_bucket', 'b']);
+  assert.notEqual(promqlMetrics('sum(rate(a[5m])').errorAt, null);
+});
+
 describe('against a live ragd', () => {
   let server: TestServer;
   before(async () => {
@@ -502,7 +526,10 @@ describe('against a live ragd', () => {
     const queries: { where: string; expr: string }[] = [];
     const dashboard = JSON.parse(read('deploy/grafana/ragd.json')) as Obj;
     for (const p of dashboard.panels as Obj[]) for (const t of p.targets ?? []) queries.push({ where: `dashboard "${p.title}"`, expr: t.expr });
-    for (const v of dashboard.templating.list as Obj[]) if (v.definition) queries.push({ where: `dashboard variable ${v.name}`, expr: v.definition });
+    // A variable's `label_values(<selector>, <label>)` is Grafana's; its selector is PromQL.
+    for (const v of dashboard.templating.list as Obj[]) {
+      if (v.definition) queries.push({ where: `dashboard variable ${v.name}`, expr: /^label_values\((.+),\s*\w+\)$/.exec(v.definition)?.[1] ?? v.definition });
+    }
     const alerts = parseYaml(read('deploy/prometheus/alerts.yml')) as Obj;
     for (const g of alerts.groups) for (const r of g.rules) queries.push({ where: `alert ${r.alert}`, expr: r.expr });
     for (const m of loadManifests().filter((x) => x.doc.kind === 'ScaledObject')) {
@@ -512,10 +539,12 @@ describe('against a live ragd', () => {
 
     const used = new Set<string>();
     for (const { where, expr } of queries) {
-      const names = expr.match(/\b(?:ragd|process|nodejs)_[a-z0-9_]+/g) ?? [];
-      // `up` is Prometheus's own (the scrape answered); every other query names a ragd metric.
-      assert.ok(names.length > 0 || /^up\{/.test(expr), `${where}: queries no ragd metric: ${expr}`);
+      const { names, errorAt } = promqlMetrics(expr);
+      assert.equal(errorAt, null, `${where}: PromQL syntax error at ${errorAt}: ${expr}`);
+      assert.ok(names.length > 0, `${where}: queries no metric: ${expr}`);
       for (const name of names) {
+        // `up` is Prometheus's own: whether the scrape answered.
+        if (name === 'up') continue;
         used.add(name);
         if (CLUSTER_ONLY_METRICS.includes(name)) continue;
         assert.ok(exported.has(name), `${where} queries ${name}, which ragd does not export`);
