@@ -25,9 +25,10 @@ import { openKbSocket } from '../support/kb-socket.js';
 import { freePort, readSse, REPO_ROOT, startTestServer, uploadText, waitFor, type TestServer } from '../support/server.js';
 
 /**
- * Metrics the deployment files query that only a cluster node exports, so the embedded server
- * started here cannot show them yet. The lead empties this list once the cluster metrics land
- * (and this test then checks them against a cluster node's /metrics).
+ * Metrics the deployment files query that the embedded server started here does not export (yet):
+ * they come with the cluster queue. The lead empties this list when they land, either by
+ * exporting them in both modes (the embedded queue has the same counts, with no prioritized
+ * state) or by pointing this check at a cluster node.
  *   ragd_queue_jobs{stage, state}: jobs per BullMQ queue (stage: parse, ocr, chunk, embed,
  *   index, query; state: waiting, prioritized, active, delayed, failed), read from Redis at
  *   scrape time. The KEDA ScaledObjects, the queue panels and the stuck-queue alert use it.
