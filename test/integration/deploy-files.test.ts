@@ -459,6 +459,33 @@ describe('nginx config', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Prometheus
+
+describe('deploy/prometheus', () => {
+  test('prometheus.yml loads the alert rules and scrapes every ragd service of the compose file', () => {
+    const prom = parseYaml(read('deploy/prometheus/prometheus.yml')) as Obj;
+    for (const f of prom.rule_files as string[]) assert.ok(existsSync(deployPath('prometheus', f)), f);
+    const job = (prom.scrape_configs as Obj[]).find((j) => j.job_name === 'ragd')!;
+    const scraped = (job.dns_sd_configs as Obj[]).flatMap((d) => d.names as string[]).sort();
+    const services = loadCompose().services as Record<string, Obj>;
+    const serving = Object.entries(services).filter(([, s]) => s.image === 'ragd:local' && s.command[0] !== 'migrate').map(([name]) => name).sort();
+    assert.deepEqual(scraped, serving);
+    assert.ok((job.dns_sd_configs as Obj[]).every((d) => d.port === 8080));
+  });
+
+  test('every alert rule has a name, a severity and a summary', () => {
+    const alerts = parseYaml(read('deploy/prometheus/alerts.yml')) as Obj;
+    const rules = (alerts.groups as Obj[]).flatMap((g) => g.rules as Obj[]);
+    for (const needed of ['RagdQueueStuck', 'RagdProviderBreakerOpen', 'RagdEventLoopLag']) assert.ok(rules.some((r) => r.alert === needed), needed);
+    for (const r of rules) {
+      assert.match(r.alert, /^Ragd[A-Za-z]+$/);
+      assert.ok(['warning', 'critical'].includes(r.labels?.severity), `${r.alert} severity`);
+      assert.ok(r.annotations?.summary, `${r.alert} summary`);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Health check script and metric names, against a live ragd
 
 /**
