@@ -48,6 +48,12 @@ export interface JobQueue {
   /** Schedules a retry at `retryAt` (epoch ms), or buries the job when `retryAt` is null. */
   fail(job: LeasedJob, error: string, retryAt: number | null): Promise<boolean>;
   /**
+   * Puts the job back, due at `runAt` (epoch ms), and gives back the attempt its lease used: the
+   * stage did not fail through any fault of the document (the disk was full), so waiting must
+   * never bury it. False if the lease was lost.
+   */
+  postpone(job: LeasedJob, reason: string, runAt: number): Promise<boolean>;
+  /**
    * Revives the document's buried job (the stage that failed for good) with fresh attempts, due
    * now, keeping the earlier stages' outputs: the retry starts at the stage that failed. Returns
    * that stage, or null when the document has no buried job (not failed, or already revived).

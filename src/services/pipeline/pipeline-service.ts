@@ -237,7 +237,7 @@ export class PipelineService {
 
   /**
    * A stage ran out of disk space: the document is not at fault. Its job is put back (due after
-   * the pause, and never buried for this), and the whole pipeline pauses leasing, so documents
+   * the pause, its attempt given back, so no number of full disks buries it), and the whole pipeline pauses leasing, so documents
    * wait for space instead of failing one after another and flooding the log.
    */
   private async diskFull(job: LeasedJob, err: unknown, log: Logger): Promise<JobOutcome> {
@@ -246,7 +246,7 @@ export class PipelineService {
     this.pausedUntil = Date.now() + pauseMs;
     if (first) log.error({ err: err instanceof Error ? err.message : String(err), pause_ms: pauseMs }, 'disk full: pipeline paused');
     try {
-      const kept = await this.deps.queue.fail(job, 'waiting for disk space', this.pausedUntil);
+      const kept = await this.deps.queue.postpone(job, 'waiting for disk space', this.pausedUntil);
       return kept ? 'retrying' : 'lost';
     } catch {
       return 'lost';
