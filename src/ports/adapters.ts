@@ -4,10 +4,13 @@ import type { JobQueue } from './job-queue.js';
 import type { Store } from './store.js';
 import type { TenantStore } from './tenants.js';
 
-/** A dependency /readyz checks besides the store (cluster: Redis); `check` throws when it is down. */
+/**
+ * A dependency /readyz checks besides the store (cluster: Redis); `check` throws when it is down,
+ * or reports `{ degraded }` when it works with less (no vector search) and readiness must hold.
+ */
 export interface AdapterCheck {
   name: string;
-  check(): Promise<void>;
+  check(): Promise<void | { degraded: string }>;
   /** How /readyz words a failure; names no host or secret. */
   failure?: string;
 }
