@@ -176,9 +176,9 @@ describe('BullMQ + PostgreSQL: exactly once and nothing only in Redis', () => {
   it('Redis losing the prefix’s data mid-way: the reconciler re-adds the work and every document completes', async () => {
     const docs = await Promise.all([1, 2, 3].map(() => newDocument(c.store, c.queue)));
     // One document a stage ahead, one held by a worker when Redis loses everything.
-    const first = await leaseDocument(c.queue, 'parse', docs[0]!, 'w');
+    const first = await eventually('a parse job', () => c.queue.lease(['parse'], 'w', 30_000));
     await c.queue.complete(first, nextOf(first, 'chunk'));
-    const held = await leaseDocument(c.queue, 'parse', docs[1]!, 'w');
+    const held = await eventually('another parse job', () => c.queue.lease(['parse'], 'w', 30_000));
     await eventually('every job in Redis', async () => {
       const n = await c.queue.counts();
       return n.parse.waiting + n.parse.active + n.chunk.waiting >= 3;

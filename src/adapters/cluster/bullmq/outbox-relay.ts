@@ -20,12 +20,16 @@ interface UnsentRow extends PipelineRow {
   tenant_live: number;
 }
 
-/** $1 limit. The oldest unsent runnable rows, with what their priority is made of. */
+/**
+ * $1 limit. The oldest unsent live rows, with what their priority is made of. A `running` row is
+ * unsent only when the reconciler found its job lost with Redis: it is handed out again, and the
+ * attempt that held it is fenced out by the next claim.
+ */
 const UNSENT = `
   SELECT j.*, d.bytes,
     (SELECT count(*) FROM pipeline_jobs t WHERE t.tenant_id = j.tenant_id AND t.state <> 'failed')::int AS tenant_live
   FROM pipeline_jobs j JOIN documents d ON d.id = j.document_id
-  WHERE j.enqueued_at IS NULL AND j.state = 'queued'
+  WHERE j.enqueued_at IS NULL AND j.state <> 'failed'
   ORDER BY j.created_at LIMIT $1`;
 
 /** $1 document ids, $2 their generations. Only the generation that was added counts as sent. */

@@ -29,7 +29,7 @@ const UNSEND = `
 /** $1 min age (ms). Rows unsent for that long: their relay never got to them. */
 const STALE_UNSENT = `
   SELECT count(*)::int AS n FROM pipeline_jobs
-  WHERE enqueued_at IS NULL AND state = 'queued' AND updated_at <= now() - make_interval(secs => $1::double precision / 1000)`;
+  WHERE enqueued_at IS NULL AND state <> 'failed' AND updated_at <= now() - make_interval(secs => $1::double precision / 1000)`;
 
 export interface ReconcilerOptions {
   /** Period between passes. Default 30 s. */
