@@ -173,6 +173,41 @@ describe('BullMQ + PostgreSQL: exactly once and nothing only in Redis', () => {
     assert.equal(await c.queue.complete(fresh, null), true);
   });
 
+  it('a tenant with one small upload is served ahead of another tenant’s backlog', async () => {
+    // A queue whose relay runs only when kicked, so one pass sees every row and prices them together.
+    // Its own database too: the suite's started queue would relay these rows to its own prefix.
+    const db = await tempDatabase(4);
+    const store = new PostgresStore(db.pool, storeOptions);
+    await store.init();
+    const prefix = `ragd-test-fair-${randomBytes(6).toString('hex')}`;
+    const queue = new BullmqJobQueue(db.pool, { redis: { url: REDIS_URL, prefix }, maxAttempts: MAX_ATTEMPTS, logger: pino({ level: 'silent' }) });
+    try {
+      for (const t of ['big', 'small']) await store.createKb(t, { id: 'kb', name: 'kb', embedder: `hash:${DIM}`, embedDim: DIM });
+      const made = async (tenantId: string, i: number) => {
+        const hash = `fair_${tenantId}_${i}_${randomBytes(3).toString('hex')}`;
+        await store.createDocument({
+          scope: { tenantId, kbId: 'kb' }, id: `doc_${hash}`, taskId: `task_${hash}`, name: hash, type: 'text',
+          contentHash: hash, bytes: 100, blobKey: `sources/${tenantId}/kb/${hash}`, metadata: {},
+        });
+      };
+      for (let i = 0; i < 8; i++) await made('big', i);
+      await made('small', 0);
+      queue.notifyRunnable('parse');
+      await eventually('all nine queued in BullMQ', async () => (await queue.counts()).parse.waiting === 9);
+      const order: string[] = [];
+      for (let job = await queue.lease(['parse'], 'w', 30_000); job; job = await queue.lease(['parse'], 'w', 30_000)) {
+        order.push(job.scope.tenantId);
+        await queue.complete(job, null);
+      }
+      assert.equal(order.length, 9);
+      assert.equal(order[0], 'small', `leased in the order ${order.join(', ')}`);
+    } finally {
+      await queue.close();
+      await deletePrefix(c.redis, prefix);
+      await db.drop();
+    }
+  });
+
   it('Redis losing the prefix’s data mid-way: the reconciler re-adds the work and every document completes', async () => {
     const docs = await Promise.all([1, 2, 3].map(() => newDocument(c.store, c.queue)));
     // One document a stage ahead, one held by a worker when Redis loses everything.

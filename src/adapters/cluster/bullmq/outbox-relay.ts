@@ -26,11 +26,18 @@ interface UnsentRow extends PipelineRow {
  * attempt that held it is fenced out by the next claim.
  */
 const UNSENT = `
-  SELECT j.*, d.bytes,
-    (SELECT count(*) FROM pipeline_jobs t WHERE t.tenant_id = j.tenant_id AND t.state <> 'failed')::int AS tenant_live
-  FROM pipeline_jobs j JOIN documents d ON d.id = j.document_id
-  WHERE j.enqueued_at IS NULL AND j.state <> 'failed'
-  ORDER BY j.created_at LIMIT $1`;
+  WITH unsent AS (
+    SELECT j.*, d.bytes FROM pipeline_jobs j JOIN documents d ON d.id = j.document_id
+    WHERE j.enqueued_at IS NULL AND j.state <> 'failed'
+    ORDER BY j.created_at LIMIT $1
+  ), live AS (
+    -- Counted once per tenant in the batch, not once per row.
+    SELECT tenant_id, count(*)::int AS n FROM pipeline_jobs
+    WHERE state <> 'failed' AND tenant_id IN (SELECT DISTINCT tenant_id FROM unsent)
+    GROUP BY tenant_id
+  )
+  SELECT u.*, l.n AS tenant_live FROM unsent u JOIN live l USING (tenant_id)
+  ORDER BY u.created_at`;
 
 /** $1 document ids, $2 their generations. Only the generation that was added counts as sent. */
 const MARK_SENT = `
