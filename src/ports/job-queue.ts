@@ -29,6 +29,11 @@ export interface LeasedJob extends NewJob {
   leaseExpiresAt: number;
   /** The previous attempt's error, if any. */
   lastError: string | null;
+  /**
+   * Cluster: the fence this attempt claimed on the document's PostgreSQL row; the index commit
+   * passes it on (IndexCommit.fence) so a stale attempt commits nothing. Embedded: absent.
+   */
+  fence?: number;
 }
 
 export interface StageCounts {

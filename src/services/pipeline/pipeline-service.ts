@@ -202,8 +202,9 @@ export class PipelineService {
         this.announce(job, { status: STAGE_STATUS[job.stage], stage: job.stage, taskStatus: 'running', error: null, progress: { done, total } }),
       );
       if (outcome.kind === 'gone') {
-        await this.deps.queue.complete(job, null);
-        await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
+        // A fenced-out attempt also lands here (its index commit wrote nothing); its lease was
+        // taken over, and the new holder may still be reading the stage files: leave them.
+        if (await this.deps.queue.complete(job, null)) await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
         return 'cancelled';
       }
       const next = nextJob(job, outcome.kind === 'next' ? outcome.skip : undefined);
