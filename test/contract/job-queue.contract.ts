@@ -157,6 +157,19 @@ export function describeJobQueue(name: string, make: () => Promise<JobQueueUnder
       assert.equal(await queue.lease(['parse'], 'w1', 30_000), null);
     });
 
+    it('postpone puts a job back when due without using up an attempt, however often', async () => {
+      const doc = await newDocument(store, queue);
+      for (let i = 0; i <= sut.maxAttempts; i++) {
+        const job = await leaseDocument(queue, 'parse', doc, 'w-disk');
+        assert.equal(job.attempts, 1, `still the first attempt after ${i} postponements`);
+        assert.equal(await queue.postpone(job, 'waiting for disk space', Date.now() + 50), true);
+        assert.equal(await queue.postpone(job, 'again', Date.now()), false, 'a settled lease postpones nothing');
+      }
+      const last = await leaseDocument(queue, 'parse', doc, 'w-disk');
+      assert.equal(last.lastError, 'waiting for disk space');
+      assert.equal(await queue.complete(last, null), true);
+    });
+
     it('release hands an owner’s jobs back at once, without using an attempt', async () => {
       const doc = await newDocument(store, queue);
       const job = await leaseDocument(queue, 'parse', doc, 'leaving');

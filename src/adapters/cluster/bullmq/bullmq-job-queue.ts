@@ -234,6 +234,13 @@ export class BullmqJobQueue implements JobQueue {
     return this.rejected(ok);
   }
 
+  async postpone(job: LeasedJob, reason: string, runAt: number): Promise<boolean> {
+    const ok = (await this.pool.query(SQL.POSTPONE, [job.documentId, this.fenceOf(job), reason, runAt])).rowCount === 1;
+    await this.release1(job.leaseToken, 'completed');
+    if (ok) await this.relay.kick();
+    return this.rejected(ok);
+  }
+
   private async release1(token: string, how: 'completed' | 'failed', error?: string): Promise<void> {
     const h = this.held.get(token);
     if (!h) return;

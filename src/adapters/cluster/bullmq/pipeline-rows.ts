@@ -75,6 +75,16 @@ export const RETRY = `
   WHERE document_id = $1 AND fence = $2 AND state = 'running'
   RETURNING *`;
 
+/**
+ * $1 document, $2 fence, $3 reason, $4 due (epoch ms). Put back without using up the attempt (the
+ * disk was full: not the document's fault), due later, as a new generation, unsent.
+ */
+export const POSTPONE = `
+  UPDATE pipeline_jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), generation = generation + 1,
+    due_at = to_timestamp($4::double precision / 1000), last_error = $3, lease_owner = NULL, enqueued_at = NULL, updated_at = now()
+  WHERE document_id = $1 AND fence = $2 AND state = 'running'
+  RETURNING *`;
+
 /** $1 document, $2 fence, $3 error. Buried: stays until revived or the document is deleted. */
 export const BURY = `
   UPDATE pipeline_jobs SET state = 'failed', last_error = $3, lease_owner = NULL, updated_at = now()
