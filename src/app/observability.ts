@@ -8,6 +8,7 @@ export function metricsSources(runtime: Runtime): MetricsSources {
   return {
     store: runtime.store,
     queue: runtime.queue,
+    ...(runtime.queueMetrics ? { clusterQueue: runtime.queueMetrics } : {}),
     pipeline: runtime.pipeline,
     pools: { ingest: runtime.pool, search: runtime.query.searchPool },
     ...(runtime.localIndex ? { dbWriter: runtime.localIndex.writer } : {}),

@@ -3,6 +3,7 @@ import { createEmbeddedAdapters, type LocalIndex } from '../adapters/embedded/in
 import type { Config } from '../config/config.js';
 import { STAGES, type PipelineStage } from '../domain/types.js';
 import type { Adapters } from '../ports/adapters.js';
+import type { ClusterQueueMetrics } from '../observability/metrics/pipeline.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { EventBus } from '../ports/event-bus.js';
 import type { JobQueue } from '../ports/job-queue.js';
@@ -54,6 +55,8 @@ export interface Runtime {
   adapterChecks: Adapters['checks'];
   /** The embedded store's local SQLite file and writer thread; absent in cluster mode. */
   localIndex: LocalIndex | null;
+  /** The cluster queue's depth by state and its counters; absent embedded. */
+  queueMetrics: ClusterQueueMetrics | null;
   pool: IngestPool;
   /** The server's embedder (RAGD_EMBED_*, else the local hash embedder). */
   embedder: Embedder;
@@ -147,7 +150,9 @@ export async function createRuntime(
       ? await (await import('../adapters/cluster/index.js')).createClusterAdapters(config, adapterDeps)
       : await createEmbeddedAdapters(config, adapterDeps);
   const { store, queue, bus, blobs } = adapters;
-  const localIndex = 'localIndex' in adapters ? (adapters.localIndex as LocalIndex) : null;
+  // What only one mode has, found by its presence rather than by asking which mode this is.
+  const localIndex = 'localIndex' in adapters ? adapters.localIndex : null;
+  const queueMetrics = 'queueMetrics' in adapters ? adapters.queueMetrics : null;
   // `embedders` and `pipeline` are bound below; the KB service calls them only once serving.
   const kbs = new KbService(store, blobs, (t) => embedders.forTenant(t), (ids) => ids.forEach((id) => pipeline.cancel(id)));
   const tenancy = createTenancy(config, { tenants: adapters.tenants, kbs, secretDir: adapters.localDir });
@@ -205,7 +210,7 @@ export async function createRuntime(
 
   let closed = false;
   return {
-    config, logger, mode, roles, store, queue, bus, blobs, adapterChecks: adapters.checks, localIndex,
+    config, logger, mode, roles, store, queue, bus, blobs, adapterChecks: adapters.checks, localIndex, queueMetrics,
     pool, embedder, embedders, kbs, documents, tasks, pipeline, disk, tenancy, query, lanes, tenantLimits, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;

@@ -80,6 +80,11 @@ export interface Config {
    * directory holds everything).
    */
   blobDir: string | null;
+  /**
+   * RAGD_REDIS_PREFIX: the namespace of every Redis key and channel of this deployment (BullMQ
+   * queues, events, limits), so several deployments can share one Redis. Default `ragd`.
+   */
+  redisPrefix: string;
   /** The PostgreSQL pool of each cluster process (used only with RAGD_DATABASE_URL). */
   postgres: PostgresConfig;
   adminKey: string | null;
@@ -294,6 +299,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: optional(env, 'REDIS_URL'),
     databaseUrl: optional(env, 'DATABASE_URL'),
     blobDir: optionalPath(env, 'BLOB_DIR'),
+    redisPrefix: str(env, 'REDIS_PREFIX', 'ragd'),
     postgres: {
       poolMax: int(env, 'PG_POOL_MAX', 10, 1),
       connectTimeoutMs: int(env, 'PG_CONNECT_TIMEOUT_MS', 5_000, 100),
