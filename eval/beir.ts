@@ -15,6 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { ALL_ROLES } from '../src/app/runtime.js';
 import { startServer } from '../src/app/server.js';
 import { loadConfig } from '../src/config/config.js';
 import { arg, dataSet, pool } from './beir-data.js';
@@ -78,7 +79,9 @@ async function main(): Promise<void> {
   const keepDir = arg('data-dir');
   const dataDir = keepDir ? resolve(keepDir) : await mkdtemp(join(tmpdir(), `ragd-${SET}-`));
   const config = loadConfig({ ...process.env, RAGD_PORT: '0', RAGD_HOST: '127.0.0.1', RAGD_DATA_DIR: dataDir });
-  const server = await startServer(config, pino({ level: process.env.RAGD_LOG_LEVEL ?? 'warn' }, pino.destination(2)));
+  // Every role in this one process: with the cluster URLs set it is `ragd serve --worker` on
+  // PostgreSQL and Redis, so the same table measures the cluster adapters.
+  const server = await startServer(config, pino({ level: process.env.RAGD_LOG_LEVEL ?? 'warn' }, pino.destination(2)), { roles: ALL_ROLES });
   const url = server.url;
   try {
     const kbs: any = await (await fetch(`${url}/v1/kbs`)).json();
