@@ -1,6 +1,6 @@
 /**
  * `node --import tsx eval/beir.ts <set> [--split train|test] [--limit N] [--modes lexical,hybrid] [--data-dir DIR]`
- * (`npm run eval:scifact`, `npm run eval:stard-zh`)
+ * (`npm run eval:scifact`, `npm run eval:stard-zh`); `--workers N` in cluster mode
  *
  * Retrieval quality through ragd's own HTTP pipeline: starts the server in-process on a temp data
  * dir, uploads a BEIR-layout set from ../shared/eval/<set> (one document per record, the title as
@@ -10,6 +10,12 @@
  *
  * With `--data-dir DIR` the data directory is kept, and a later run with the same DIR skips the
  * upload (the corpus is already there), which makes query-time experiments quick.
+ *
+ * Cluster mode: with RAGD_DATABASE_URL and RAGD_REDIS_URL set, the in-process server is an API
+ * node of that cluster (the composition root reads the same variables), and `--workers N`
+ * (default 1) `ragd worker` processes run the pipeline beside it, so the table measures the
+ * cluster's store (BM25 in PostgreSQL) through the same HTTP path. The KB lives in that database:
+ * a later run against the same database skips the upload, as with `--data-dir`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +23,7 @@ import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { startServer } from '../src/app/server.js';
 import { loadConfig } from '../src/config/config.js';
+import { type RagdProcess, spawnRagd } from '../test/support/cluster.js';
 import { arg, dataSet, pool } from './beir-data.js';
 import { evaluate } from './ir-metrics.js';
 
@@ -80,7 +87,14 @@ async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, RAGD_PORT: '0', RAGD_HOST: '127.0.0.1', RAGD_DATA_DIR: dataDir });
   const server = await startServer(config, pino({ level: process.env.RAGD_LOG_LEVEL ?? 'warn' }, pino.destination(2)));
   const url = server.url;
+  const workers: RagdProcess[] = [];
   try {
+    if (config.databaseUrl && config.redisUrl) {
+      // An API node runs no pipeline stage in cluster mode: the workers index the corpus.
+      const count = Number(arg('workers') ?? 1);
+      for (let i = 0; i < count; i++) workers.push(await spawnRagd(['worker'], {}, { name: `eval-worker-${i + 1}`, logDir: dataDir }));
+      process.stderr.write(`cluster mode: ${count} worker process(es), logs in ${dataDir}\n`);
+    }
     const kbs: any = await (await fetch(`${url}/v1/kbs`)).json();
     if (!kbs.kbs.some((k: { id: string }) => k.id === KB)) {
       await post(`${url}/v1/kbs`, { id: KB });
@@ -116,6 +130,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
     await server.close();
     if (!keepDir) await rm(dataDir, { recursive: true, force: true });
   }
