@@ -150,8 +150,8 @@ describe('cluster pipeline under failure', { timeout: 900_000 }, () => {
       await uploadAll(a!.url, 'restarted', docs);
       await waitFor(async () => (await readyCount(a!.url, 'restarted')) >= 10, { timeoutMs: 120_000, what: '10 documents ready before the restart' });
       await cluster!.pg.restart({ mode: 'fast', downMs: 2000 });
-      // Back: each node's /readyz sees PostgreSQL again (it may take a probe or two).
-      for (const node of cluster!.apis) await node.ready(60_000);
+      // Back: each process's /readyz sees PostgreSQL again (it may take a probe or two).
+      for (const node of [...cluster!.apis, ...cluster!.workers]) await node.ready(60_000);
 
       const statuses: string[] = [];
       const views = await waitFor(

@@ -29,7 +29,7 @@ export async function uploadRetrying(url: string, kb: string, doc: { name: strin
       const res = await fetch(`${url}/v1/kbs/${kb}/documents`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify(doc),
+        body: JSON.stringify({ name: doc.name, text: doc.text }),
         signal: AbortSignal.timeout(30_000),
       });
       status = res.status;
