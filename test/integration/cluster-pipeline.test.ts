@@ -7,7 +7,7 @@
  * input, each stored once.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { type Cluster, startCluster, withClusterLogs } from '../support/cluster.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
 import { listDocuments, sleep, uploadText, waitFor } from '../support/server.js';
@@ -81,7 +81,7 @@ describe('cluster pipeline under failure', { timeout: 900_000 }, () => {
 
   test(
     'a worker frozen (SIGSTOP) past its lock while another takes its job over commits nothing when resumed',
-    logs(async () => {
+    logs(async (t: TestContext) => {
       await restoreWorkers();
       const [a, b] = cluster!.apis;
       const [stale, rescuer] = cluster!.workers;
@@ -115,6 +115,9 @@ describe('cluster pipeline under failure', { timeout: 900_000 }, () => {
         await assertIndexedOnce(cluster!.pg, 'fenced', views);
         // The resumed worker carries on serving (it lost one job, not its health).
         await stale!.ready(30_000);
+        const metrics = await (await fetch(`${stale!.url}/metrics`)).text();
+        const rejections = /^ragd_pipeline_fence_rejections_total (\d+)/m.exec(metrics)?.[1] ?? 'not reported';
+        t.diagnostic(`the resumed worker's fence rejections: ${rejections}`);
       } finally {
         stale!.resume();
         fake.setBehavior({ embeddings: { latencyMs: 20 } });
