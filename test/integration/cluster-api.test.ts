@@ -1,15 +1,18 @@
 /**
  * One cluster seen from two API nodes (separate `ragd serve` processes, two `ragd worker`s, a
- * private PostgreSQL and Redis): what happens through one node is what the other one shows. Task
+ * private PostgreSQL and Redis, all four started at once): what happens through one node is what
+ * the other one shows. Task
  * events uploaded on A stream on B; content added on A answers on B at once, never a cached answer
  * from before; a document deleted on B is gone on A.
  */
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { STAGES } from '../../src/domain/types.js';
 import { type Cluster, startCluster, withClusterLogs } from '../support/cluster.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
-import { call, prng, readSse, syntheticDocument, uploadText, waitReady } from '../support/server.js';
+import { call, prng, readSse, REPO_ROOT, syntheticDocument, uploadText, waitReady } from '../support/server.js';
 import { CHUNKING, createKb } from './cluster-support.js';
 import { postJson, type QueryAnswer } from './query-support.js';
 
@@ -23,9 +26,11 @@ describe('two API nodes, one cluster', { timeout: 600_000 }, () => {
   before(async () => {
     // Embedding takes a moment, so a task has stages to watch.
     fake = await startFakeOpenAI({ embedDim: DIM, embeddings: { latencyMs: 200 } });
+    // All four at once on the empty database: the migrations must queue behind the advisory lock.
     cluster = await startCluster({
       apis: 2,
       workers: [[], []],
+      startTogether: true,
       env: { ...CHUNKING, RAGD_EMBED_BASE_URL: fake.url, RAGD_EMBED_MODEL: 'fake-embed', RAGD_EMBED_DIM: String(DIM) },
     });
   });
@@ -33,6 +38,16 @@ describe('two API nodes, one cluster', { timeout: 600_000 }, () => {
     await cluster?.close();
     await fake?.close();
   });
+
+  test(
+    'four processes started at once on an empty database are all ready, the schema migrated once',
+    logs(async () => {
+      const files = (await readdir(join(REPO_ROOT, 'src/adapters/cluster/postgres/migrations'))).filter((f) => f.endsWith('.sql')).sort();
+      const rows = await cluster!.pg.query<{ version: number }>('SELECT version FROM ragd_migrations ORDER BY version');
+      assert.deepEqual(rows.map((r) => r.version), files.map((f) => Number(f.slice(0, 4))), 'every migration recorded once');
+      for (const p of [...cluster!.apis, ...cluster!.workers]) assert.ok(p.running(), `${p.name} runs`);
+    }),
+  );
 
   test(
     'SSE on node B for a task uploaded through node A: the current state first, every stage, then ready',

@@ -463,6 +463,11 @@ export interface ClusterOptions {
   /** Environment for every ragd process (on top of the cluster's own). */
   env?: Env;
   compiled?: boolean;
+  /**
+   * Start every process at once on the empty database, so their migrations run together (the
+   * advisory lock must serialize them). Default: the API nodes one after another, then the workers.
+   */
+  startTogether?: boolean;
 }
 
 export interface Cluster {
@@ -510,11 +515,20 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       processes.push(p);
       return p;
     };
-    // Sequentially: each start runs the migration, and a clean log is easier to read than a race
-    // (the migration's advisory lock is proved elsewhere).
-    const apis: RagdProcess[] = [];
-    for (let i = 0; i < (opts.apis ?? 2); i++) apis.push(await spawnOne(['serve'], { name: `api-${'abcdefgh'[i]}` }));
-    const workers = await Promise.all((opts.workers ?? [[], []]).map((extra, i) => spawnOne(['worker', ...extra], { name: `worker-${i + 1}` })));
+    const startApis = () => Array.from({ length: opts.apis ?? 2 }, (_, i) => () => spawnOne(['serve'], { name: `api-${'abcdefgh'[i]}` }));
+    const startWorkers = () => (opts.workers ?? [[], []]).map((extra, i) => () => spawnOne(['worker', ...extra], { name: `worker-${i + 1}` }));
+    let apis: RagdProcess[];
+    let workers: RagdProcess[];
+    if (opts.startTogether) {
+      const all = await Promise.all([...startApis(), ...startWorkers()].map((start) => start()));
+      apis = all.slice(0, opts.apis ?? 2);
+      workers = all.slice(opts.apis ?? 2);
+    } else {
+      // By default one API node after another: a clean log is easier to read than a race.
+      apis = [];
+      for (const start of startApis()) apis.push(await start());
+      workers = await Promise.all(startWorkers().map((start) => start()));
+    }
     return {
       pg: pgServer,
       redis,
