@@ -21,6 +21,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { ALL_ROLES } from '../src/app/runtime.js';
 import { startServer } from '../src/app/server.js';
 import { loadConfig } from '../src/config/config.js';
 import { type RagdProcess, spawnRagd } from '../test/support/cluster.js';
@@ -85,7 +86,9 @@ async function main(): Promise<void> {
   const keepDir = arg('data-dir');
   const dataDir = keepDir ? resolve(keepDir) : await mkdtemp(join(tmpdir(), `ragd-${SET}-`));
   const config = loadConfig({ ...process.env, RAGD_PORT: '0', RAGD_HOST: '127.0.0.1', RAGD_DATA_DIR: dataDir });
-  const server = await startServer(config, pino({ level: process.env.RAGD_LOG_LEVEL ?? 'warn' }, pino.destination(2)));
+  // Every role in this one process: with the cluster URLs set it is `ragd serve --worker` on
+  // PostgreSQL and Redis, so the same table measures the cluster adapters.
+  const server = await startServer(config, pino({ level: process.env.RAGD_LOG_LEVEL ?? 'warn' }, pino.destination(2)), { roles: ALL_ROLES });
   const url = server.url;
   const workers: RagdProcess[] = [];
   try {
