@@ -11,11 +11,11 @@
  * With `--data-dir DIR` the data directory is kept, and a later run with the same DIR skips the
  * upload (the corpus is already there), which makes query-time experiments quick.
  *
- * Cluster mode: with RAGD_DATABASE_URL and RAGD_REDIS_URL set, the in-process server is an API
- * node of that cluster (the composition root reads the same variables), and `--workers N`
- * (default 1) `ragd worker` processes run the pipeline beside it, so the table measures the
- * cluster's store (BM25 in PostgreSQL) through the same HTTP path. The KB lives in that database:
- * a later run against the same database skips the upload, as with `--data-dir`.
+ * Cluster mode: with RAGD_DATABASE_URL and RAGD_REDIS_URL set, the in-process server is a node of
+ * that cluster running every role (`ragd serve --worker`), so the table measures the cluster's
+ * store (BM25 in PostgreSQL) through the same HTTP path; `--workers N` adds N `ragd worker`
+ * processes beside it. The KB lives in that database: a later run against the same database skips
+ * the upload, as with `--data-dir`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -93,10 +93,10 @@ async function main(): Promise<void> {
   const workers: RagdProcess[] = [];
   try {
     if (config.databaseUrl && config.redisUrl) {
-      // An API node runs no pipeline stage in cluster mode: the workers index the corpus.
-      const count = Number(arg('workers') ?? 1);
+      // More workers beside this process's own, each a separate process as deployed.
+      const count = Number(arg('workers') ?? 0);
       for (let i = 0; i < count; i++) workers.push(await spawnRagd(['worker'], {}, { name: `eval-worker-${i + 1}`, logDir: dataDir }));
-      process.stderr.write(`cluster mode: ${count} worker process(es), logs in ${dataDir}\n`);
+      if (count > 0) process.stderr.write(`cluster mode: ${count} more worker process(es), logs in ${dataDir}\n`);
     }
     const kbs: any = await (await fetch(`${url}/v1/kbs`)).json();
     if (!kbs.kbs.some((k: { id: string }) => k.id === KB)) {
