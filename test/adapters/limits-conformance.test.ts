@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import { connectRedisSharedState, type RedisSharedState } from '../../src/adapters/cluster/redis/index.js';
+import { type RedisSharedLimits, redisSharedLimits } from '../../src/adapters/cluster/redis/index.js';
 import { RedisLeases } from '../../src/adapters/cluster/redis/redis-leases.js';
 import { redisRateLimiter } from '../../src/adapters/cluster/redis/redis-rate-limiter.js';
 import { RedisSlotCounter } from '../../src/adapters/cluster/redis/redis-slot-counter.js';
@@ -22,7 +22,7 @@ import type { TenantLimits, TenantLimitsSource } from '../../src/ports/tenant-li
 import { QUERY_ADMISSION, STREAM_ADMISSION, TenantAdmission } from '../../src/services/limits/tenant-admission.js';
 import { UNLIMITED } from '../../src/services/tenant-limits-source.js';
 import { describeLimits } from '../contract/limits.contract.js';
-import { deleteKeys, REDIS_URL, RedisProxy, testPrefix, testRedis } from '../support/redis.js';
+import { deleteKeys, RedisProxy, testPrefix, testRedis } from '../support/redis.js';
 
 describeLimits('memory (embedded)', async () => {
   // One process: the plugin keeps one limiter per limit value, and so does this node.
@@ -134,21 +134,24 @@ describe('Redis limits when a node or Redis goes away', () => {
   });
 });
 
-describe('two API nodes built by connectRedisSharedState share a tenant\'s limits over HTTP', () => {
+describe('two API nodes built by redisSharedLimits share a tenant\'s limits over HTTP', () => {
   const prefix = testPrefix('limits-http');
   const LIMITS: Partial<TenantLimits> = { requestsPerMinute: 5, maxConcurrentQueries: 2 };
   const source: TenantLimitsSource = { limitsFor: async () => ({ ...UNLIMITED, ...LIMITS }) };
-  let shared: RedisSharedState[];
+  let conns: Redis[];
+  let shared: RedisSharedLimits[];
   let nodes: FastifyInstance[];
 
   before(async () => {
-    shared = [await connectRedisSharedState({ url: REDIS_URL, prefix }), await connectRedisSharedState({ url: REDIS_URL, prefix })];
+    conns = [await testRedis(), await testRedis()];
+    shared = conns.map((redis) => redisSharedLimits({ redis, prefix }));
     nodes = await Promise.all(shared.map((s) => limitedApp(source, s.slots, s.rateLimiter)));
   });
   after(async () => {
     await Promise.all(nodes.map((n) => n.close()));
-    await deleteKeys(shared[0]!.redis, prefix);
     await Promise.all(shared.map((s) => s.close()));
+    await deleteKeys(conns[0]!, prefix);
+    await Promise.all(conns.map((c) => c.quit()));
   });
 
   it('a requests-per-minute limit of 5 admits 5 across both nodes, not 5 on each', async () => {
