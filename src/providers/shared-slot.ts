@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Release, SharedProviderCap } from '../ports/limits.js';
+import type { Release, SharedProviderCap, SharedProviderCapFactory } from '../ports/limits.js';
 import { CallerAbort } from './attempt.js';
 
 /** Longest single wait between two asks, so a freed slot elsewhere is noticed soon. */
@@ -53,4 +53,30 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 export function sharedCapKey(p: { kind: string; baseUrl: string; model: string; apiKey?: string | null }): string {
   const account = p.apiKey ? createHash('sha256').update(p.apiKey).digest('hex').slice(0, 16) : 'nokey';
   return `${p.kind}:${p.baseUrl}#${p.model}:${account}`;
+}
+
+/**
+ * The `shared` member of a lane's options for one provider, to spread into them: nothing without
+ * shared caps (embedded), else the cluster-wide cap keyed by sharedCapKey, as large as the lane's
+ * own pinned or greatest adaptive concurrency and with its per-minute budget.
+ */
+export function sharedCapOption(
+  caps: SharedProviderCapFactory | undefined,
+  kind: string,
+  cfg: { baseUrl: string | null; model: string; apiKey?: string | null; concurrency: number; adaptive?: { max: number } | null; requestsPerMinute?: number },
+): { shared?: SharedProviderCap } {
+  if (!caps || !cfg.baseUrl) return {};
+  const key = sharedCapKey({ kind, baseUrl: cfg.baseUrl, model: cfg.model, apiKey: cfg.apiKey ?? null });
+  return { shared: caps({ key, concurrency: cfg.adaptive?.max ?? cfg.concurrency, requestsPerMinute: cfg.requestsPerMinute ?? 0 }) };
+}
+
+/**
+ * Caps whose factory is known only later (the server's embedder is built before the cluster's
+ * adapters connect Redis): each cap asks `factory()` on its first use.
+ */
+export function lateSharedCaps(factory: () => SharedProviderCapFactory): SharedProviderCapFactory {
+  return (cap) => {
+    let bound: SharedProviderCap | undefined;
+    return { tryTake: () => (bound ??= factory()(cap)).tryTake() };
+  };
 }
