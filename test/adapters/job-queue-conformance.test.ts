@@ -208,6 +208,21 @@ describe('BullMQ + PostgreSQL: exactly once and nothing only in Redis', () => {
     }
   });
 
+  it('one reconciler at a time: while another process holds the lock, a pass does nothing', async () => {
+    const other = await c.db.pool.connect();
+    try {
+      await other.query('SELECT pg_advisory_lock(7240118004)');
+      const passes = c.queue.counters().passes;
+      assert.equal(await c.queue.reconciler.runOnce(), false);
+      assert.equal(c.queue.counters().passes, passes);
+      await other.query('SELECT pg_advisory_unlock(7240118004)');
+      assert.equal(await c.queue.reconciler.runOnce(), true);
+      assert.ok(c.queue.counters().passes > passes);
+    } finally {
+      other.release();
+    }
+  });
+
   it('Redis losing the prefix’s data mid-way: the reconciler re-adds the work and every document completes', async () => {
     const docs = await Promise.all([1, 2, 3].map(() => newDocument(c.store, c.queue)));
     // One document a stage ahead, one held by a worker when Redis loses everything.

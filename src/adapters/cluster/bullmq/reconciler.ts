@@ -51,7 +51,7 @@ export interface ReconcilerCounters {
 export class Reconciler {
   readonly counters: ReconcilerCounters = { passes: 0, readded: 0, resent: 0 };
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private running: Promise<boolean> | null = null;
 
   constructor(
     private readonly pool: Pool,
@@ -66,16 +66,10 @@ export class Reconciler {
     this.timer.unref();
   }
 
-  /** One pass, if no other process is running one; false when another held the lock. */
+  /** One pass, unless another process is running one (false). A call during a pass shares it. */
   runOnce(): Promise<boolean> {
-    if (this.running) return this.running.then(() => true);
-    const pass = this.locked();
-    this.running = pass.then(
-      () => {},
-      () => {},
-    );
-    void this.running.finally(() => (this.running = null));
-    return pass;
+    this.running ??= this.locked().finally(() => (this.running = null));
+    return this.running;
   }
 
   private async locked(): Promise<boolean> {
@@ -117,6 +111,6 @@ export class Reconciler {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.running;
+    await this.running?.catch(() => {});
   }
 }
