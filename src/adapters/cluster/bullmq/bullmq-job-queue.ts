@@ -139,14 +139,16 @@ export class BullmqJobQueue implements JobQueue {
       const bull = (await worker.getNextJob(token, { block: false })) as Job<SQL.JobData> | undefined;
       if (!bull) return null;
       const { documentId, generation } = bull.data;
+      // The worker's lockDuration was the first caller's leaseMs; this lease may want another.
+      // Extended while the claim runs, so a short first lease cannot lapse in between.
+      const extended = bull.extendLock(token, leaseMs).catch(() => 0);
       const row = (await this.pool.query<SQL.PipelineRow>(SQL.CLAIM, [documentId, stage, generation, owner])).rows[0];
+      await extended;
       if (!row) {
         this.tally.staleSkipped++;
         await this.settleBull(bull, token, 'completed');
         continue;
       }
-      // The worker's lockDuration was the first caller's leaseMs; this lease may want another.
-      await bull.extendLock(token, leaseMs).catch(() => 0);
       this.held.set(token, { bull, owner, documentId, fence: row.fence });
       return {
         id: bull.id ?? SQL.bullJobId(row),
@@ -191,13 +193,18 @@ export class BullmqJobQueue implements JobQueue {
 
   async heartbeat(job: LeasedJob, leaseMs: number): Promise<boolean> {
     const holds = (await this.pool.query(SQL.HOLDS, [job.documentId, this.fenceOf(job)])).rowCount === 1;
-    if (!this.rejected(holds)) return false;
-    const bull = this.held.get(job.leaseToken)?.bull;
+    const kept = this.rejected(holds) && (await this.extend(job.leaseToken, leaseMs));
+    // A lost lease is never settled by the pipeline (it stops the stage): forget it here.
+    if (!kept) this.held.delete(job.leaseToken);
+    return kept;
+  }
+
+  private async extend(token: string, leaseMs: number): Promise<boolean> {
+    const bull = this.held.get(token)?.bull;
     if (!bull) return false;
     try {
       // Resolves to 0 (or throws) when the lock is not ours any more: BullMQ may hand it out again.
-      const kept = await bull.extendLock(job.leaseToken, leaseMs);
-      return Number(kept) !== 0;
+      return Number(await bull.extendLock(token, leaseMs)) !== 0;
     } catch {
       return false;
     }
