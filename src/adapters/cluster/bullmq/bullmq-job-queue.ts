@@ -8,7 +8,7 @@ import { STAGES, type PipelineStage, type Scope } from '../../../domain/types.js
 import type { JobQueue, LeasedJob, NewJob, StageCounts } from '../../../ports/job-queue.js';
 import type { TenantLimitsSource } from '../../../ports/tenant-limits.js';
 import { OutboxRelay } from './outbox-relay.js';
-import * as SQL from './pipeline-rows.js';
+import * as SQL from './sql.js';
 import { TenantWeights } from './priority.js';
 import { Reconciler, type ReconcilerCounters } from './reconciler.js';
 import { StageQueues, type RedisQueueOptions } from './stage-queues.js';
@@ -36,6 +36,8 @@ export interface BullmqJobQueueOptions {
   /** The reconciler's period (default 30 s) and grace before it judges a row (default 5 s). */
   reconcileIntervalMs?: number;
   reconcileGraceMs?: number;
+  /** The reconciler's clock (epoch ms). Default Date.now. */
+  clock?: () => number;
   /**
    * Wake this process's idle consumers when another process adds a job (BullMQ QueueEvents, one
    * stream reader per stage leased from). Default true; without it they find it by polling.
@@ -81,6 +83,7 @@ export class BullmqJobQueue implements JobQueue {
   private readonly held = new Map<string, Held>();
   private readonly remote = new Map<PipelineStage, QueueEvents>();
   private readonly tally = { stalledTakeovers: 0, fenceRejections: 0, staleSkipped: 0 };
+  private closing: Promise<void> | null = null;
 
   constructor(
     private readonly pool: Pool,
@@ -97,11 +100,15 @@ export class BullmqJobQueue implements JobQueue {
     this.reconciler = new Reconciler(pool, this.queues, this.relay, {
       intervalMs: opts.reconcileIntervalMs,
       graceMs: opts.reconcileGraceMs,
+      clock: opts.clock,
       onError,
     });
   }
 
-  /** Starts the relay and the reconciler timers (the queue works without, but only on kicks). */
+  /**
+   * Starts the relay's and the reconciler's timers; idempotent. Without them the queue still
+   * works, but only hands rows to BullMQ when kicked, and never repairs what Redis lost.
+   */
   start(): void {
     this.relay.start();
     this.reconciler.start();
@@ -332,12 +339,19 @@ export class BullmqJobQueue implements JobQueue {
     this.remote.set(stage, qe);
   }
 
-  async close(): Promise<void> {
-    await this.reconciler.close();
-    await this.relay.close();
-    await Promise.allSettled([...this.remote.values()].map((qe) => qe.close()));
-    this.remote.clear();
-    await this.queues.close();
-    this.events.removeAllListeners();
+  /**
+   * Closes what the queue opened, every step even if one fails, after the pipeline has stopped
+   * (its release() needs the queue): 1. the timers (a pass under way finishes), 2. the event
+   * readers, 3. the workers and queues and their Redis connections. The pool is the caller's.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([this.reconciler.close(), this.relay.close()]);
+      await Promise.allSettled([...this.remote.values()].map((qe) => qe.close()));
+      this.remote.clear();
+      await this.queues.close();
+      this.events.removeAllListeners();
+    })();
+    return this.closing;
   }
 }

@@ -1,7 +1,7 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { STAGES, type PipelineStage } from '../../../domain/types.js';
-import type { JobData } from './pipeline-rows.js';
+import type { JobData } from './sql.js';
 
 /**
  * One BullMQ queue per pipeline stage (so workers can be split by stage and each stage's depth is
