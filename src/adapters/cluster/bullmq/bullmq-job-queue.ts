@@ -140,7 +140,7 @@ export class BullmqJobQueue implements JobQueue {
 
   private async leaseFrom(stage: PipelineStage, owner: string, leaseMs: number): Promise<LeasedJob | null> {
     const worker = this.queues.worker(stage, leaseMs);
-    this.listenRemote(stage);
+    await this.listenRemote(stage);
     for (let skips = 0; skips < MAX_SKIPS; skips++) {
       const token = `${owner}:${randomUUID()}`;
       const bull = (await worker.getNextJob(token, { block: false })) as Job<SQL.JobData> | undefined;
@@ -330,13 +330,17 @@ export class BullmqJobQueue implements JobQueue {
     return () => this.events.off('runnable', listener);
   }
 
-  /** Jobs another process adds (or whose delay ends) wake this process's consumers of the stage. */
-  private listenRemote(stage: PipelineStage): void {
+  /**
+   * Jobs another process adds (or whose delay ends) wake this process's consumers of the stage.
+   * Opened by the stage's first lease, which waits until it reads (once per stage and process).
+   */
+  private async listenRemote(stage: PipelineStage): Promise<void> {
     if (this.opts.remoteWake === false || this.remote.has(stage)) return;
     const qe = new QueueEvents(stage, { connection: this.queues.connection, prefix: this.opts.redis.prefix });
     qe.on('error', (err) => this.opts.logger.warn({ err }, 'pipeline queue events'));
     qe.on('waiting', () => this.events.emit('runnable', stage));
     this.remote.set(stage, qe);
+    await qe.waitUntilReady();
   }
 
   /**
