@@ -212,6 +212,23 @@ describe('BullMQ + PostgreSQL: exactly once and nothing only in Redis', () => {
     }
   });
 
+  it('a job added by another process wakes this process’s idle consumers', async () => {
+    // Process B: same database and prefix, no relay timer of its own, so only BullMQ's events can wake it.
+    const b = new BullmqJobQueue(c.db.pool, { redis: { url: REDIS_URL, prefix: c.prefix }, maxAttempts: MAX_ATTEMPTS, logger: pino({ level: 'silent' }) });
+    try {
+      assert.equal(await b.lease(['index'], 'b', 30_000), null, 'idle: nothing to do yet');
+      const woken: (string | null)[] = [];
+      b.onRunnable((s) => woken.push(s));
+      const doc = await newDocument(c.store, c.queue);
+      await toIndexStage(doc);
+      await eventually('B woken for the index stage', async () => woken.includes('index'));
+      const job = await leaseDocument(b, 'index', doc, 'b');
+      assert.equal(await b.complete(job, null), true);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('one reconciler at a time: while another process holds the lock, a pass does nothing', async () => {
     const other = await c.db.pool.connect();
     try {
