@@ -38,6 +38,7 @@ export class Reconciler {
   readonly counters: ReconcilerCounters = { passes: 0, readded: 0, resent: 0 };
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<boolean> | null = null;
+  private next: Promise<boolean> | null = null;
 
   constructor(
     private readonly pool: Pool,
@@ -52,10 +53,23 @@ export class Reconciler {
     this.timer.unref();
   }
 
-  /** One pass, unless another process is running one (false). A call during a pass shares it. */
+  /**
+   * A pass that starts after this call (one under way may have judged before what the caller
+   * wants judged, so one more follows it, shared by the callers meanwhile); false when another
+   * process held the lock and this one did nothing.
+   */
   runOnce(): Promise<boolean> {
-    this.running ??= this.locked().finally(() => (this.running = null));
-    return this.running;
+    if (!this.running) {
+      this.running = this.locked().finally(() => (this.running = null));
+      return this.running;
+    }
+    this.next ??= this.running
+      .catch(() => {})
+      .then(() => {
+        this.next = null;
+        return this.runOnce();
+      });
+    return this.next;
   }
 
   private async locked(): Promise<boolean> {
@@ -97,6 +111,7 @@ export class Reconciler {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.next?.catch(() => {});
     await this.running?.catch(() => {});
   }
 }
