@@ -149,6 +149,8 @@ export class BullmqJobQueue implements JobQueue {
       // The worker's lockDuration was the first caller's leaseMs; this lease may want another.
       // Extended while the claim runs, so a short first lease cannot lapse in between.
       const extended = bull.extendLock(token, leaseMs).catch(() => 0);
+      // Should the claim throw (PostgreSQL away), the job stays locked until its lock lapses and
+      // the stalled check hands it out again: nothing is lost, the lease is only late.
       const row = (await this.pool.query<SQL.PipelineRow>(SQL.CLAIM, [documentId, stage, generation, owner])).rows[0];
       await extended;
       if (!row) {
@@ -193,14 +195,15 @@ export class BullmqJobQueue implements JobQueue {
     return fence;
   }
 
-  private rejected(ok: boolean): boolean {
+  /** Passes `ok` through, counting a refusal (the fence had moved on). */
+  private tallyRefusal(ok: boolean): boolean {
     if (!ok) this.tally.fenceRejections++;
     return ok;
   }
 
   async heartbeat(job: LeasedJob, leaseMs: number): Promise<boolean> {
     const holds = (await this.pool.query(SQL.HOLDS, [job.documentId, this.fenceOf(job)])).rowCount === 1;
-    const kept = this.rejected(holds) && (await this.extend(job.leaseToken, leaseMs));
+    const kept = this.tallyRefusal(holds) && (await this.extend(job.leaseToken, leaseMs));
     // A lost lease is never settled by the pipeline (it stops the stage): forget it here.
     if (!kept) this.held.delete(job.leaseToken);
     return kept;
@@ -232,7 +235,7 @@ export class BullmqJobQueue implements JobQueue {
     }
     await this.release1(job.leaseToken, 'completed');
     if (ok && next) await this.relay.kick();
-    return this.rejected(ok);
+    return this.tallyRefusal(ok);
   }
 
   async fail(job: LeasedJob, error: string, retryAt: number | null): Promise<boolean> {
@@ -245,7 +248,7 @@ export class BullmqJobQueue implements JobQueue {
     // A retry is a new generation with its own (delayed) BullMQ job; this one is done either way.
     await this.release1(job.leaseToken, retryAt === null ? 'failed' : 'completed', error);
     if (ok && retryAt !== null) await this.relay.kick();
-    return this.rejected(ok);
+    return this.tallyRefusal(ok);
   }
 
   private async release1(token: string, how: 'completed' | 'failed', error?: string): Promise<void> {
