@@ -70,7 +70,12 @@ interface Held {
   owner: string;
   documentId: string;
   fence: number;
+  /** When the lock lapses unless extended (epoch ms). */
+  expiresAt: number;
 }
+
+/** A lease neither settled nor extended for this long after it lapsed is forgotten (see prune). */
+const FORGET_AFTER_MS = 60_000;
 
 /** At most this many stale jobs are skipped in one lease call before it reports none. */
 const MAX_SKIPS = 50;
@@ -139,6 +144,7 @@ export class BullmqJobQueue implements JobQueue {
   }
 
   private async leaseFrom(stage: PipelineStage, owner: string, leaseMs: number): Promise<LeasedJob | null> {
+    this.prune();
     const worker = this.queues.worker(stage, leaseMs);
     await this.listenRemote(stage);
     for (let skips = 0; skips < MAX_SKIPS; skips++) {
@@ -158,7 +164,7 @@ export class BullmqJobQueue implements JobQueue {
         await this.settleBull(bull, token, 'completed');
         continue;
       }
-      this.held.set(token, { bull, owner, documentId, fence: row.fence });
+      this.held.set(token, { bull, owner, documentId, fence: row.fence, expiresAt: Date.now() + leaseMs });
       return {
         id: bull.id ?? SQL.bullJobId(row),
         scope: { tenantId: row.tenant_id, kbId: row.kb_id },
@@ -210,14 +216,25 @@ export class BullmqJobQueue implements JobQueue {
   }
 
   private async extend(token: string, leaseMs: number): Promise<boolean> {
-    const bull = this.held.get(token)?.bull;
-    if (!bull) return false;
+    const h = this.held.get(token);
+    if (!h) return false;
     try {
       // Resolves to 0 (or throws) when the lock is not ours any more: BullMQ may hand it out again.
-      return Number(await bull.extendLock(token, leaseMs)) !== 0;
+      const kept = Number(await h.bull.extendLock(token, leaseMs)) !== 0;
+      if (kept) h.expiresAt = Date.now() + leaseMs;
+      return kept;
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Forgets leases the pipeline dropped without settling (a stage aborted because its document
+   * was deleted): their lock lapsed long ago and the stalled check has handed the job on.
+   */
+  private prune(): void {
+    const before = Date.now() - FORGET_AFTER_MS;
+    for (const [token, h] of this.held) if (h.expiresAt < before) this.held.delete(token);
   }
 
   async complete(job: LeasedJob, next: NewJob | null): Promise<boolean> {
