@@ -167,6 +167,17 @@ describe('BullMQ + PostgreSQL: exactly once and nothing only in Redis', () => {
     assert.ok(c.queue.counters().stalledTakeovers >= 1, 'the takeover was counted');
   });
 
+  it('a document deleted while its job waits is never run: the job is skipped', async () => {
+    const doc = await newDocument(c.store, c.queue);
+    await toIndexStage(doc);
+    await eventually('the index job in BullMQ', async () => (await c.queue.counts()).index.waiting >= 1);
+    assert.ok(await c.store.deleteDocument(scope, doc));
+    const skipped = c.queue.counters().staleSkipped;
+    assert.equal(await c.queue.lease(['index'], 'w', 30_000), null);
+    assert.equal(c.queue.counters().staleSkipped, skipped + 1);
+    assert.equal((await c.queue.counts()).index.waiting, 0, 'and gone from BullMQ');
+  });
+
   it('a stale attempt that settles while the new one still runs is refused and counted', async () => {
     const doc = await newDocument(c.store, c.queue);
     const stale = await leaseDocument(c.queue, 'parse', doc, 'paused', 300);
