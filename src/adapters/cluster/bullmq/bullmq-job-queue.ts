@@ -272,7 +272,7 @@ export class BullmqJobQueue implements JobQueue {
     const ok = (await this.pool.query(SQL.POSTPONE, [job.documentId, this.fenceOf(job), reason, runAt])).rowCount === 1;
     await this.release1(job.leaseToken, 'completed');
     if (ok) await this.relay.kick();
-    return this.rejected(ok);
+    return this.tallyRefusal(ok);
   }
 
   private async release1(token: string, how: 'completed' | 'failed', error?: string): Promise<void> {
