@@ -70,7 +70,8 @@ export async function createClusterAdapters(
   const sharedLimits = redisSharedLimits({ redis, prefix: config.redisPrefix, onError: (err, what) => log.warn({ err, what }, 'shared limits') });
   opened.push(() => sharedLimits.close());
   const queue = new BullmqJobQueue(pool, {
-    redis: { url: config.redisUrl!, prefix: config.redisPrefix },
+    // Takeover of a dead worker's job waits for this check: keep it within half a lease.
+    redis: { url: config.redisUrl!, prefix: config.redisPrefix, stalledIntervalMs: Math.min(15_000, Math.max(500, Math.floor(config.leaseMs / 2))) },
     maxAttempts: config.maxAttempts,
     limits: deps.limits,
     logger: log.child({ part: 'queue' }),
