@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Cluster, type RagdProcess, startCluster, withClusterLogs } from '../support/cluster.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
 import { openKbSocket } from '../support/kb-socket.js';
-import { type RunningNginx, nginxDir, startNginx } from '../support/nginx.js';
+import { assertNginxInstalled, type RunningNginx, nginxDir, startNginx } from '../support/nginx.js';
 import { call, listDocuments, prng, readSse, runRagd, type SseEvent, syntheticDocument, uploadText, waitFor } from '../support/server.js';
 import { assertIndexedOnce, CHUNKING, createKb, smallCorpus, uploadAll, waitAllReady } from './cluster-support.js';
 
@@ -105,6 +105,8 @@ describe('a ragd cluster behind nginx, used through nginx only', { timeout: 900_
     });
 
   before(async () => {
+    // Before the cluster's minute of start-up: no nginx is a failure at once.
+    assertNginxInstalled();
     root = await nginxDir();
     fake = await startFakeOpenAI({ embedDim: DIM });
     cluster = await startCluster({
@@ -222,7 +224,8 @@ describe('a ragd cluster behind nginx, used through nginx only', { timeout: 900_
     'SIGTERM to a worker mid-ingest: it exits 0 within RAGD_SHUTDOWN_TIMEOUT_MS, and every document ends ready on the other',
     logs(async () => {
       const [w1] = cluster!.workers as [RagdProcess, RagdProcess];
-      // An embedding call outlasts the worker's shutdown deadline: what it holds must be handed back.
+      // An embedding call outlasts the worker's shutdown deadline, so the embed job it holds when
+      // SIGTERM comes cannot finish there: it is handed back, and the other worker indexes it.
       fake.setBehavior({ embeddings: { latencyMs: SHUTDOWN_MS * 2 } });
       const docs = smallCorpus(8, 1919);
       try {
@@ -249,8 +252,9 @@ describe('a ragd cluster behind nginx, used through nginx only', { timeout: 900_
     logs(async () => {
       const apis = cluster!.apis as [RagdProcess, RagdProcess];
       await createKb(nginx.url, 'failover');
-      // The task stays in its embed stage for a while: there is a later state to reconnect to.
-      fake.setBehavior({ embeddings: { latencyMs: 4000 } });
+      // The task stays in its embed stage for a while (its stream open while the answers below
+      // are placed): there is a later state to reconnect to.
+      fake.setBehavior({ embeddings: { latencyMs: 8000 } });
       const up = await uploadText(nginx.url, 'failover', 'failover.md', LIGHTHOUSE);
       const taskRes = await fetch(`${nginx.url}/v1/tasks/${up.task_id}/events`, { signal: AbortSignal.timeout(120_000) });
       assert.equal(taskRes.status, 200);
