@@ -221,6 +221,17 @@ describe('a ragd cluster behind nginx, used through nginx only', { timeout: 900_
   );
 
   test(
+    'so far nginx logged no upstream error and spooled no response to disk',
+    logs(async () => {
+      const bad = nginx
+        .errorLog()
+        .split('\n')
+        .filter((l) => /\[(error|crit|alert|emerg)\]|buffered to a temporary file/.test(l));
+      assert.deepEqual(bad, []);
+    }),
+  );
+
+  test(
     'SIGTERM to a worker mid-ingest: it exits 0 within RAGD_SHUTDOWN_TIMEOUT_MS, and every document ends ready on the other',
     logs(async () => {
       const [w1] = cluster!.workers as [RagdProcess, RagdProcess];
@@ -302,6 +313,8 @@ describe('a ragd cluster behind nginx, used through nginx only', { timeout: 900_
         assert.equal(q.status, 200, `POST ${i} after the kill: ${JSON.stringify(q.body)}`);
       }
       const more = await uploadText(nginx.url, 'failover', 'after-kill.md', 'Uploaded after one API node died.');
+      // The passive health check at work: nginx met the dead node and went on to the survivor.
+      assert.ok(nginx.errorLog().includes(`upstream: "http://127.0.0.1:${victim.port}/`), `nginx's error log names the dead node:\n${nginx.errorLog()}`);
 
       // The streams that were on the survivor all finish; the ones on the dead node broke.
       const outcomes = await Promise.all(streams.map((s) => s.outcome));
