@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Scope, TaskView } from '../../../domain/types.js';
+import type { Scope, TaskEvent, TaskView } from '../../../domain/types.js';
 import type { QueryJob } from '../../../ports/query-jobs.js';
 import type { TaskPatch } from '../../../services/query/query-job-runner.js';
 import type { QueryRequest } from '../../../services/query/types.js';
@@ -60,9 +60,10 @@ export class PostgresQueryJobs {
     return (await this.pool.query<{ task_id: string }>(SQL.UNFINISHED_QUERY_JOBS, [createdBefore, now, limit])).rows.map((r) => r.task_id);
   }
 
-  /** Fails the unfinished jobs whose result would already have expired; their tasks, to publish. */
-  async failExpired(now: Date, error: string): Promise<TaskView[]> {
-    return (await this.pool.query<TaskRow>(SQL.FAIL_EXPIRED_QUERY_JOBS, [now, error])).rows.map(toTask);
+  /** Fails the unfinished jobs whose result would already have expired; the changes, to publish. */
+  async failExpired(now: Date, error: string): Promise<TaskEvent[]> {
+    const rows = (await this.pool.query<TaskRow>(SQL.FAIL_EXPIRED_QUERY_JOBS, [now, error])).rows;
+    return rows.map((row) => ({ tenantId: row.tenant_id, kbId: row.kb_id, task: toTask(row) }));
   }
 
   /**
