@@ -276,10 +276,13 @@ describe('query jobs: cluster only', () => {
     closers.push(() => producer.close(1_000));
     const task = await producer.submit(SCOPE, request('too slow'));
     const later = new Date(Date.now() + 2_000);
-    const reconciler = new QueryJobReconciler({ jobs, bus, redis, now: () => later }, { intervalMs: 60_000, graceMs: 0 });
+    const purged: Date[] = [];
+    const purgeExpiredTasks = async (now: Date) => (purged.push(now), store.purgeExpiredTasks(now));
+    const reconciler = new QueryJobReconciler({ jobs, bus, redis, now: () => later, purgeExpiredTasks }, { intervalMs: 60_000, graceMs: 0 });
     closers.push(() => reconciler.close());
     const pass = await reconciler.reconcileOnce();
     assert.ok(pass && pass.expired >= 1);
+    assert.deepEqual(purged, [later], 'the pass purged expired results too');
     const ended = await store.getTask(SCOPE.tenantId, task.id);
     assert.equal(ended?.status, 'failed');
     assert.match(ended?.error ?? '', /expired/);

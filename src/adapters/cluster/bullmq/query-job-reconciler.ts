@@ -25,7 +25,8 @@ export interface ReconcilePass {
  * Nothing lives only in Redis: a query job whose task is still `queued` or `running` but whose
  * BullMQ job is gone (Redis restarted empty, the producer could not add it, retries ran out) is
  * added again from its PostgreSQL row. Every process may run one; an advisory lock lets one pass
- * run at a time across the cluster, and the others skip theirs.
+ * run at a time across the cluster, and the others skip theirs. The same pass purges expired
+ * results, which RetrieveJobs' timer does in embedded mode.
  */
 export class QueryJobReconciler {
   private readonly connection: Redis;
@@ -37,7 +38,15 @@ export class QueryJobReconciler {
   readonly totals: ReconcilePass = { requeued: 0, expired: 0 };
 
   constructor(
-    private readonly deps: { jobs: PostgresQueryJobs; bus: EventBus; redis: QueryJobRedis; logger?: Logger; now?: () => Date },
+    private readonly deps: {
+      jobs: PostgresQueryJobs;
+      bus: EventBus;
+      redis: QueryJobRedis;
+      logger?: Logger;
+      now?: () => Date;
+      /** Removes finished tasks past their expiry (`Store.purgeExpiredTasks`): once per pass, by one process. */
+      purgeExpiredTasks?: (now: Date) => Promise<number>;
+    },
     private readonly opts: QueryJobReconcilerOptions,
   ) {
     this.connection = queueConnection(deps.redis);
@@ -59,6 +68,7 @@ export class QueryJobReconciler {
   async reconcileOnce(): Promise<ReconcilePass | null> {
     return this.deps.jobs.whileReconcilerLockHeld(async () => {
       const now = this.deps.now?.() ?? new Date();
+      await this.deps.purgeExpiredTasks?.(now);
       const expired = await this.deps.jobs.failExpired(now, 'the query job expired before a worker ran it');
       for (const event of expired) await this.deps.bus.publish(event);
       let requeued = 0;
