@@ -194,6 +194,29 @@ describe('query jobs: cluster only', () => {
     await worker.consumer.close(1_000);
   });
 
+  it('Redis unreachable at submit: the job is accepted from PostgreSQL alone, and enqueued by the reconciler once Redis answers', async () => {
+    await ready;
+    const bus = new MemoryEventBus();
+    const jobs = new PostgresQueryJobs(db.pool);
+    // Nothing listens on port 1: every Redis call of this producer fails.
+    const cut = new BullmqQueryJobProducer(
+      { jobs, query: new StandInRunner(), bus, redis: { url: 'redis://127.0.0.1:1', prefix: redis.prefix! } },
+      { resultTtlMs: 60_000, maxQueued: 50, enqueueTimeoutMs: 500 },
+    );
+    closers.push(() => cut.close(1_000));
+    const task = await cut.submit(SCOPE, request('Redis was down'));
+    assert.equal((await store.getTask(SCOPE.tenantId, task.id))?.status, 'queued');
+    const reconciler = new QueryJobReconciler({ jobs, bus, redis }, { intervalMs: 60_000, graceMs: 0 });
+    closers.push(() => reconciler.close());
+    const pass = await reconciler.reconcileOnce();
+    assert.ok(pass && pass.requeued >= 1);
+    const worker = await instance(new StandInRunner('worker'));
+    await worker.consumer.start();
+    const ended = await waitForEnd(store, SCOPE.tenantId, task.id);
+    assert.equal((ended.result as QueryResult).answer, 'worker: Redis was down');
+    await worker.consumer.close(1_000);
+  });
+
   it('a task ends once: a redelivery after it ended, or a second settle, changes nothing', async () => {
     await ready;
     const events: TaskEvent[] = [];
