@@ -7,7 +7,11 @@
  * PostgreSQL or Redis not answering fails the run.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { BullmqQueryJobConsumer } from '../../src/adapters/cluster/bullmq/query-job-consumer.js';
@@ -265,6 +269,40 @@ describe('query jobs: cluster only', () => {
     assert.equal(ended.status, 'succeeded');
     assert.equal((ended.result as QueryResult).answer, 'staying: block:handback');
     await staying.consumer.close(1_000);
+  });
+
+  it('a worker killed with SIGKILL while it runs a job: its lock lapses and another worker takes the job over', async () => {
+    await ready;
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../support/query-job-worker.ts', import.meta.url)), db.url, REDIS_URL, redis.prefix!, '1000'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    closers.push(async () => void child.kill('SIGKILL'));
+    const lines = createInterface({ input: child.stdout! });
+    const seen = (want: string) =>
+      new Promise<void>((resolve, reject) => {
+        const guard = setTimeout(() => reject(new Error(`the worker process never printed "${want}"`)), 30_000);
+        lines.on('line', (line) => line === want && (clearTimeout(guard), resolve()));
+      });
+    const isReady = seen('ready');
+    await isReady;
+    const api = await instance(new StandInRunner('api'));
+    const started = seen('started killed mid-run');
+    const task = await api.producer.submit(SCOPE, request('killed mid-run'));
+    await started;
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    assert.equal((await store.getTask(SCOPE.tenantId, task.id))?.status, 'running');
+    const jobs = new PostgresQueryJobs(db.pool);
+    const survivor = new BullmqQueryJobConsumer(
+      { jobs, query: new StandInRunner('survivor'), bus: new MemoryEventBus(), redis },
+      { concurrency: 1, lockDurationMs: 1_000, stalledIntervalMs: 300 },
+    );
+    closers.push(() => survivor.close(1_000));
+    await survivor.start();
+    const ended = await waitForEnd(store, SCOPE.tenantId, task.id, 60_000);
+    assert.equal(ended.status, 'succeeded');
+    assert.equal((ended.result as QueryResult).answer, 'survivor: killed mid-run');
+    await survivor.close(1_000);
   });
 
   it('one reconciler pass at a time across processes (advisory lock)', async () => {

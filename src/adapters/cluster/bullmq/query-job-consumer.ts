@@ -12,6 +12,8 @@ export interface BullmqQueryJobConsumerOptions {
   concurrency: number;
   /** How long BullMQ's lock on a running job lasts before another worker may take it over (renewed while it runs). */
   lockDurationMs?: number;
+  /** How often this worker looks for jobs whose worker died (lock lapsed) and puts them back. */
+  stalledIntervalMs?: number;
 }
 
 /**
@@ -42,6 +44,7 @@ export class BullmqQueryJobConsumer implements QueryJobConsumer {
       concurrency: opts.concurrency,
       autorun: false,
       ...(opts.lockDurationMs ? { lockDuration: opts.lockDurationMs } : {}),
+      ...(opts.stalledIntervalMs ? { stalledInterval: opts.stalledIntervalMs } : {}),
     });
     this.worker.on('error', (err) => deps.logger?.warn({ err }, 'query job worker: Redis error'));
   }
