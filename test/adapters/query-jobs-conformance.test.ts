@@ -273,7 +273,11 @@ describe('query jobs: cluster only', () => {
 
   it('a worker killed with SIGKILL while it runs a job: its lock lapses and another worker takes the job over', async () => {
     await ready;
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../support/query-job-worker.ts', import.meta.url)), db.url, REDIS_URL, redis.prefix!, '1000'], {
+    // A prefix of its own: workers of one queue share the stalled check's schedule in Redis, and
+    // the other tests' workers use BullMQ's default (30 s).
+    const killRedis = redisFor(`${run}-kill`);
+    closers.push(() => deleteKeys(killRedis.prefix!));
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../support/query-job-worker.ts', import.meta.url)), db.url, REDIS_URL, killRedis.prefix!, '1000', '300'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     closers.push(async () => void child.kill('SIGKILL'));
@@ -283,18 +287,19 @@ describe('query jobs: cluster only', () => {
         const guard = setTimeout(() => reject(new Error(`the worker process never printed "${want}"`)), 30_000);
         lines.on('line', (line) => line === want && (clearTimeout(guard), resolve()));
       });
-    const isReady = seen('ready');
-    await isReady;
-    const api = await instance(new StandInRunner('api'));
+    await seen('ready');
+    const jobs = new PostgresQueryJobs(db.pool);
+    const bus = new MemoryEventBus();
+    const producer = new BullmqQueryJobProducer({ jobs, query: new StandInRunner(), bus, redis: killRedis }, opts);
+    closers.push(() => producer.close(1_000));
     const started = seen('started killed mid-run');
-    const task = await api.producer.submit(SCOPE, request('killed mid-run'));
+    const task = await producer.submit(SCOPE, request('killed mid-run'));
     await started;
     child.kill('SIGKILL');
     await once(child, 'exit');
     assert.equal((await store.getTask(SCOPE.tenantId, task.id))?.status, 'running');
-    const jobs = new PostgresQueryJobs(db.pool);
     const survivor = new BullmqQueryJobConsumer(
-      { jobs, query: new StandInRunner('survivor'), bus: new MemoryEventBus(), redis },
+      { jobs, query: new StandInRunner('survivor'), bus, redis: killRedis },
       { concurrency: 1, lockDurationMs: 1_000, stalledIntervalMs: 300 },
     );
     closers.push(() => survivor.close(1_000));
