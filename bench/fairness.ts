@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const docs = envInt('BENCH_DOCS', 2000);
   const bytes = envInt('BENCH_DOC_BYTES', 3000);
   const dir = await tempDir('ragd-bench-fair-');
-  const runtime = await createRuntime(loadConfig({ ...process.env, RAGD_DATA_DIR: dir }), pino({ level: 'warn' }), { runPipeline: false });
+  const runtime = await createRuntime(loadConfig({ ...process.env, RAGD_DATA_DIR: dir }), pino({ level: 'warn' }), { startPipeline: false });
   const rand = prng(11);
   try {
     await runtime.kbs.create(A.tenantId, { id: A.kbId });

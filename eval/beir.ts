@@ -1,6 +1,6 @@
 /**
  * `node --import tsx eval/beir.ts <set> [--split train|test] [--limit N] [--modes lexical,hybrid] [--data-dir DIR]`
- * (`npm run eval:scifact`, `npm run eval:stard-zh`)
+ * (`npm run eval:scifact`, `npm run eval:stard-zh`); `--workers N` in cluster mode
  *
  * Retrieval quality through ragd's own HTTP pipeline: starts the server in-process on a temp data
  * dir, uploads a BEIR-layout set from ../shared/eval/<set> (one document per record, the title as
@@ -10,13 +10,21 @@
  *
  * With `--data-dir DIR` the data directory is kept, and a later run with the same DIR skips the
  * upload (the corpus is already there), which makes query-time experiments quick.
+ *
+ * Cluster mode: with RAGD_DATABASE_URL and RAGD_REDIS_URL set, the in-process server is a node of
+ * that cluster running every role (`ragd serve --worker`), so the table measures the cluster's
+ * store (BM25 in PostgreSQL) through the same HTTP path; `--workers N` adds N `ragd worker`
+ * processes beside it. The KB lives in that database: a later run against the same database skips
+ * the upload, as with `--data-dir`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { ALL_ROLES } from '../src/app/runtime.js';
 import { startServer } from '../src/app/server.js';
 import { loadConfig } from '../src/config/config.js';
+import { type RagdProcess, spawnRagd } from '../test/support/cluster.js';
 import { arg, dataSet, pool } from './beir-data.js';
 import { evaluate } from './ir-metrics.js';
 
@@ -78,9 +86,18 @@ async function main(): Promise<void> {
   const keepDir = arg('data-dir');
   const dataDir = keepDir ? resolve(keepDir) : await mkdtemp(join(tmpdir(), `ragd-${SET}-`));
   const config = loadConfig({ ...process.env, RAGD_PORT: '0', RAGD_HOST: '127.0.0.1', RAGD_DATA_DIR: dataDir });
-  const server = await startServer(config, pino({ level: process.env.RAGD_LOG_LEVEL ?? 'warn' }, pino.destination(2)));
+  // Every role in this one process: with the cluster URLs set it is `ragd serve --worker` on
+  // PostgreSQL and Redis, so the same table measures the cluster adapters.
+  const server = await startServer(config, pino({ level: process.env.RAGD_LOG_LEVEL ?? 'warn' }, pino.destination(2)), { roles: ALL_ROLES });
   const url = server.url;
+  const workers: RagdProcess[] = [];
   try {
+    if (config.databaseUrl && config.redisUrl) {
+      // More workers beside this process's own, each a separate process as deployed.
+      const count = Number(arg('workers') ?? 0);
+      for (let i = 0; i < count; i++) workers.push(await spawnRagd(['worker'], {}, { name: `eval-worker-${i + 1}`, logDir: dataDir }));
+      if (count > 0) process.stderr.write(`cluster mode: ${count} more worker process(es), logs in ${dataDir}\n`);
+    }
     const kbs: any = await (await fetch(`${url}/v1/kbs`)).json();
     if (!kbs.kbs.some((k: { id: string }) => k.id === KB)) {
       await post(`${url}/v1/kbs`, { id: KB });
@@ -116,6 +133,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
     await server.close();
     if (!keepDir) await rm(dataDir, { recursive: true, force: true });
   }

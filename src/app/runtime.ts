@@ -1,9 +1,13 @@
 import type { Logger } from 'pino';
-import { FsBlobStore } from '../adapters/embedded/fs-blob-store.js';
-import { MemoryEventBus } from '../adapters/embedded/memory-event-bus.js';
-import { SqliteJobQueue } from '../adapters/embedded/sqlite/sqlite-job-queue.js';
-import { SqliteStore } from '../adapters/embedded/sqlite/sqlite-store.js';
+import { createEmbeddedAdapters, type LocalIndex } from '../adapters/embedded/index.js';
 import type { Config } from '../config/config.js';
+import { STAGES, type PipelineStage } from '../domain/types.js';
+import type { Adapters } from '../ports/adapters.js';
+import type { ClusterQueueMetrics } from '../observability/metrics/pipeline.js';
+import type { BlobStore } from '../ports/blob-store.js';
+import type { EventBus } from '../ports/event-bus.js';
+import type { JobQueue } from '../ports/job-queue.js';
+import type { Store } from '../ports/store.js';
 import type { Embedder } from '../ports/models.js';
 import { HashEmbedder } from '../providers/hash-embedder.js';
 import { ProviderLane } from '../providers/lane.js';
@@ -31,6 +35,7 @@ import { createTenancy, type Tenancy } from './tenancy.js';
 import { DiskMonitor } from '../services/disk-monitor.js';
 import { EmbedderRegistry, remoteEmbedder } from './embedder-registry.js';
 import { createOcr } from './ocr.js';
+import { deploymentMode, type DeploymentMode } from './mode.js';
 
 /**
  * The composition root: picks adapters for the deployment and wires services to them. Nothing
@@ -39,10 +44,19 @@ import { createOcr } from './ocr.js';
 export interface Runtime {
   config: Config;
   logger: Logger;
-  store: SqliteStore;
-  queue: SqliteJobQueue;
-  bus: MemoryEventBus;
-  blobs: FsBlobStore;
+  mode: DeploymentMode;
+  /** What this process runs besides serving requests. */
+  roles: RuntimeRoles;
+  store: Store;
+  queue: JobQueue;
+  bus: EventBus;
+  blobs: BlobStore;
+  /** Readiness checks of the adapters beyond the store (cluster: Redis). */
+  adapterChecks: Adapters['checks'];
+  /** The embedded store's local SQLite file and writer thread; absent in cluster mode. */
+  localIndex: LocalIndex | null;
+  /** The cluster queue's depth by state and its counters; absent embedded. */
+  queueMetrics: ClusterQueueMetrics | null;
   pool: IngestPool;
   /** The server's embedder (RAGD_EMBED_*, else the local hash embedder). */
   embedder: Embedder;
@@ -81,6 +95,22 @@ export interface QueryStack {
   options: QueryOptions;
 }
 
+/**
+ * The work a process takes on besides its HTTP surface. Embedded, one process does everything;
+ * in cluster mode `ragd serve` is an API node (no stage, no query job) unless started with
+ * --worker, and `ragd worker` runs the stages and query jobs its flags name.
+ */
+export interface RuntimeRoles {
+  /** Pipeline stages this process runs. */
+  stages: readonly PipelineStage[];
+  /** Whether this process runs /retrieve query jobs. */
+  queryJobs: boolean;
+}
+
+export const ALL_ROLES: RuntimeRoles = { stages: STAGES, queryJobs: true };
+/** A process that only serves requests (an API node) or runs a command (`ragd admin`). */
+export const NO_ROLES: RuntimeRoles = { stages: [], queryJobs: false };
+
 export function createEmbedder(config: Config, pool: IngestPool): Embedder {
   const { baseUrl } = config.embed;
   return baseUrl ? remoteEmbedder({ ...config.embed, baseUrl }, config.embedDim) : new HashEmbedder(pool, config.embedDim);
@@ -89,13 +119,16 @@ export function createEmbedder(config: Config, pool: IngestPool): Embedder {
 export async function createRuntime(
   config: Config,
   logger: Logger,
-  opts: { runPipeline?: boolean; limits?: TenantLimitsSource } = {},
+  opts: {
+    roles?: RuntimeRoles;
+    /** False: the stages' slots are set up but wait for `pipeline.start()` (tests filling a backlog first). */
+    startPipeline?: boolean;
+    limits?: TenantLimitsSource;
+  } = {},
 ): Promise<Runtime> {
-  if (config.redisUrl || config.databaseUrl) {
-    throw new Error(
-      'RAGD_REDIS_URL / RAGD_DATABASE_URL select the cluster adapters, which this build does not include yet; unset them to run embedded',
-    );
-  }
+  const mode = deploymentMode(config);
+  // Embedded, the one process is every role; an API node of a cluster runs none by default.
+  const roles = opts.roles ?? (mode === 'embedded' ? ALL_ROLES : NO_ROLES);
   const tracing = await startTracing(config.tracing, logger);
   const pool = new IngestPool({
     threads: config.workers,
@@ -104,31 +137,33 @@ export async function createRuntime(
     maxMemoryMb: config.workerMaxMemoryMb,
   });
   const embedder = createEmbedder(config, pool);
-  const store = new SqliteStore({
-    dataDir: config.dataDir,
-    defaultEmbedder: embedder.id,
-    embedDim: embedder.dim,
-    maxAttempts: config.maxAttempts,
-    logger: logger.child({ component: 'store' }),
-  });
-  await store.init();
-  const blobs = new FsBlobStore(config.dataDir);
-  await blobs.sweepTemp();
+  // The queue's fair scheduler reads tenant weights, which come from tenancy, which is built on
+  // the adapters' tenant store: the queue gets this forwarder, bound once tenancy exists.
+  let limitsSource: TenantLimitsSource | null = null;
+  const lateLimits: TenantLimitsSource = {
+    limitsFor: (tenantId) => limitsSource!.limitsFor(tenantId),
+    limitsAtHand: (tenantId) => limitsSource?.limitsAtHand?.(tenantId),
+  };
+  const adapterDeps = { embedder, limits: lateLimits, logger };
+  const adapters =
+    mode === 'cluster'
+      ? await (await import('../adapters/cluster/index.js')).createClusterAdapters(config, adapterDeps)
+      : await createEmbeddedAdapters(config, adapterDeps);
+  const { store, queue, bus, blobs } = adapters;
+  // What only one mode has, found by its presence rather than by asking which mode this is.
+  const localIndex = 'localIndex' in adapters ? adapters.localIndex : null;
+  const queueMetrics = 'queueMetrics' in adapters ? adapters.queueMetrics : null;
   // `embedders` and `pipeline` are bound below; the KB service calls them only once serving.
   const kbs = new KbService(store, blobs, (t) => embedders.forTenant(t), (ids) => ids.forEach((id) => pipeline.cancel(id)));
-  const tenancy = createTenancy(config, { store, kbs, embedder });
+  const tenancy = createTenancy(config, { tenants: adapters.tenants, kbs, secretDir: adapters.localDir });
   const embedders = new EmbedderRegistry(embedder, config.embed, (t) => tenancy.service.embedProviderOf(t), config.providerAllowPrivate);
   // Per-tenant settings over the RAGD_TENANT_* server-wide defaults.
   const limits = opts.limits ?? tenancy.limits;
+  limitsSource = limits;
   const tenantLimits = { source: limits, queries: new TenantAdmission(limits, QUERY_ADMISSION) };
-  const queue = new SqliteJobQueue(store.writer, config.maxAttempts, {
-    limits,
-    onError: (err) => logger.warn({ err }, 'reading tenant pipeline weights failed'),
-  });
-  const bus = new MemoryEventBus();
 
   const ocr = createOcr(config, logger.child({ component: 'ocr' }));
-  const disk = new DiskMonitor(config.dataDir, config.minFreeDiskBytes);
+  const disk = new DiskMonitor(adapters.localDir, config.minFreeDiskBytes);
   const pipeline = new PipelineService(
     {
       ocr: ocr.deps,
@@ -144,7 +179,7 @@ export async function createRuntime(
       chunking: { chunkTokens: config.chunkTokens, overlapTokens: config.chunkOverlap },
     },
     {
-      concurrency: config.stageConcurrency,
+      concurrency: stageSlots(config.stageConcurrency, roles.stages),
       leaseMs: config.leaseMs,
       backoffBaseMs: config.backoffBaseMs,
       backoffMaxMs: config.backoffMaxMs,
@@ -155,18 +190,28 @@ export async function createRuntime(
     { maxUploadBytes: config.maxUploadBytes },
   );
   const tasks = new TaskService(store, bus, kbs);
-  const query = createQueryStack(config, { store, bus, kbs, embedders, logger, tenancy, admitQuery: (t) => tenantLimits.queries.admit(t) });
+  const query = createQueryStack(config, {
+    store,
+    localIndex,
+    bus,
+    kbs,
+    embedders,
+    logger,
+    tenancy,
+    admitQuery: (t) => tenantLimits.queries.admit(t),
+  });
   const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane, ocr.lane].filter(
     (l): l is ProviderLane => l !== null,
   );
   logLanes(lanes, logger.child({ component: 'providers' }));
   if (tracingEnabled()) traceLanes(lanes);
   const admission = createAdmission(config.admission, queue);
-  if (opts.runPipeline ?? true) await pipeline.start();
+  if (roles.stages.length > 0 && opts.startPipeline !== false) await pipeline.start();
 
   let closed = false;
   return {
-    config, logger, store, queue, bus, blobs, pool, embedder, embedders, kbs, documents, tasks, pipeline, disk, tenancy, query, lanes, tenantLimits, admission,
+    config, logger, mode, roles, store, queue, bus, blobs, adapterChecks: adapters.checks, localIndex, queueMetrics,
+    pool, embedder, embedders, kbs, documents, tasks, pipeline, disk, tenancy, query, lanes, tenantLimits, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
@@ -176,16 +221,18 @@ export async function createRuntime(
       await query.providers.close();
       await embedders.close();
       await query.searchPool.close();
-      await queue.close();
-      await bus.close();
       await pool.close();
       await ocr.pool.close();
       await ocr.lane?.close();
-      tenancy.store.close();
-      await store.close();
+      await adapters.close();
       await tracing?.shutdown();
     },
   };
+}
+
+/** Slots per stage: the configured number for the stages this process runs, none for the rest. */
+function stageSlots(configured: Record<PipelineStage, number>, run: readonly PipelineStage[]): Record<PipelineStage, number> {
+  return Object.fromEntries(STAGES.map((stage) => [stage, run.includes(stage) ? configured[stage] : 0])) as Record<PipelineStage, number>;
 }
 
 /**
@@ -196,8 +243,9 @@ export async function createRuntime(
 function createQueryStack(
   config: Config,
   deps: {
-    store: SqliteStore;
-    bus: MemoryEventBus;
+    store: Store;
+    localIndex: LocalIndex | null;
+    bus: EventBus;
     kbs: KbService;
     embedders: EmbedderRegistry;
     logger: Logger;
@@ -207,8 +255,9 @@ function createQueryStack(
 ): QueryStack {
   const options = loadQueryOptions();
   const log = deps.logger.child({ component: 'query' });
-  const searchPool = new SearchPool({ dbPath: deps.store.dbPath, threads: options.searchThreads, maxQueue: config.admission.maxPoolQueue });
-  deps.store.setSearchRunner(searchPool);
+  // With a local SQLite index the threads also search it; otherwise they only pick extractive sentences.
+  const searchPool = new SearchPool({ dbPath: deps.localIndex?.dbPath ?? null, threads: options.searchThreads, maxQueue: config.admission.maxPoolQueue });
+  deps.localIndex?.useSearchRunner(searchPool);
 
   const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
   const maxEntries = options.embeddingCacheEntries;
@@ -228,7 +277,7 @@ function createQueryStack(
       deps.store,
       embeddings,
       deps.embedders,
-      ({ scope, ...rest }, signal) => searchPool.localSearch({ ...scope, ...rest }, signal),
+      deps.localIndex ? ({ scope, ...rest }, signal) => searchPool.localSearch({ ...scope, ...rest }, signal) : null,
       options.hybridVectorWeight,
     ),
     answer: serverProviders.answer.step,

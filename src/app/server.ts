@@ -13,8 +13,8 @@ import { queryRoutes } from '../http/routes/query.js';
 import { DocumentReader } from '../services/document-reader.js';
 import { createMetrics } from '../observability/metrics/index.js';
 import { observeRequests } from '../observability/http-observer.js';
-import { breakerChecks, metricsSources } from './observability.js';
-import { createRuntime, type Runtime } from './runtime.js';
+import { healthChecks, metricsSources } from './observability.js';
+import { createRuntime, type Runtime, type RuntimeRoles } from './runtime.js';
 import { gracefulClose } from './shutdown.js';
 import { createAuth } from './tenancy.js';
 import { ProviderCheck } from '../services/provider-check.js';
@@ -27,10 +27,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, opts: { roles?: RuntimeRoles } = {}): Promise<RunningServer> {
   // The whole configuration, for whoever reads the log later; the logger censors its keys.
   logger.debug({ config }, 'configuration');
-  const runtime = await createRuntime(config, logger);
+  const runtime = await createRuntime(config, logger, opts);
   const auth = await createAuth(config, runtime.tenancy, logger).catch(async (err: unknown) => {
     await runtime.close();
     throw err;
@@ -45,18 +45,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       tasks: runtime.tasks,
       admission: runtime.admission,
       auth,
-      health: [
-        { name: 'store', check: () => runtime.store.ping() },
-        { name: 'queue', check: async () => void (await runtime.queue.counts()) },
-        ...breakerChecks(runtime.lanes),
-        {
-          name: 'disk',
-          failure: 'low on disk space',
-          async check() {
-            if (runtime.disk.low) throw new Error(`${runtime.disk.freeBytes} bytes free, below RAGD_MIN_FREE_DISK_BYTES`);
-          },
-        },
-      ],
+      health: healthChecks(runtime),
     },
     instrument: [observeRequests, metrics.instrumentHttp],
     tenantLimits: runtime.tenantLimits,

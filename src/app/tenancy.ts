@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import { SqliteTenantStore } from '../adapters/embedded/sqlite/sqlite-tenant-store.js';
-import type { SqliteStore } from '../adapters/embedded/sqlite/sqlite-store.js';
 import type { Config } from '../config/config.js';
+import type { TenantStore } from '../ports/tenants.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
 import { AuthService, authPosture } from '../services/auth-service.js';
 import type { KbService } from '../services/kb-service.js';
@@ -11,17 +10,17 @@ import { TenantService } from '../services/tenant-service.js';
 
 /** Tenants, keys and settings: their store, the service the admin API uses, and the limits port. */
 export interface Tenancy {
-  store: SqliteTenantStore;
+  store: TenantStore;
   service: TenantService;
   limits: TenantLimitsSource;
 }
 
 export function createTenancy(
   config: Config,
-  deps: { store: SqliteStore; kbs: KbService; embedder: { id: string; dim: number } },
+  deps: { tenants: TenantStore; kbs: KbService; secretDir: string },
 ): Tenancy {
-  const store = new SqliteTenantStore(deps.store.dbPath, deps.store.writer, { embedder: deps.embedder.id, embedDim: deps.embedder.dim });
-  const service = new TenantService(store, deps.kbs, SecretBox.load(config.secretKey, config.dataDir), config.providerAllowPrivate);
+  const store = deps.tenants;
+  const service = new TenantService(store, deps.kbs, SecretBox.load(config.secretKey, deps.secretDir), config.providerAllowPrivate);
   // A tenant's own limits over the server-wide RAGD_TENANT_* defaults.
   return { store, service, limits: new SettingsLimitsSource(service, { ...config.tenantLimits, pipelineWeight: 1 }) };
 }

@@ -75,8 +75,8 @@ function parseJson(text: string): unknown {
 
 /** The first admin key, made in this process on the data directory. */
 async function init(config: Config): Promise<number> {
-  const { createRuntime } = await import('../app/runtime.js');
-  const runtime = await createRuntime(config, pino({ level: 'warn' }, pino.destination(2)), { runPipeline: false });
+  const { createRuntime, NO_ROLES } = await import('../app/runtime.js');
+  const runtime = await createRuntime(config, pino({ level: 'warn' }, pino.destination(2)), { roles: NO_ROLES });
   try {
     const { record, key } = await runtime.tenancy.service.createAdminKey('init');
     console.log(key);

@@ -3,7 +3,8 @@ import { flagsToEnv, loadConfig } from '../config/config.js';
 const USAGE = `ragd — a RAG knowledge-base server
 
 Usage:
-  ragd serve [--port 8080] [--host 127.0.0.1] [--data-dir ./data]
+  ragd serve [--port 8080] [--host 127.0.0.1] [--data-dir ./data] [--worker]
+  ragd worker [--stages parse,ocr,chunk,embed,index] [--query-jobs]   cluster mode: runs stages and query jobs
   ragd ingest <files|dirs…> [--kb default] [--url http://127.0.0.1:8080] [--embedded]
   ragd query "<question>" [--kb default] [--top-k 5] [--mode hybrid] [--stream] [--embedded]
   ragd admin init | tenants | keys | settings …  (ragd admin help)
@@ -15,7 +16,7 @@ Against a server that requires credentials, set RAGD_API_KEY (or --api-key) to a
 Every flag mirrors a RAGD_* environment variable (--data-dir is RAGD_DATA_DIR).`;
 
 /** Flags that take no value (everything else is --name value). */
-const SWITCHES = ['embedded', 'stream', 'help', 'json', 'only-context'];
+const SWITCHES = ['embedded', 'stream', 'help', 'json', 'only-context', 'worker', 'query-jobs'];
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -26,8 +27,12 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const { serve } = await import('./serve.js');
-      await serve(config);
+      await serve(config, { worker: switches.has('worker') });
       return -1;
+    }
+    case 'worker': {
+      const { worker } = await import('./worker.js');
+      return worker(config, { ...(env.RAGD_STAGES !== undefined ? { stages: env.RAGD_STAGES } : {}), queryJobs: switches.has('query-jobs') });
     }
     case 'ingest': {
       const { ingest } = await import('./ingest.js');

@@ -183,10 +183,10 @@ async function queryHttp(url: string, a: QueryArgs): Promise<PrintableResult> {
  * hooks are the printer's own steps, so this path already streams.
  */
 async function queryEmbedded(config: Config, a: QueryArgs, printer: QueryPrinter): Promise<void> {
-  const { createRuntime } = await import('../app/runtime.js');
+  const { createRuntime, NO_ROLES } = await import('../app/runtime.js');
   // Logs go to stderr and stay quiet unless asked for.
   const level = process.env.RAGD_LOG_LEVEL ? config.logLevel : 'warn';
-  const runtime = await createRuntime(config, createLogger(level, { destination: pino.destination(2) }), { runPipeline: false });
+  const runtime = await createRuntime(config, createLogger(level, { destination: pino.destination(2) }), { roles: NO_ROLES });
   try {
     let contextShown = false;
     const result = await runtime.query.service.run(

@@ -1,15 +1,33 @@
+import type { Logger } from 'pino';
 import { createLogger } from '../app/logger.js';
-import { startServer } from '../app/server.js';
+import { ALL_ROLES } from '../app/runtime.js';
+import { startServer, type RunningServer } from '../app/server.js';
 import type { Config } from '../config/config.js';
 
 /** Time past RAGD_SHUTDOWN_TIMEOUT_MS after which a stuck shutdown is abandoned. */
 const WATCHDOG_GRACE_MS = 10_000;
 
-/** `ragd serve`: the HTTP server plus the pipeline, in one process (the embedded default). */
-export async function serve(config: Config): Promise<void> {
+/**
+ * `ragd serve`: the HTTP API. Embedded, the same process runs the pipeline and query jobs; in
+ * cluster mode it is an API node and runs neither unless `--worker` asks for both (a small
+ * deployment in one process per machine).
+ */
+export async function serve(config: Config, opts: { worker: boolean }): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const server = await startServer(config, logger);
-  logger.info({ url: server.url, data_dir: config.dataDir, embedder: server.runtime.embedder.id }, 'ragd is listening');
+  const server = await startServer(config, logger, opts.worker ? { roles: ALL_ROLES } : {});
+  const { mode, roles } = server.runtime;
+  logger.info(
+    { url: server.url, mode, stages: roles.stages, query_jobs: roles.queryJobs, ...(mode === 'embedded' ? { data_dir: config.dataDir } : {}), embedder: server.runtime.embedder.id },
+    'ragd is listening',
+  );
+  closeOnSignals(server, config, logger);
+}
+
+/**
+ * SIGTERM/SIGINT: finish in-flight work within RAGD_SHUTDOWN_TIMEOUT_MS, then exit 0. A second
+ * signal exits at once.
+ */
+export function closeOnSignals(server: Pick<RunningServer, 'close'>, config: Config, logger: Logger): void {
   let signals = 0;
   const shutdown = (signal: string) => {
     signals++;

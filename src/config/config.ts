@@ -73,6 +73,18 @@ export interface Config {
   rerank: ProviderConfig;
   redisUrl: string | null;
   databaseUrl: string | null;
+  /**
+   * RAGD_BLOB_DIR: where uploaded files and stage outputs live in cluster mode, a directory every
+   * node mounts (NFS, a ReadWriteMany volume). Required there: a node writing uploads to its own
+   * disk would leave workers on other machines unable to read them. Embedded: unused (the data
+   * directory holds everything).
+   */
+  blobDir: string | null;
+  /**
+   * RAGD_REDIS_PREFIX: the namespace of every Redis key and channel of this deployment (BullMQ
+   * queues, events, limits), so several deployments can share one Redis. Default `ragd`.
+   */
+  redisPrefix: string;
   /** The PostgreSQL pool of each cluster process (used only with RAGD_DATABASE_URL). */
   postgres: PostgresConfig;
   adminKey: string | null;
@@ -178,6 +190,11 @@ function optional(env: Env, name: string): string | null {
   return v === undefined || v === '' ? null : v;
 }
 
+function optionalPath(env: Env, name: string): string | null {
+  const v = optional(env, name);
+  return v === null ? null : resolve(v);
+}
+
 function int(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[`RAGD_${name}`];
   if (raw === undefined || raw === '') return fallback;
@@ -281,6 +298,8 @@ export function loadConfig(env: Env = process.env): Config {
     rerank: provider(env, 'RERANK', { model: 'rerank', maxConcurrency: 64 }),
     redisUrl: optional(env, 'REDIS_URL'),
     databaseUrl: optional(env, 'DATABASE_URL'),
+    blobDir: optionalPath(env, 'BLOB_DIR'),
+    redisPrefix: str(env, 'REDIS_PREFIX', 'ragd'),
     postgres: {
       poolMax: int(env, 'PG_POOL_MAX', 10, 1),
       connectTimeoutMs: int(env, 'PG_CONNECT_TIMEOUT_MS', 5_000, 100),

@@ -54,3 +54,10 @@ export function isDiskFull(err: unknown): boolean {
 
 export const insufficientStorage = () =>
   new AppError(507, 'insufficient_storage', 'the server is out of disk space; delete documents or try again once an operator has freed space', { 'retry-after': '60' });
+
+/**
+ * Cluster mode: the state every node shares (Redis: limits, tickets) did not answer in time. Said
+ * at once rather than after a hang, so a load balancer or client can retry elsewhere or later.
+ */
+export const sharedStateUnavailable = (what: string) =>
+  new AppError(503, 'shared_state_unavailable', `the cluster's shared state did not answer (${what}); retry shortly`, { 'retry-after': '1' });

@@ -82,6 +82,8 @@ export interface BuildHttpAppOptions {
   services: HttpServices;
   /** A pino logger to use, `true` for Fastify's default one, `false` for none. */
   logger: pino.Logger | boolean;
+  /** The route plugins to register first; default: the v1 ingestion routes (`routes`). A worker serves only its probes. */
+  routes?: readonly RoutePlugin[];
   /** More route plugins (query, admin, metrics …), registered after `routes`. */
   extraRoutes?: readonly RoutePlugin[];
   timing?: Partial<HttpTiming>;
@@ -183,7 +185,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   await registerOpenApi(app);
 
   const context: RouteContext = { config, services, timing };
-  for (const plugin of [...routes, ...(opts.extraRoutes ?? [])]) {
+  for (const plugin of [...(opts.routes ?? routes), ...(opts.extraRoutes ?? [])]) {
     await app.register(plugin, context);
   }
   return app;

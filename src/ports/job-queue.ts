@@ -29,6 +29,11 @@ export interface LeasedJob extends NewJob {
   leaseExpiresAt: number;
   /** The previous attempt's error, if any. */
   lastError: string | null;
+  /**
+   * Cluster: the fence this attempt claimed on the document's PostgreSQL row; the index commit
+   * passes it on (IndexCommit.fence) so a stale attempt commits nothing. Embedded: absent.
+   */
+  fence?: number;
 }
 
 export interface StageCounts {
@@ -47,6 +52,12 @@ export interface JobQueue {
   complete(job: LeasedJob, next: NewJob | null): Promise<boolean>;
   /** Schedules a retry at `retryAt` (epoch ms), or buries the job when `retryAt` is null. */
   fail(job: LeasedJob, error: string, retryAt: number | null): Promise<boolean>;
+  /**
+   * Puts the job back, due at `runAt` (epoch ms), and gives back the attempt its lease used: the
+   * stage did not fail through any fault of the document (the disk was full), so waiting must
+   * never bury it. False if the lease was lost.
+   */
+  postpone(job: LeasedJob, reason: string, runAt: number): Promise<boolean>;
   /**
    * Revives the document's buried job (the stage that failed for good) with fresh attempts, due
    * now, keeping the earlier stages' outputs: the retry starts at the stage that failed. Returns

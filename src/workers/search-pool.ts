@@ -7,8 +7,11 @@ import type { LocalSearchTask } from './search-tasks.js';
 import { workerModule, workerUrl } from './worker-url.js';
 
 export interface SearchPoolOptions {
-  /** The SQLite file every worker opens read-only. */
-  dbPath: string;
+  /**
+   * The SQLite file every worker opens read-only; null when the index is not a local file
+   * (cluster mode): the threads then only pick extractive sentences.
+   */
+  dbPath: string | null;
   threads: number;
   /** Tasks waiting for a thread beyond which new ones are refused with 503 (default: unbounded). */
   maxQueue?: number;
@@ -46,16 +49,21 @@ export class SearchPool implements SearchRunner {
   }
 
   lexical(args: LexicalArgs, signal?: AbortSignal): Promise<ChunkHit[]> {
-    return this.run({ dbPath: this.opts.dbPath, args }, { name: 'lexical' }, signal) as Promise<ChunkHit[]>;
+    return this.run({ dbPath: this.localFile(), args }, { name: 'lexical' }, signal) as Promise<ChunkHit[]>;
   }
 
   vector(args: VectorArgs, signal?: AbortSignal): Promise<ChunkHit[]> {
-    return this.run({ dbPath: this.opts.dbPath, args }, { name: 'vector' }, signal) as Promise<ChunkHit[]>;
+    return this.run({ dbPath: this.localFile(), args }, { name: 'vector' }, signal) as Promise<ChunkHit[]>;
   }
 
   /** A whole local-embedder retrieval in one task (see search-tasks.ts). */
   localSearch(task: Omit<LocalSearchTask, 'dbPath'>, signal?: AbortSignal): Promise<{ vector: Float32Array; hits: ChunkHit[] }> {
-    return this.run({ ...task, dbPath: this.opts.dbPath }, { name: 'localSearch' }, signal) as Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
+    return this.run({ ...task, dbPath: this.localFile() }, { name: 'localSearch' }, signal) as Promise<{ vector: Float32Array; hits: ChunkHit[] }>;
+  }
+
+  private localFile(): string {
+    if (this.opts.dbPath === null) throw new Error('this search pool has no local index to search');
+    return this.opts.dbPath;
   }
 
   extractAnswer(input: ExtractInput, signal?: AbortSignal): Promise<ExtractOutput> {

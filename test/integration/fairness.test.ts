@@ -25,7 +25,7 @@ describe('fair scheduling across tenants', { timeout: 600_000 }, () => {
     dir = await tempDir('ragd-fair-');
     const config = loadConfig({ RAGD_DATA_DIR: dir, RAGD_WORKERS: '2', RAGD_SHUTDOWN_TIMEOUT_MS: '2000' });
     // The pipeline starts once A's backlog is in place, so the backlog is really 500 deep.
-    runtime = await createRuntime(config, pino({ level: 'silent' }), { runPipeline: false });
+    runtime = await createRuntime(config, pino({ level: 'silent' }), { startPipeline: false });
     await runtime.kbs.create(A.tenantId, { id: A.kbId });
     await runtime.kbs.create(B.tenantId, { id: B.kbId });
   });

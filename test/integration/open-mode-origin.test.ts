@@ -56,8 +56,9 @@ describe('open mode: Host and Origin', { timeout: 60_000 }, () => {
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`, `ragd.internal:${port}`]) {
       assert.equal((await raw(srv.url, 'GET', '/v1/kbs', { host })).status, 200, host);
     }
-    // Probes carry whatever Host the orchestrator sends.
+    // Probes and Prometheus carry whatever Host the orchestrator sends.
     assert.equal((await raw(srv.url, 'GET', '/healthz', { host: `10.1.2.3:${port}` })).status, 200);
+    assert.equal((await raw(srv.url, 'GET', '/metrics', { host: `10.1.2.3:${port}` })).status, 200);
   });
 
   test('a cross-origin POST is refused; same-origin and Origin-less ones are served', async () => {

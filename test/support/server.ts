@@ -21,7 +21,7 @@ export type Env = Record<string, string>;
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Settings that keep test servers small and quiet; every test can override them. */
-const TEST_DEFAULTS: Env = {
+export const TEST_DEFAULTS: Env = {
   RAGD_HOST: '127.0.0.1',
   RAGD_LOG_LEVEL: 'warn',
   RAGD_WORKERS: '2',

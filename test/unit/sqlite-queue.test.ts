@@ -46,6 +46,20 @@ describe('embedded store and durable job queue (real SQLite file)', () => {
     assert.ok(await queue.complete(job!, null));
   });
 
+  it('postpone gives the attempt back: a job put back more times than its attempts allow is never buried', async () => {
+    const { document } = await newDoc();
+    for (let i = 0; i < 6; i++) {
+      const job = await queue.lease(['parse'], 'w-disk', 10_000);
+      assert.equal(job?.documentId, document.id, `leased again after postponement ${i}`);
+      assert.equal(job!.attempts, 1, 'every lease is still the first attempt');
+      assert.ok(await queue.postpone(job!, 'waiting for disk space', Date.now()));
+      assert.equal(await queue.postpone(job!, 'again', Date.now()), false, 'a settled lease cannot postpone twice');
+    }
+    const last = await queue.lease(['parse'], 'w-disk', 10_000);
+    assert.equal(last!.lastError, 'waiting for disk space');
+    assert.ok(await queue.complete(last!, null));
+  });
+
   it('fences settle calls by lease token: a taken-over job cannot be completed by its old owner', async () => {
     const { document } = await newDoc();
     const a = await queue.lease(['parse'], 'worker-a', 50);

@@ -5,8 +5,11 @@ import type { Authenticator } from '../../services/auth-service.js';
 
 /** Names that only ever reach this machine. */
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-/** Probes carry whatever Host the orchestrator sends (a pod IP); they expose nothing. */
-const ANY_HOST_ROUTES = new Set(['/healthz', '/readyz']);
+/**
+ * Probes and Prometheus carry whatever Host the orchestrator sends (a pod IP). They expose nothing
+ * of any tenant: /metrics reads aggregate counts only, never names or ids.
+ */
+const ANY_HOST_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** `Host: name:port` → `name`, lower-cased; `[::1]:8080` → `[::1]`. */

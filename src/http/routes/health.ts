@@ -4,7 +4,7 @@ import type { RoutePlugin } from '../app.js';
 import { ErrorBody } from '../schemas.js';
 
 // Loose on purpose: the body is written by the handler below; the schema documents it and must not reshape it.
-const Checks = Type.Object({}, { additionalProperties: true, description: 'outcome per dependency: ok, failed or timeout' });
+const Checks = Type.Object({}, { additionalProperties: true, description: 'outcome per dependency: ok, degraded (works with less: see `degraded`), failed or timeout' });
 const healthzSchema = { tags: ['health'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'the process is up' }) } };
 const readyzSchema = {
   tags: ['health'],
@@ -15,17 +15,18 @@ const readyzSchema = {
   },
 };
 
-type CheckOutcome = 'ok' | 'failed' | 'timeout';
+type CheckOutcome = 'ok' | 'degraded' | 'failed' | 'timeout';
 
-async function runCheck(check: HealthCheck, timeoutMs: number): Promise<{ outcome: CheckOutcome; err?: unknown }> {
+async function runCheck(check: HealthCheck, timeoutMs: number): Promise<{ outcome: CheckOutcome; err?: unknown; degraded?: string }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
   try {
     // `Promise.resolve().then` also turns a synchronous throw inside check() into a rejection.
-    const result = await Promise.race([Promise.resolve().then(() => check.check()).then(() => 'ok' as const), timeout]);
-    return { outcome: result };
+    const result = await Promise.race([Promise.resolve().then(() => check.check()), timeout]);
+    if (result === 'timeout') return { outcome: 'timeout' };
+    return result ? { outcome: 'degraded', degraded: result.degraded } : { outcome: 'ok' };
   } catch (err) {
     return { outcome: 'failed', err };
   } finally {
@@ -47,9 +48,13 @@ export const healthRoutes: RoutePlugin = async (app, { services, timing }) => {
       services.health.map(async (c) => ({ name: c.name, failure: c.failure, ...(await runCheck(c, timing.readyTimeoutMs)) })),
     );
     const checks: Record<string, CheckOutcome> = {};
-    for (const r of results) checks[r.name] = r.outcome;
-    const failing = results.filter((r) => r.outcome !== 'ok');
-    if (failing.length === 0) return { status: 'ready', checks };
+    const degraded: Record<string, string> = {};
+    for (const r of results) {
+      checks[r.name] = r.outcome;
+      if (r.degraded) degraded[r.name] = r.degraded;
+    }
+    const failing = results.filter((r) => r.outcome === 'failed' || r.outcome === 'timeout');
+    if (failing.length === 0) return { status: 'ready', checks, ...(Object.keys(degraded).length > 0 ? { degraded } : {}) };
 
     for (const f of failing) {
       request.log.warn({ check: f.name, outcome: f.outcome, err: f.err }, 'readiness check failed');

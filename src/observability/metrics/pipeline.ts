@@ -20,7 +20,17 @@ export interface PipelineSources {
   queue: Pick<JobQueue, 'counts'>;
   /** The pipeline's events; absent in a process that runs no stages. */
   pipeline?: { events: EventEmitter<PipelineEvents> };
+  /** Cluster only: the BullMQ queue's depth by state and its counters (BullmqJobQueue). */
+  clusterQueue?: ClusterQueueMetrics;
 }
+
+/** What the cluster queue reports (BullmqJobQueue's depth() and counters()). */
+export interface ClusterQueueMetrics {
+  depth(): Promise<Record<string, Record<'waiting' | 'prioritized' | 'active' | 'delayed' | 'failed', number>>>;
+  counters(): { stalledTakeovers: number; fenceRejections: number; readded: number; resent: number; staleSkipped: number };
+}
+
+const QUEUE_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed'] as const;
 
 export function registerPipelineMetrics(registry: Registry, sources: PipelineSources): void {
   new Gauge({
@@ -70,4 +80,42 @@ export function registerPipelineMetrics(registry: Registry, sources: PipelineSou
     durations.observe({ stage, outcome }, seconds);
     if (outcome === 'retrying') retries.inc({ stage });
   });
+  if (sources.clusterQueue) registerClusterQueueMetrics(registry, sources.clusterQueue);
+}
+
+/**
+ * The BullMQ queue's depth by stage and state (read at scrape time from Redis, and the buried
+ * rows from PostgreSQL), and this process's counts of what keeps it exactly-once and complete:
+ * jobs its stalled check took over, settles refused by the fence, work the reconciler re-added.
+ */
+function registerClusterQueueMetrics(registry: Registry, queue: ClusterQueueMetrics): void {
+  new Gauge({
+    name: 'ragd_pipeline_queue_jobs',
+    help: 'BullMQ pipeline jobs by stage and state (waiting, prioritized, active, delayed; failed: buried in PostgreSQL)',
+    labelNames: ['stage', 'state'],
+    registers: [registry],
+    async collect() {
+      const depth = await queue.depth();
+      for (const stage of STAGES) for (const state of QUEUE_STATES) this.set({ stage, state }, depth[stage]?.[state] ?? 0);
+    },
+  });
+  // Counters mirror the queue's own tallies: each scrape adds what changed since the last.
+  const mirrored = (name: string, help: string, read: (c: ReturnType<ClusterQueueMetrics['counters']>) => number) => {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = read(queue.counters());
+        if (now > seen) this.inc(now - seen);
+        seen = now;
+      },
+    });
+  };
+  mirrored('ragd_pipeline_stalled_takeovers_total', 'Jobs whose worker lost its lock, handed back by this process’s stalled check', (c) => c.stalledTakeovers);
+  mirrored('ragd_pipeline_fence_rejections_total', 'Settles and heartbeats refused because a newer attempt held the fence', (c) => c.fenceRejections);
+  mirrored('ragd_pipeline_stale_jobs_skipped_total', 'BullMQ jobs leased for a row that was gone or had moved on, skipped', (c) => c.staleSkipped);
+  mirrored('ragd_pipeline_reconciler_readded_total', 'Rows whose BullMQ job was lost, re-added by the reconciler', (c) => c.readded);
+  mirrored('ragd_pipeline_reconciler_resent_total', 'Rows left unsent past the grace period, sent by a reconciler pass', (c) => c.resent);
 }

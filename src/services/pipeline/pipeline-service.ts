@@ -202,8 +202,9 @@ export class PipelineService {
         this.announce(job, { status: STAGE_STATUS[job.stage], stage: job.stage, taskStatus: 'running', error: null, progress: { done, total } }),
       );
       if (outcome.kind === 'gone') {
-        await this.deps.queue.complete(job, null);
-        await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
+        // A fenced-out attempt also lands here (its index commit wrote nothing); its lease was
+        // taken over, and the new holder may still be reading the stage files: leave them.
+        if (await this.deps.queue.complete(job, null)) await this.deps.blobs.deletePrefix(stagePrefix(job.scope, job.documentId));
         return 'cancelled';
       }
       const next = nextJob(job, outcome.kind === 'next' ? outcome.skip : undefined);
@@ -237,7 +238,7 @@ export class PipelineService {
 
   /**
    * A stage ran out of disk space: the document is not at fault. Its job is put back (due after
-   * the pause, and never buried for this), and the whole pipeline pauses leasing, so documents
+   * the pause, its attempt given back, so no number of full disks buries it), and the whole pipeline pauses leasing, so documents
    * wait for space instead of failing one after another and flooding the log.
    */
   private async diskFull(job: LeasedJob, err: unknown, log: Logger): Promise<JobOutcome> {
@@ -246,7 +247,7 @@ export class PipelineService {
     this.pausedUntil = Date.now() + pauseMs;
     if (first) log.error({ err: err instanceof Error ? err.message : String(err), pause_ms: pauseMs }, 'disk full: pipeline paused');
     try {
-      const kept = await this.deps.queue.fail(job, 'waiting for disk space', this.pausedUntil);
+      const kept = await this.deps.queue.postpone(job, 'waiting for disk space', this.pausedUntil);
       return kept ? 'retrying' : 'lost';
     } catch {
       return 'lost';

@@ -89,6 +89,7 @@ export async function runStage(
         chunksPath: path(keys.chunks),
         vectorsPath: path(keys.vectors),
         embedDim: kb.embedDim,
+        ...(job.fence === undefined ? {} : { fence: job.fence }),
       });
       return committed ? { kind: 'indexed', task: committed.task } : { kind: 'gone' };
     }

@@ -48,6 +48,11 @@ export function createPool(o: PostgresPoolOptions): pg.Pool {
   // An idle connection the server drops (restart, failover) must not crash the process: the pool
   // discards it and the next query opens a new one.
   pool.on('error', () => {});
+  // Nor may a checked-out one dropped between two statements (a transaction or an advisory lock
+  // held while awaiting Redis): pg-pool listens only to idle clients, and an 'error' event with no
+  // listener kills the process (a worker died so when PostgreSQL restarted, cluster-pipeline test).
+  // The holder's next query fails instead, and release() discards the broken client.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -109,6 +109,17 @@ export function failJob(db: Db, a: { id: string; token: string; error: string; r
   return changes === 1;
 }
 
+/** Puts a leased job back, due at `runAt`, giving back the attempt its lease took (see JobQueue.postpone). */
+export function postponeJob(db: Db, a: { id: string; token: string; reason: string; runAt: number }): boolean {
+  return (
+    prepareCached(
+      db,
+      `UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), run_at = ?, last_error = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+       WHERE id = ? AND lease_token = ? AND status = 'running'`,
+    ).run(a.runAt, a.reason, Number(a.id), a.token).changes === 1
+  );
+}
+
 export function reviveDocumentJob(db: Db, a: { tenantId: string; kbId: string; documentId: string }): PipelineStage | null {
   const row = prepareCached(
     db,

@@ -97,6 +97,10 @@ export class SqliteJobQueue implements JobQueue {
     return this.writer.call('failJob', { id: job.id, token: job.leaseToken, error, retryAt });
   }
 
+  async postpone(job: LeasedJob, reason: string, runAt: number): Promise<boolean> {
+    return this.writer.call('postponeJob', { id: job.id, token: job.leaseToken, reason, runAt });
+  }
+
   revive(scope: Scope, documentId: string): Promise<PipelineStage | null> {
     return this.writer.call('reviveDocumentJob', { ...scope, documentId });
   }
