@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { BullmqQueryJobConsumer } from '../../src/adapters/cluster/bullmq/query-job-consumer.js';
+import { ClusterQueryJobs } from '../../src/adapters/cluster/bullmq/query-job-factory.js';
 import { BullmqQueryJobProducer } from '../../src/adapters/cluster/bullmq/query-job-producer.js';
 import { addQueryJob, openQueryJobQueue, queueConnection, type QueryJobRedis } from '../../src/adapters/cluster/bullmq/query-job-queue.js';
 import { QueryJobReconciler } from '../../src/adapters/cluster/bullmq/query-job-reconciler.js';
@@ -102,22 +103,23 @@ async function clusterInstance(db: TempDatabase, redis: QueryJobRedis, deps: Que
   return { jobs, producer, consumer, reconciler };
 }
 
-describeQueryJobs('cluster (PostgreSQL + BullMQ)', async (deps, opts) => {
+describeQueryJobs('cluster (PostgreSQL + BullMQ, as the composition root builds it)', async (deps, opts) => {
   await assertRedisAnswers();
   const db = await tempDatabase();
   const store = new PostgresStore(db.pool, storeOptions);
   await store.init();
   const redis = redisFor(randomBytes(6).toString('hex'));
-  const { producer, consumer, reconciler } = await clusterInstance(db, redis, deps, opts);
-  await reconciler.start();
+  const jobs = new ClusterQueryJobs(
+    db.pool,
+    { redis, bus: deps.bus, query: deps.runner, ...(deps.admit ? { admit: deps.admit } : {}), purgeExpiredTasks: (now) => store.purgeExpiredTasks(now) },
+    { runJobs: true, ...opts },
+  );
   return {
-    producer,
-    consumer,
+    producer: jobs,
+    consumer: jobs,
     store,
     async close() {
-      await producer.close(1_000);
-      await consumer.close(1_000);
-      await reconciler.close();
+      await jobs.close(1_000);
       await deleteKeys(redis.prefix!);
       await db.drop();
     },
@@ -164,14 +166,19 @@ describe('query jobs: cluster only', () => {
 
   it('a job submitted through one process is run by a worker in another', async () => {
     await ready;
-    const api = await instance(new StandInRunner('api'));
+    // The API node as `ragd serve` builds it: no consumer.
+    const apiRunner = new StandInRunner('api');
+    const api = new ClusterQueryJobs(db.pool, { redis, bus: new MemoryEventBus(), query: apiRunner }, { runJobs: false, ...opts });
+    closers.push(() => api.close(1_000));
+    assert.equal(api.consumer, null);
+    await api.start();
     const worker = await instance(new StandInRunner('worker'));
     await worker.consumer.start();
-    const task = await api.producer.submit(SCOPE, request('across processes'));
+    const task = await api.submit(SCOPE, request('across processes'));
     const ended = await waitForEnd(store, SCOPE.tenantId, task.id);
     assert.equal(ended.status, 'succeeded');
     assert.equal((ended.result as QueryResult).answer, 'worker: across processes');
-    assert.deepEqual(api.runner.runs, []);
+    assert.deepEqual(apiRunner.runs, []);
     await worker.consumer.close(1_000);
   });
 
