@@ -13,11 +13,12 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BullmqQueryJobConsumer } from '../../src/adapters/cluster/bullmq/query-job-consumer.js';
 import { ClusterQueryJobs } from '../../src/adapters/cluster/bullmq/query-job-factory.js';
 import { BullmqQueryJobProducer } from '../../src/adapters/cluster/bullmq/query-job-producer.js';
-import { addQueryJob, openQueryJobQueue, queueConnection, type QueryJobRedis } from '../../src/adapters/cluster/bullmq/query-job-queue.js';
+import { addQueryJob, openQueryJobQueue, QUERY_JOB_QUEUE, queueConnection, type QueryJobRedis } from '../../src/adapters/cluster/bullmq/query-job-queue.js';
 import { QueryJobReconciler } from '../../src/adapters/cluster/bullmq/query-job-reconciler.js';
 import { PostgresQueryJobs } from '../../src/adapters/cluster/postgres/postgres-query-jobs.js';
 import { PostgresStore } from '../../src/adapters/cluster/postgres/postgres-store.js';
@@ -225,6 +226,40 @@ describe('query jobs: cluster only', () => {
     await worker.consumer.start();
     const ended = await waitForEnd(store, SCOPE.tenantId, task.id);
     assert.equal((ended.result as QueryResult).answer, 'worker: Redis was down');
+    await worker.consumer.close(1_000);
+  });
+
+  it('a BullMQ job that finished while its task did not (kept as failed) is replaced by the reconciler', async () => {
+    await ready;
+    const api = await instance(new StandInRunner('api'));
+    const task = await api.producer.submit(SCOPE, request('kept as failed'));
+    const { queue, close } = testQueue(redis);
+    // As if a worker gave up on it and BullMQ kept the failed job: one attempt, kept on failure,
+    // and a worker whose every run throws.
+    await (await queue.getJob(task.id))!.remove();
+    await queue.add('retrieve', { taskId: task.id }, { jobId: task.id, attempts: 1, removeOnFail: false });
+    const failing = new Worker(
+      QUERY_JOB_QUEUE,
+      async () => {
+        throw new Error('gave up');
+      },
+      { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix: redis.prefix! },
+    );
+    const failed = once(failing, 'failed');
+    await failed;
+    await failing.close();
+    await failing.disconnect();
+    assert.equal(await (await queue.getJob(task.id))?.getState(), 'failed');
+    assert.equal((await store.getTask(SCOPE.tenantId, task.id))?.status, 'queued');
+    const reconciler = new QueryJobReconciler({ jobs: api.jobs, bus: api.bus, redis }, { intervalMs: 60_000, graceMs: 0 });
+    closers.push(() => reconciler.close());
+    const pass = await reconciler.reconcileOnce();
+    assert.ok(pass && pass.requeued >= 1, 'the failed job was replaced');
+    assert.equal(await (await queue.getJob(task.id))?.getState(), 'prioritized');
+    await close();
+    const worker = await instance(new StandInRunner('worker'));
+    await worker.consumer.start();
+    assert.equal((await waitForEnd(store, SCOPE.tenantId, task.id)).status, 'succeeded');
     await worker.consumer.close(1_000);
   });
 

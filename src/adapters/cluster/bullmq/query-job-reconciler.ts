@@ -74,7 +74,14 @@ export class QueryJobReconciler {
       let requeued = 0;
       const cutoff = new Date(now.getTime() - this.opts.graceMs);
       for (const taskId of await this.deps.jobs.unfinished(cutoff, now, this.opts.batch ?? 500)) {
-        if (await this.queue.getJob(taskId)) continue;
+        const job = await this.queue.getJob(taskId);
+        if (job) {
+          // Waiting, delayed or running: it is live. Finished while its task is not (a job that
+          // gave up and was kept): make room for a fresh one under the same id.
+          const state = await job.getState();
+          if (state !== 'completed' && state !== 'failed') continue;
+          await job.remove();
+        }
         await addQueryJob(this.queue, taskId);
         requeued++;
       }
