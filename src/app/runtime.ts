@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { createEmbeddedAdapters, type LocalIndex } from '../adapters/embedded/index.js';
 import type { Config } from '../config/config.js';
 import { STAGES, type PipelineStage } from '../domain/types.js';
-import type { Adapters } from '../ports/adapters.js';
+import type { Adapters, QueryJobs } from '../ports/adapters.js';
 import type { ClusterQueueMetrics } from '../observability/metrics/pipeline.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { EventBus } from '../ports/event-bus.js';
@@ -22,7 +22,6 @@ import { EmbeddingCache } from '../services/query/embedding-cache.js';
 import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
 import { loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
 import { QueryService } from '../services/query/query-service.js';
-import { RetrieveJobs } from '../services/query/retrieve-jobs.js';
 import { Retriever } from '../services/query/retrieval.js';
 import { SearchPool } from '../workers/search-pool.js';
 import { logLanes, traceLanes } from '../observability/lane-observers.js';
@@ -88,7 +87,8 @@ export interface Runtime {
 
 export interface QueryStack {
   service: QueryService;
-  jobs: RetrieveJobs;
+  /** /retrieve query jobs: submitted here; run here when this process has the role (always embedded). */
+  jobs: QueryJobs;
   searchPool: SearchPool;
   cache: AnswerCache;
   embeddings: EmbeddingCache;
@@ -219,7 +219,10 @@ export async function createRuntime(
     tenancy,
     admitQuery: (t) => tenantLimits.queries.admit(t),
     caps,
+    queryJobs: (setup) => adapters.queryJobs(setup),
+    runJobs: roles.queryJobs,
   });
+  await query.jobs.start();
   const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane, ocr.lane].filter(
     (l): l is ProviderLane => l !== null,
   );
@@ -272,6 +275,8 @@ function createQueryStack(
     tenancy: Tenancy;
     admitQuery: (tenantId: string) => Promise<() => void>;
     caps: SharedProviderCapFactory | undefined;
+    queryJobs: Adapters['queryJobs'];
+    runJobs: boolean;
   },
 ): QueryStack {
   const options = loadQueryOptions();
@@ -308,11 +313,17 @@ function createQueryStack(
     providersFor: (tenantId) => providers.forTenant(tenantId),
     cache,
   });
-  const jobs = new RetrieveJobs(
-    { store: deps.store, bus: deps.bus, query: service, logger: log, admit: deps.admitQuery },
-    { resultTtlMs: config.resultTtlMs, concurrency: options.retrieveConcurrency, maxQueued: options.retrieveMaxQueued },
-  );
-  jobs.start();
+  const jobs = deps.queryJobs({
+    store: deps.store,
+    bus: deps.bus,
+    query: service,
+    logger: log,
+    admit: deps.admitQuery,
+    runJobs: deps.runJobs,
+    resultTtlMs: config.resultTtlMs,
+    concurrency: options.retrieveConcurrency,
+    maxQueued: options.retrieveMaxQueued,
+  });
   const llmLane = serverProviders.answer.lane;
   const rerankLane = serverProviders.rerank?.lane ?? null;
   return { service, jobs, searchPool, cache, embeddings, llmLane, rerankLane, providers, options };

@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import type { BlobStore } from './blob-store.js';
+import type { QueryJobConsumer, QueryJobProducer, QueryRunner } from './query-jobs.js';
 import type { EventBus } from './event-bus.js';
 import type { JobQueue } from './job-queue.js';
 import type { Store } from './store.js';
@@ -35,6 +37,33 @@ export interface Adapters {
   localDir: string;
   /** Readiness checks beyond the store's ping. */
   checks: AdapterCheck[];
+  /**
+   * Builds this mode's /retrieve query jobs (the query service exists only after the adapters):
+   * embedded, a wait list in this process; cluster, requests kept in PostgreSQL and scheduled by
+   * BullMQ, run by whichever process has `runJobs`.
+   */
+  queryJobs(setup: QueryJobsSetup): QueryJobs;
   /** Closes what the factory opened, in reverse order; every step runs even if one fails. */
   close(): Promise<void>;
+}
+
+/** Both sides of the query jobs in one object: an API node only submits, a worker also runs them. */
+export interface QueryJobs extends QueryJobProducer, QueryJobConsumer {
+  close(deadlineMs: number): Promise<void>;
+}
+
+export interface QueryJobsSetup {
+  bus: EventBus;
+  store: Store;
+  query: QueryRunner;
+  logger: Logger;
+  /** Counts a job against its tenant's concurrent-query limit (429 when full). */
+  admit: (tenantId: string) => Promise<() => void>;
+  /** Whether this process runs jobs (a worker with --query-jobs, or any embedded server). */
+  runJobs: boolean;
+  resultTtlMs: number;
+  /** Jobs run at once by this process. */
+  concurrency: number;
+  /** Jobs waiting beyond this are refused with 503 overloaded. */
+  maxQueued: number;
 }

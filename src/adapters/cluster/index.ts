@@ -5,6 +5,7 @@ import type { TenantLimitsSource } from '../../ports/tenant-limits.js';
 import { closeAll } from '../close-all.js';
 import { FsBlobStore } from '../embedded/fs-blob-store.js';
 import { BullmqJobQueue } from './bullmq/bullmq-job-queue.js';
+import { ClusterQueryJobs } from './bullmq/query-job-factory.js';
 import { createPool } from './postgres/pool.js';
 import { PostgresStore } from './postgres/postgres-store.js';
 import { PostgresTenantStore } from './postgres/postgres-tenant-store.js';
@@ -69,9 +70,11 @@ export async function createClusterAdapters(
   // Closed before the connection (opened runs in reverse): hands back this process's slots.
   const sharedLimits = redisSharedLimits({ redis, prefix: config.redisPrefix, onError: (err, what) => log.warn({ err, what }, 'shared limits') });
   opened.push(() => sharedLimits.close());
+  // Takeover of a dead worker's job waits for this check: keep it within half a lease. Every
+  // worker of a queue must use the same value (BullMQ keeps one schedule per queue in Redis).
+  const stalledIntervalMs = Math.min(15_000, Math.max(500, Math.floor(config.leaseMs / 2)));
   const queue = new BullmqJobQueue(pool, {
-    // Takeover of a dead worker's job waits for this check: keep it within half a lease.
-    redis: { url: config.redisUrl!, prefix: config.redisPrefix, stalledIntervalMs: Math.min(15_000, Math.max(500, Math.floor(config.leaseMs / 2))) },
+    redis: { url: config.redisUrl!, prefix: config.redisPrefix, stalledIntervalMs },
     maxAttempts: config.maxAttempts,
     limits: deps.limits,
     logger: log.child({ part: 'queue' }),
@@ -96,6 +99,19 @@ export async function createClusterAdapters(
       },
     ],
     queueMetrics: queue,
+    queryJobs: ({ bus: jobBus, store: jobStore, query, logger, admit, runJobs, resultTtlMs, concurrency, maxQueued }) =>
+      new ClusterQueryJobs(
+        pool,
+        {
+          redis: { url: config.redisUrl!, prefix: config.redisPrefix },
+          bus: jobBus,
+          query,
+          logger,
+          admit,
+          purgeExpiredTasks: (now) => jobStore.purgeExpiredTasks(now),
+        },
+        { runJobs, resultTtlMs, concurrency, maxQueued, stalledIntervalMs },
+      ),
     sharedLimits,
     close: () => closeAll([...opened].reverse()),
   };

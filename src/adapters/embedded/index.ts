@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.js';
 import { closeAll } from '../close-all.js';
+import { RetrieveJobs } from '../../services/query/retrieve-jobs.js';
 import type { Adapters } from '../../ports/adapters.js';
 import type { TenantLimitsSource } from '../../ports/tenant-limits.js';
 import { FsBlobStore } from './fs-blob-store.js';
@@ -59,6 +60,9 @@ export async function createEmbeddedAdapters(
     blobs,
     localDir: config.dataDir,
     checks: [],
+    // One process does everything: jobs always run here, whatever the roles say.
+    queryJobs: ({ bus, store: jobStore, query, logger, admit, resultTtlMs, concurrency, maxQueued }) =>
+      new RetrieveJobs({ store: jobStore, bus, query, logger, admit }, { resultTtlMs, concurrency, maxQueued }),
     localIndex: { dbPath: store.dbPath, useSearchRunner: (runner) => store.setSearchRunner(runner), writer: store.writer },
     close: () => closeAll([() => queue.close(), () => bus.close(), () => tenants.close(), () => store.close()]),
   };
