@@ -58,6 +58,8 @@ interface ClusterQueue {
   queue: BullmqJobQueue;
   redis: Redis;
   prefix: string;
+  /** Moves the reconciler's clock on (past its grace period) instead of waiting. */
+  advance(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -67,17 +69,19 @@ async function clusterQueue(): Promise<ClusterQueue> {
   const store = new PostgresStore(db.pool, storeOptions);
   await store.init();
   const prefix = `ragd-test-queue-${randomBytes(6).toString('hex')}`;
+  let skew = 0;
   const queue = new BullmqJobQueue(db.pool, {
     redis: { url: REDIS_URL, prefix, stalledIntervalMs: 150 },
     maxAttempts: MAX_ATTEMPTS,
     logger: pino({ level: 'silent' }),
     relayIntervalMs: 200,
     reconcileIntervalMs: 400,
-    reconcileGraceMs: 0,
+    clock: () => Date.now() + skew,
   });
   queue.start();
   return {
     db, store, queue, redis, prefix,
+    advance: (ms) => (skew += ms),
     async close() {
       await queue.close();
       await deletePrefix(redis, prefix);
@@ -163,6 +167,17 @@ describe('BullMQ + PostgreSQL: exactly once and nothing only in Redis', () => {
     assert.ok(c.queue.counters().stalledTakeovers >= 1, 'the takeover was counted');
   });
 
+  it('a document deleted while its job waits is never run: the job is skipped', async () => {
+    const doc = await newDocument(c.store, c.queue);
+    await toIndexStage(doc);
+    await eventually('the index job in BullMQ', async () => (await c.queue.counts()).index.waiting >= 1);
+    assert.ok(await c.store.deleteDocument(scope, doc));
+    const skipped = c.queue.counters().staleSkipped;
+    assert.equal(await c.queue.lease(['index'], 'w', 30_000), null);
+    assert.equal(c.queue.counters().staleSkipped, skipped + 1);
+    assert.equal((await c.queue.counts()).index.waiting, 0, 'and gone from BullMQ');
+  });
+
   it('a stale attempt that settles while the new one still runs is refused and counted', async () => {
     const doc = await newDocument(c.store, c.queue);
     const stale = await leaseDocument(c.queue, 'parse', doc, 'paused', 300);
@@ -208,6 +223,38 @@ describe('BullMQ + PostgreSQL: exactly once and nothing only in Redis', () => {
     }
   });
 
+  it('a job added by another process wakes this process’s idle consumers', async () => {
+    // Process B: same database and prefix, no relay timer of its own, so only BullMQ's events can wake it.
+    const b = new BullmqJobQueue(c.db.pool, { redis: { url: REDIS_URL, prefix: c.prefix }, maxAttempts: MAX_ATTEMPTS, logger: pino({ level: 'silent' }) });
+    try {
+      assert.equal(await b.lease(['index'], 'b', 30_000), null, 'idle: nothing to do yet');
+      const woken: (string | null)[] = [];
+      b.onRunnable((s) => woken.push(s));
+      const doc = await newDocument(c.store, c.queue);
+      await toIndexStage(doc);
+      await eventually('B woken for the index stage', async () => woken.includes('index'));
+      const job = await leaseDocument(b, 'index', doc, 'b');
+      assert.equal(await b.complete(job, null), true);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('one reconciler at a time: while another process holds the lock, a pass does nothing', async () => {
+    const other = await c.db.pool.connect();
+    try {
+      await other.query('SELECT pg_advisory_lock(7240118004)');
+      const passes = c.queue.counters().passes;
+      assert.equal(await c.queue.reconciler.runOnce(), false);
+      assert.equal(c.queue.counters().passes, passes);
+      await other.query('SELECT pg_advisory_unlock(7240118004)');
+      assert.equal(await c.queue.reconciler.runOnce(), true);
+      assert.ok(c.queue.counters().passes > passes);
+    } finally {
+      other.release();
+    }
+  });
+
   it('Redis losing the prefix’s data mid-way: the reconciler re-adds the work and every document completes', async () => {
     const docs = await Promise.all([1, 2, 3].map(() => newDocument(c.store, c.queue)));
     // One document a stage ahead, one held by a worker when Redis loses everything.
@@ -221,6 +268,8 @@ describe('BullMQ + PostgreSQL: exactly once and nothing only in Redis', () => {
     assert.ok((await deletePrefix(c.redis, c.prefix)) > 0);
     assert.equal(await c.queue.heartbeat(held, 30_000), false, 'the holder learns its job is gone');
     const readded = c.queue.counters().readded;
+    // Past the grace period (rows sent just now are not judged: their add may be under way).
+    c.advance(60_000);
     await c.queue.reconciler.runOnce();
     assert.ok(c.queue.counters().readded >= readded + 2, 'the lost jobs were re-added');
     // Every document runs to the end: lease whatever is runnable until no row is left.

@@ -181,6 +181,18 @@ export function describeJobQueue(name: string, make: () => Promise<JobQueueUnder
       assert.equal(await queue.complete(taken, null), true);
     });
 
+    it('a job whose workers keep dying comes back past its attempts, for the pipeline to bury', async () => {
+      const doc = await newDocument(store, queue);
+      let job = await leaseDocument(queue, 'parse', doc, 'dies-0', 200);
+      // Each holder dies silently (no settle, no heartbeat); the lease lapses and another takes over.
+      for (let i = 1; i <= sut.maxAttempts; i++) job = await leaseDocument(queue, 'parse', doc, `dies-${i}`, 200);
+      assert.equal(job.attempts, sut.maxAttempts + 1);
+      assert.equal(await queue.fail(job, 'the worker running this stage was lost repeatedly', null), true);
+      assert.equal(await queue.revive(scope, doc), 'parse');
+      queue.notifyRunnable('parse');
+      await queue.complete(await leaseDocument(queue, 'parse', doc, 'w1'), null);
+    });
+
     it('fences a stale holder: once its lease lapsed and another took the job, it settles nothing', async () => {
       const doc = await newDocument(store, queue);
       const stale = await leaseDocument(queue, 'parse', doc, 'paused', 300);

@@ -5,12 +5,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import type { BullmqJobQueue } from '../../src/adapters/cluster/bullmq/bullmq-job-queue.js';
 import { STAGES } from '../../src/domain/types.js';
 import { registerPipelineMetrics, type ClusterQueueMetrics } from '../../src/observability/metrics/pipeline.js';
 
 const zero = { waiting: 0, active: 0, failed: 0 };
 
+/** The cluster queue is what the composition root passes as `clusterQueue` (checked by tsc). */
+export type QueueFitsMetrics = BullmqJobQueue extends ClusterQueueMetrics ? true : never;
+const fits: QueueFitsMetrics = true;
+
 describe('cluster queue metrics', () => {
+  it('takes the BullMQ queue as its source', () => assert.equal(fits, true));
+
   it('reports depth by stage and state and counts takeovers, fence rejections and reconciler actions', async () => {
     const tally = { stalledTakeovers: 2, fenceRejections: 1, readded: 0, resent: 0, staleSkipped: 0 };
     const clusterQueue: ClusterQueueMetrics = {

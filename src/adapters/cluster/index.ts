@@ -64,7 +64,8 @@ export async function createClusterAdapters(
   }).catch(fail);
   opened.push(() => bus.close());
   const queue = new BullmqJobQueue(pool, {
-    redis: { url: config.redisUrl!, prefix: config.redisPrefix },
+    // Takeover of a dead worker's job waits for this check: keep it within half a lease.
+    redis: { url: config.redisUrl!, prefix: config.redisPrefix, stalledIntervalMs: Math.min(15_000, Math.max(500, Math.floor(config.leaseMs / 2))) },
     maxAttempts: config.maxAttempts,
     limits: deps.limits,
     logger: log.child({ part: 'queue' }),

@@ -8,7 +8,7 @@ import { STAGES, type PipelineStage, type Scope } from '../../../domain/types.js
 import type { JobQueue, LeasedJob, NewJob, StageCounts } from '../../../ports/job-queue.js';
 import type { TenantLimitsSource } from '../../../ports/tenant-limits.js';
 import { OutboxRelay } from './outbox-relay.js';
-import * as SQL from './pipeline-rows.js';
+import * as SQL from './sql.js';
 import { TenantWeights } from './priority.js';
 import { Reconciler, type ReconcilerCounters } from './reconciler.js';
 import { StageQueues, type RedisQueueOptions } from './stage-queues.js';
@@ -36,6 +36,8 @@ export interface BullmqJobQueueOptions {
   /** The reconciler's period (default 30 s) and grace before it judges a row (default 5 s). */
   reconcileIntervalMs?: number;
   reconcileGraceMs?: number;
+  /** The reconciler's clock (epoch ms). Default Date.now. */
+  clock?: () => number;
   /**
    * Wake this process's idle consumers when another process adds a job (BullMQ QueueEvents, one
    * stream reader per stage leased from). Default true; without it they find it by polling.
@@ -68,7 +70,12 @@ interface Held {
   owner: string;
   documentId: string;
   fence: number;
+  /** When the lock lapses unless extended (epoch ms). */
+  expiresAt: number;
 }
+
+/** A lease neither settled nor extended for this long after it lapsed is forgotten (see prune). */
+const FORGET_AFTER_MS = 60_000;
 
 /** At most this many stale jobs are skipped in one lease call before it reports none. */
 const MAX_SKIPS = 50;
@@ -81,6 +88,7 @@ export class BullmqJobQueue implements JobQueue {
   private readonly held = new Map<string, Held>();
   private readonly remote = new Map<PipelineStage, QueueEvents>();
   private readonly tally = { stalledTakeovers: 0, fenceRejections: 0, staleSkipped: 0 };
+  private closing: Promise<void> | null = null;
 
   constructor(
     private readonly pool: Pool,
@@ -97,11 +105,15 @@ export class BullmqJobQueue implements JobQueue {
     this.reconciler = new Reconciler(pool, this.queues, this.relay, {
       intervalMs: opts.reconcileIntervalMs,
       graceMs: opts.reconcileGraceMs,
+      clock: opts.clock,
       onError,
     });
   }
 
-  /** Starts the relay and the reconciler timers (the queue works without, but only on kicks). */
+  /**
+   * Starts the relay's and the reconciler's timers; idempotent. Without them the queue still
+   * works, but only hands rows to BullMQ when kicked, and never repairs what Redis lost.
+   */
   start(): void {
     this.relay.start();
     this.reconciler.start();
@@ -132,22 +144,27 @@ export class BullmqJobQueue implements JobQueue {
   }
 
   private async leaseFrom(stage: PipelineStage, owner: string, leaseMs: number): Promise<LeasedJob | null> {
+    this.prune();
     const worker = this.queues.worker(stage, leaseMs);
-    this.listenRemote(stage);
+    await this.listenRemote(stage);
     for (let skips = 0; skips < MAX_SKIPS; skips++) {
       const token = `${owner}:${randomUUID()}`;
       const bull = (await worker.getNextJob(token, { block: false })) as Job<SQL.JobData> | undefined;
       if (!bull) return null;
       const { documentId, generation } = bull.data;
+      // The worker's lockDuration was the first caller's leaseMs; this lease may want another.
+      // Extended while the claim runs, so a short first lease cannot lapse in between.
+      const extended = bull.extendLock(token, leaseMs).catch(() => 0);
+      // Should the claim throw (PostgreSQL away), the job stays locked until its lock lapses and
+      // the stalled check hands it out again: nothing is lost, the lease is only late.
       const row = (await this.pool.query<SQL.PipelineRow>(SQL.CLAIM, [documentId, stage, generation, owner])).rows[0];
+      await extended;
       if (!row) {
         this.tally.staleSkipped++;
         await this.settleBull(bull, token, 'completed');
         continue;
       }
-      // The worker's lockDuration was the first caller's leaseMs; this lease may want another.
-      await bull.extendLock(token, leaseMs).catch(() => 0);
-      this.held.set(token, { bull, owner, documentId, fence: row.fence });
+      this.held.set(token, { bull, owner, documentId, fence: row.fence, expiresAt: Date.now() + leaseMs });
       return {
         id: bull.id ?? SQL.bullJobId(row),
         scope: { tenantId: row.tenant_id, kbId: row.kb_id },
@@ -184,23 +201,40 @@ export class BullmqJobQueue implements JobQueue {
     return fence;
   }
 
-  private rejected(ok: boolean): boolean {
+  /** Passes `ok` through, counting a refusal (the fence had moved on). */
+  private tallyRefusal(ok: boolean): boolean {
     if (!ok) this.tally.fenceRejections++;
     return ok;
   }
 
   async heartbeat(job: LeasedJob, leaseMs: number): Promise<boolean> {
     const holds = (await this.pool.query(SQL.HOLDS, [job.documentId, this.fenceOf(job)])).rowCount === 1;
-    if (!this.rejected(holds)) return false;
-    const bull = this.held.get(job.leaseToken)?.bull;
-    if (!bull) return false;
+    const kept = this.tallyRefusal(holds) && (await this.extend(job.leaseToken, leaseMs));
+    // A lost lease is never settled by the pipeline (it stops the stage): forget it here.
+    if (!kept) this.held.delete(job.leaseToken);
+    return kept;
+  }
+
+  private async extend(token: string, leaseMs: number): Promise<boolean> {
+    const h = this.held.get(token);
+    if (!h) return false;
     try {
       // Resolves to 0 (or throws) when the lock is not ours any more: BullMQ may hand it out again.
-      const kept = await bull.extendLock(job.leaseToken, leaseMs);
-      return Number(kept) !== 0;
+      const kept = Number(await h.bull.extendLock(token, leaseMs)) !== 0;
+      if (kept) h.expiresAt = Date.now() + leaseMs;
+      return kept;
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Forgets leases the pipeline dropped without settling (a stage aborted because its document
+   * was deleted): their lock lapsed long ago and the stalled check has handed the job on.
+   */
+  private prune(): void {
+    const before = Date.now() - FORGET_AFTER_MS;
+    for (const [token, h] of this.held) if (h.expiresAt < before) this.held.delete(token);
   }
 
   async complete(job: LeasedJob, next: NewJob | null): Promise<boolean> {
@@ -218,7 +252,7 @@ export class BullmqJobQueue implements JobQueue {
     }
     await this.release1(job.leaseToken, 'completed');
     if (ok && next) await this.relay.kick();
-    return this.rejected(ok);
+    return this.tallyRefusal(ok);
   }
 
   async fail(job: LeasedJob, error: string, retryAt: number | null): Promise<boolean> {
@@ -231,14 +265,14 @@ export class BullmqJobQueue implements JobQueue {
     // A retry is a new generation with its own (delayed) BullMQ job; this one is done either way.
     await this.release1(job.leaseToken, retryAt === null ? 'failed' : 'completed', error);
     if (ok && retryAt !== null) await this.relay.kick();
-    return this.rejected(ok);
+    return this.tallyRefusal(ok);
   }
 
   async postpone(job: LeasedJob, reason: string, runAt: number): Promise<boolean> {
     const ok = (await this.pool.query(SQL.POSTPONE, [job.documentId, this.fenceOf(job), reason, runAt])).rowCount === 1;
     await this.release1(job.leaseToken, 'completed');
     if (ok) await this.relay.kick();
-    return this.rejected(ok);
+    return this.tallyRefusal(ok);
   }
 
   private async release1(token: string, how: 'completed' | 'failed', error?: string): Promise<void> {
@@ -323,21 +357,32 @@ export class BullmqJobQueue implements JobQueue {
     return () => this.events.off('runnable', listener);
   }
 
-  /** Jobs another process adds (or whose delay ends) wake this process's consumers of the stage. */
-  private listenRemote(stage: PipelineStage): void {
+  /**
+   * Jobs another process adds (or whose delay ends) wake this process's consumers of the stage.
+   * Opened by the stage's first lease, which waits until it reads (once per stage and process).
+   */
+  private async listenRemote(stage: PipelineStage): Promise<void> {
     if (this.opts.remoteWake === false || this.remote.has(stage)) return;
     const qe = new QueueEvents(stage, { connection: this.queues.connection, prefix: this.opts.redis.prefix });
     qe.on('error', (err) => this.opts.logger.warn({ err }, 'pipeline queue events'));
     qe.on('waiting', () => this.events.emit('runnable', stage));
     this.remote.set(stage, qe);
+    await qe.waitUntilReady();
   }
 
-  async close(): Promise<void> {
-    await this.reconciler.close();
-    await this.relay.close();
-    await Promise.allSettled([...this.remote.values()].map((qe) => qe.close()));
-    this.remote.clear();
-    await this.queues.close();
-    this.events.removeAllListeners();
+  /**
+   * Closes what the queue opened, every step even if one fails, after the pipeline has stopped
+   * (its release() needs the queue): 1. the timers (a pass under way finishes), 2. the event
+   * readers, 3. the workers and queues and their Redis connections. The pool is the caller's.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([this.reconciler.close(), this.relay.close()]);
+      await Promise.allSettled([...this.remote.values()].map((qe) => qe.close()));
+      this.remote.clear();
+      await this.queues.close();
+      this.events.removeAllListeners();
+    })();
+    return this.closing;
   }
 }

@@ -1,12 +1,12 @@
 import type { Pool } from 'pg';
 import type { PipelineStage } from '../../../domain/types.js';
-import { bullJobId, type PipelineRow } from './pipeline-rows.js';
+import { bullJobId, MARK_SENT, UNSENT, type PipelineRow } from './sql.js';
 import { jobPriority, type TenantWeights } from './priority.js';
 import type { StageQueues } from './stage-queues.js';
 
 /**
- * The transactional outbox's relay: `pipeline_jobs` rows that are queued but not yet handed to
- * BullMQ (`enqueued_at IS NULL`) are added as BullMQ jobs, then marked sent. The row is written
+ * The transactional outbox's relay: live `pipeline_jobs` rows not yet handed to BullMQ
+ * (`enqueued_at IS NULL`) are added as BullMQ jobs, then marked sent. The row is written
  * first, in PostgreSQL's transaction (createDocument's, or a settle's), so a crash between the
  * two loses nothing: the row stays unsent and the next pass, here or in any other process, adds
  * it. Adding twice is harmless: the job id is deterministic and BullMQ keeps the first.
@@ -19,31 +19,6 @@ interface UnsentRow extends PipelineRow {
   bytes: number;
   tenant_live: number;
 }
-
-/**
- * $1 limit. The oldest unsent live rows, with what their priority is made of. A `running` row is
- * unsent only when the reconciler found its job lost with Redis: it is handed out again, and the
- * attempt that held it is fenced out by the next claim.
- */
-const UNSENT = `
-  WITH unsent AS (
-    SELECT j.*, d.bytes FROM pipeline_jobs j JOIN documents d ON d.id = j.document_id
-    WHERE j.enqueued_at IS NULL AND j.state <> 'failed'
-    ORDER BY j.created_at LIMIT $1
-  ), live AS (
-    -- Counted once per tenant in the batch, not once per row.
-    SELECT tenant_id, count(*)::int AS n FROM pipeline_jobs
-    WHERE state <> 'failed' AND tenant_id IN (SELECT DISTINCT tenant_id FROM unsent)
-    GROUP BY tenant_id
-  )
-  SELECT u.*, l.n AS tenant_live FROM unsent u JOIN live l USING (tenant_id)
-  ORDER BY u.created_at`;
-
-/** $1 document ids, $2 their generations. Only the generation that was added counts as sent. */
-const MARK_SENT = `
-  UPDATE pipeline_jobs j SET enqueued_at = now()
-  FROM unnest($1::text[], $2::int[]) AS s(document_id, generation)
-  WHERE j.document_id = s.document_id AND j.generation = s.generation AND j.enqueued_at IS NULL`;
 
 const BATCH = 200;
 

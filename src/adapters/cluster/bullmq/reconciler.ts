@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { PipelineStage } from '../../../domain/types.js';
-import { bullJobId } from './pipeline-rows.js';
+import { bullJobId, SENT_ROWS, STALE_UNSENT, UNSEND } from './sql.js';
 import type { OutboxRelay } from './outbox-relay.js';
 import type { StageQueues } from './stage-queues.js';
 
@@ -15,27 +15,13 @@ import type { StageQueues } from './stage-queues.js';
 /** Any fixed 64-bit number: names the reconciler's lock among the database's advisory locks. */
 const RECONCILER_LOCK = 7_240_118_004;
 
-/** $1 min age (ms). Rows handed to BullMQ at least that long ago, still live. */
-const SENT_ROWS = `
-  SELECT document_id, stage, generation FROM pipeline_jobs
-  WHERE enqueued_at IS NOT NULL AND state <> 'failed' AND enqueued_at <= now() - make_interval(secs => $1::double precision / 1000)`;
-
-/** $1 document ids, $2 generations. Back to the outbox, unless the row moved on meanwhile. */
-const UNSEND = `
-  UPDATE pipeline_jobs j SET enqueued_at = NULL
-  FROM unnest($1::text[], $2::int[]) AS s(document_id, generation)
-  WHERE j.document_id = s.document_id AND j.generation = s.generation AND j.enqueued_at IS NOT NULL`;
-
-/** $1 min age (ms). Rows unsent for that long: their relay never got to them. */
-const STALE_UNSENT = `
-  SELECT count(*)::int AS n FROM pipeline_jobs
-  WHERE enqueued_at IS NULL AND state <> 'failed' AND updated_at <= now() - make_interval(secs => $1::double precision / 1000)`;
-
 export interface ReconcilerOptions {
   /** Period between passes. Default 30 s. */
   intervalMs?: number;
   /** A row is judged only once it has been sent (or unsent) at least this long. Default 5 s. */
   graceMs?: number;
+  /** Epoch ms now (tests move it on instead of waiting out the grace). Default Date.now. */
+  clock?: () => number;
   onError: (err: unknown) => void;
 }
 
@@ -51,7 +37,8 @@ export interface ReconcilerCounters {
 export class Reconciler {
   readonly counters: ReconcilerCounters = { passes: 0, readded: 0, resent: 0 };
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private running: Promise<boolean> | null = null;
+  private next: Promise<boolean> | null = null;
 
   constructor(
     private readonly pool: Pool,
@@ -66,16 +53,23 @@ export class Reconciler {
     this.timer.unref();
   }
 
-  /** One pass, if no other process is running one; false when another held the lock. */
+  /**
+   * A pass that starts after this call (one under way may have judged before what the caller
+   * wants judged, so one more follows it, shared by the callers meanwhile); false when another
+   * process held the lock and this one did nothing.
+   */
   runOnce(): Promise<boolean> {
-    if (this.running) return this.running.then(() => true);
-    const pass = this.locked();
-    this.running = pass.then(
-      () => {},
-      () => {},
-    );
-    void this.running.finally(() => (this.running = null));
-    return pass;
+    if (!this.running) {
+      this.running = this.locked().finally(() => (this.running = null));
+      return this.running;
+    }
+    this.next ??= this.running
+      .catch(() => {})
+      .then(() => {
+        this.next = null;
+        return this.runOnce();
+      });
+    return this.next;
   }
 
   private async locked(): Promise<boolean> {
@@ -95,8 +89,8 @@ export class Reconciler {
   }
 
   private async pass(client: { query: Pool['query'] }): Promise<void> {
-    const grace = this.opts.graceMs ?? 5000;
-    const sent = (await client.query<{ document_id: string; stage: PipelineStage; generation: number }>(SENT_ROWS, [grace])).rows;
+    const cutoff = (this.opts.clock ?? Date.now)() - (this.opts.graceMs ?? 5000);
+    const sent = (await client.query<{ document_id: string; stage: PipelineStage; generation: number }>(SENT_ROWS, [cutoff])).rows;
     const missing: typeof sent = [];
     for (let i = 0; i < sent.length; i += 100) {
       const slice = sent.slice(i, i + 100);
@@ -109,7 +103,7 @@ export class Reconciler {
       const res = await client.query(UNSEND, [missing.map((r) => r.document_id), missing.map((r) => r.generation)]);
       this.counters.readded += res.rowCount ?? 0;
     }
-    this.counters.resent += (await client.query<{ n: number }>(STALE_UNSENT, [grace])).rows[0]!.n;
+    this.counters.resent += (await client.query<{ n: number }>(STALE_UNSENT, [cutoff])).rows[0]!.n;
     this.counters.passes++;
     await this.relay.kick();
   }
@@ -117,6 +111,7 @@ export class Reconciler {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.running;
+    await this.next?.catch(() => {});
+    await this.running?.catch(() => {});
   }
 }

@@ -1,7 +1,7 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { STAGES, type PipelineStage } from '../../../domain/types.js';
-import type { JobData } from './pipeline-rows.js';
+import type { JobData } from './sql.js';
 
 /**
  * One BullMQ queue per pipeline stage (so workers can be split by stage and each stage's depth is
@@ -21,6 +21,9 @@ export interface RedisQueueOptions {
 }
 
 export class StageQueues {
+  /** Adds, counts, removals: fails fast when Redis is down, so no caller hangs on it. */
+  private readonly producer: Redis;
+  /** Workers and event readers: waits out a reconnect (BullMQ requires it of workers). */
   readonly connection: Redis;
   private readonly queues = new Map<PipelineStage, Queue<JobData>>();
   private readonly workers = new Map<PipelineStage, Worker<JobData>>();
@@ -30,12 +33,14 @@ export class StageQueues {
     private readonly onStalled: (stage: PipelineStage, jobId: string) => void,
     private readonly onError: (err: unknown) => void,
   ) {
-    // Workers need maxRetriesPerRequest null (BullMQ refuses otherwise); commands wait for a
-    // reconnect instead of failing, and our own calls carry PostgreSQL as the backstop.
-    this.connection = new Redis(opts.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    // A producer call that fails is safe: the row stays unsent in PostgreSQL and the relay's
+    // timer or the reconciler adds it later. A deletion or an upload must not wait on Redis.
+    this.producer = new Redis(opts.url, { maxRetriesPerRequest: 1 });
+    this.producer.on('error', onError);
+    this.connection = new Redis(opts.url, { maxRetriesPerRequest: null });
     this.connection.on('error', onError);
     for (const stage of STAGES) {
-      const q = new Queue<JobData>(stage, { connection: this.connection, prefix: opts.prefix });
+      const q = new Queue<JobData>(stage, { connection: this.producer, prefix: opts.prefix });
       q.on('error', onError);
       this.queues.set(stage, q);
     }
@@ -78,6 +83,7 @@ export class StageQueues {
     await Promise.allSettled([...this.workers.values()].map((w) => w.close(true)));
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
     this.workers.clear();
+    this.producer.disconnect();
     this.connection.disconnect();
   }
 }

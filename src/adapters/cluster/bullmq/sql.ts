@@ -1,9 +1,10 @@
 import type { PipelineStage } from '../../../domain/types.js';
 
 /**
- * The `pipeline_jobs` row (migrations 0001 and 0004) and the statements the BullMQ queue runs on
- * it. The row is the record of a document's pending stage; BullMQ only schedules it. Every
- * statement that settles an attempt names the attempt's fence, so a stale attempt changes nothing.
+ * Every statement of the BullMQ queue, its relay and its reconciler, on the `pipeline_jobs` row
+ * (migrations 0001 and 0004). The row is the record of a document's pending stage; BullMQ only
+ * schedules it. Every statement that settles an attempt names the attempt's fence, so a stale
+ * attempt changes nothing.
  */
 
 export interface PipelineRow {
@@ -125,3 +126,48 @@ export const UPSERT = `
 
 /** Buried rows by stage: failed is counted from PostgreSQL, which keeps them (Redis may not). */
 export const FAILED_BY_STAGE = `SELECT stage, count(*)::int AS n FROM pipeline_jobs WHERE state = 'failed' GROUP BY stage`;
+
+// The outbox relay (outbox-relay.ts).
+
+/**
+ * $1 limit. The oldest unsent live rows, with what their priority is made of. A `running` row is
+ * unsent only when the reconciler found its job lost with Redis: it is handed out again, and the
+ * attempt that held it is fenced out by the next claim.
+ */
+export const UNSENT = `
+  WITH unsent AS (
+    SELECT j.*, d.bytes FROM pipeline_jobs j JOIN documents d ON d.id = j.document_id
+    WHERE j.enqueued_at IS NULL AND j.state <> 'failed'
+    ORDER BY j.created_at LIMIT $1
+  ), live AS (
+    -- Counted once per tenant in the batch, not once per row.
+    SELECT tenant_id, count(*)::int AS n FROM pipeline_jobs
+    WHERE state <> 'failed' AND tenant_id IN (SELECT DISTINCT tenant_id FROM unsent)
+    GROUP BY tenant_id
+  )
+  SELECT u.*, l.n AS tenant_live FROM unsent u JOIN live l USING (tenant_id)
+  ORDER BY u.created_at`;
+
+/** $1 document ids, $2 their generations. Only the generation that was added counts as sent. → row count */
+export const MARK_SENT = `
+  UPDATE pipeline_jobs j SET enqueued_at = now()
+  FROM unnest($1::text[], $2::int[]) AS s(document_id, generation)
+  WHERE j.document_id = s.document_id AND j.generation = s.generation AND j.enqueued_at IS NULL`;
+
+// The reconciler (reconciler.ts).
+
+/** $1 cutoff (epoch ms). Rows handed to BullMQ before it, still live. → document_id, stage, generation */
+export const SENT_ROWS = `
+  SELECT document_id, stage, generation FROM pipeline_jobs
+  WHERE enqueued_at IS NOT NULL AND state <> 'failed' AND enqueued_at <= to_timestamp($1::double precision / 1000)`;
+
+/** $1 document ids, $2 generations. Back to the outbox, unless the row moved on meanwhile. → row count */
+export const UNSEND = `
+  UPDATE pipeline_jobs j SET enqueued_at = NULL
+  FROM unnest($1::text[], $2::int[]) AS s(document_id, generation)
+  WHERE j.document_id = s.document_id AND j.generation = s.generation AND j.enqueued_at IS NOT NULL`;
+
+/** $1 cutoff (epoch ms). Rows unsent since before it: their relay never got to them. → n */
+export const STALE_UNSENT = `
+  SELECT count(*)::int AS n FROM pipeline_jobs
+  WHERE enqueued_at IS NULL AND state <> 'failed' AND updated_at <= to_timestamp($1::double precision / 1000)`;
