@@ -89,8 +89,11 @@ export interface BuildHttpAppOptions {
   timing?: Partial<HttpTiming>;
   /** Hooks that observe every request (metrics, request context, tracing), installed before any route. */
   instrument?: readonly ((app: FastifyInstance) => void)[];
-  /** Per-tenant limits; by default the RAGD_TENANT_* server-wide ones, counted in this process. */
-  tenantLimits?: { source: TenantLimitsSource; queries: TenantAdmission; rateLimiter?: RateLimiterFactory };
+  /**
+   * Per-tenant limits; by default the RAGD_TENANT_* server-wide ones, counted in this process. A
+   * cluster passes admissions and a rate limiter that count in Redis, so every node shares them.
+   */
+  tenantLimits?: { source: TenantLimitsSource; queries: TenantAdmission; streams?: TenantAdmission; rateLimiter?: RateLimiterFactory };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -169,7 +172,7 @@ export async function buildHttpApp(opts: BuildHttpAppOptions): Promise<FastifyIn
   await app.register(tenantLimitsPlugin, {
     source,
     queries: opts.tenantLimits?.queries ?? new TenantAdmission(source, QUERY_ADMISSION),
-    streams: new TenantAdmission(source, STREAM_ADMISSION),
+    streams: opts.tenantLimits?.streams ?? new TenantAdmission(source, STREAM_ADMISSION),
     rateLimiter: opts.tenantLimits?.rateLimiter ?? memoryRateLimiter,
   });
   // Process-wide admission after the tenant's own limits: a tenant over its limits is refused

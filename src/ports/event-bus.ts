@@ -10,5 +10,12 @@ export interface EventBus {
   subscribeTask(tenantId: string, taskId: string, handler: (e: TaskEvent) => void): () => void;
   /** Every task event of one knowledge base (dashboards). */
   subscribeKb(tenantId: string, kbId: string, handler: (e: TaskEvent) => void): () => void;
+  /**
+   * A bus that reaches other processes through a broker (Redis) loses what was published while
+   * its connection was down. Once it is subscribed again it calls these handlers, so a follower
+   * re-reads the state it follows from the Store. The embedded bus never loses an event and has
+   * no such member.
+   */
+  onResubscribed?(handler: () => void): () => void;
   close(): Promise<void>;
 }

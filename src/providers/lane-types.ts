@@ -1,3 +1,4 @@
+import type { SharedProviderCap } from '../ports/limits.js';
 import type { Priority } from '../ports/models.js';
 
 /** The provider lane's options, statistics and events (see lane.ts). */
@@ -41,6 +42,12 @@ export interface LaneOptions {
    */
   abortGraceMs?: number;
   breaker: BreakerOptions;
+  /**
+   * The provider's caps shared by every process of a cluster (concurrency and requests per
+   * minute): each attempt takes a slot of it after the lane's own. Absent (embedded): the lane's
+   * own limits are the whole story.
+   */
+  shared?: SharedProviderCap;
 }
 
 export interface RunOptions {

@@ -7,9 +7,11 @@ import {
   ProviderTimeoutError,
   ProviderUnavailableError,
 } from '../ports/models.js';
+import type { Release, SharedProviderCap } from '../ports/limits.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { Attempt, CallerAbort } from './attempt.js';
 import { LaneScheduler } from './lane-scheduler.js';
+import { takeSharedSlot } from './shared-slot.js';
 import type {
   AttemptContext,
   BreakerState,
@@ -51,7 +53,9 @@ interface CallState {
  */
 export class ProviderLane extends EventEmitter<LaneEvents> {
   readonly name: string;
-  private readonly opts: Required<Omit<LaneOptions, 'requestsPerMinute' | 'adaptive'>> & { requestsPerMinute: number };
+  private readonly opts: Required<Omit<LaneOptions, 'requestsPerMinute' | 'adaptive' | 'shared'>> & { requestsPerMinute: number };
+  /** The cluster-wide cap, when the provider is shared by several processes. */
+  private readonly shared: SharedProviderCap | undefined;
   private readonly scheduler: LaneScheduler;
   /** Null when the concurrency is pinned. */
   private readonly adaptive: AdaptiveLimit | null;
@@ -73,7 +77,8 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     if (!(options.concurrency >= 1)) throw new Error(`lane ${options.name}: concurrency must be >= 1`);
     if (!(options.timeoutMs > 0)) throw new Error(`lane ${options.name}: timeoutMs must be > 0`);
     this.name = options.name;
-    const { adaptive, ...rest } = options;
+    const { adaptive, shared, ...rest } = options;
+    this.shared = shared;
     this.opts = {
       ...rest,
       requestsPerMinute: options.requestsPerMinute ?? 0,
@@ -263,6 +268,15 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
     state: { committed: boolean },
   ): Promise<T> {
     await this.scheduler.acquire(priority, signal);
+    let releaseShared: Release | undefined;
+    if (this.shared) {
+      try {
+        releaseShared = await takeSharedSlot(this.shared, signal, () => (this.closed ? new ProviderUnavailableError(this.name, 'lane closed') : null));
+      } catch (err) {
+        this.scheduler.release();
+        throw err;
+      }
+    }
     const startedAt = performance.now();
     const a = new Attempt<T>(this.name, task, signal, attempt, this.opts.timeoutMs);
     const running = this.fireThroughBreaker(a, priority, attempt);
@@ -272,7 +286,10 @@ export class ProviderLane extends EventEmitter<LaneEvents> {
         () => undefined,
       )
       .then(() => this.untilSettledOrGrace(a))
-      .finally(() => this.scheduler.release());
+      .finally(() => {
+        releaseShared?.();
+        this.scheduler.release();
+      });
     try {
       const value = await running;
       state.committed = a.committed;

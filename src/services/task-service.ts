@@ -21,6 +21,8 @@ export class TaskService {
   /**
    * Subscribes before reading the snapshot, so no change can fall between the two; events the
    * snapshot already covers (by version) are dropped, so none is delivered twice or backwards.
+   * A bus that may have lost events during a broker outage says when it is back
+   * (onResubscribed): the task is read again, so a follower still reaches the final state.
    */
   async follow(tenantId: string, id: string, onEvent: (t: TaskView) => void): Promise<() => void> {
     let lastVersion = -1;
@@ -36,7 +38,15 @@ export class TaskService {
       deliver(snapshot);
       for (const t of buffered) deliver(t);
       buffered = null;
-      return unsubscribe;
+      const stopResync = this.bus.onResubscribed?.(() => {
+        this.store.getTask(tenantId, id).then((t) => t && deliver(t), () => undefined);
+      });
+      return stopResync
+        ? () => {
+            stopResync();
+            unsubscribe();
+          }
+        : unsubscribe;
     } catch (err) {
       unsubscribe();
       throw err;

@@ -32,6 +32,30 @@ describeEventBus('Redis pub/sub (cluster, two nodes)', async () => {
   };
 });
 
+describe('RedisEventBus and foreign messages on its channels', () => {
+  it('drops a message that is not a task event, or names another tenant than its channel, and goes on delivering', async () => {
+    const prefix = testPrefix('bus-foreign');
+    const redis = await testRedis();
+    const bus = await RedisEventBus.connect({ redis, prefix });
+    try {
+      const [tenant, task] = [`t-${randomUUID()}`, `task-${randomUUID()}`];
+      const heard = new Heard();
+      const off = bus.subscribeTask(tenant, task, heard.handler);
+      const channel = `${prefix}:ev:${tenant}:kb`;
+      await redis.publish(channel, 'not json');
+      await redis.publish(channel, JSON.stringify({ tenantId: tenant, kbId: 'kb' }));
+      await redis.publish(`${prefix}:ev:other-tenant:kb`, JSON.stringify(taskEvent(tenant, 'kb', task, 1)));
+      await redis.publish(channel, JSON.stringify(taskEvent(tenant, 'kb', task, 2)));
+      const events = await heard.until(1);
+      off();
+      assert.deepEqual(events.map((e) => e.task.version), [2]);
+    } finally {
+      await bus.close();
+      await redis.quit();
+    }
+  });
+});
+
 describe('RedisEventBus when Redis goes away', () => {
   const prefix = testPrefix('bus-outage');
   let proxy: RedisProxy;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MemoryTicketStore } from '../../src/adapters/embedded/memory-ticket-store.js';
 import { StreamTickets, TICKET_TTL_MS } from '../../src/services/stream-tickets.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { openKbSocket } from '../support/kb-socket.js';
@@ -253,15 +254,15 @@ describe('stream tickets for browser event streams', () => {
     assertApiError(await call(`${url}/v1/admin/tenants/alpha/providers/llm/test`, { method: 'POST', headers: auth('alpha') }), 401);
   });
 
-  it('expires unused tickets', () => {
+  it('expires unused tickets', async () => {
     let now = 1_000;
-    const tickets = new StreamTickets(() => now);
+    const tickets = new StreamTickets(new MemoryTicketStore(() => now));
     const principal = { kind: 'tenant' as const, tenantId: 't', keyPrefix: null, via: 'key' as const };
-    const { ticket } = tickets.mint(principal);
+    const { ticket } = await tickets.mint(principal);
     now += TICKET_TTL_MS + 1;
-    assert.equal(tickets.redeem(ticket), null);
-    const fresh = tickets.mint(principal).ticket;
-    assert.deepEqual(tickets.redeem(fresh), principal);
-    assert.equal(tickets.redeem(fresh), null);
+    assert.equal(await tickets.redeem(ticket), null);
+    const fresh = (await tickets.mint(principal)).ticket;
+    assert.deepEqual(await tickets.redeem(fresh), principal);
+    assert.equal(await tickets.redeem(fresh), null);
   });
 });

@@ -9,11 +9,14 @@ import { createPool } from './postgres/pool.js';
 import { PostgresStore } from './postgres/postgres-store.js';
 import { PostgresTenantStore } from './postgres/postgres-tenant-store.js';
 import { connectRedis } from './redis/connection.js';
+import { type RedisSharedLimits, redisSharedLimits } from './redis/index.js';
 import { RedisEventBus } from './redis/redis-event-bus.js';
 
 export interface ClusterAdapters extends Adapters {
   /** The BullMQ queue's depth by state and its counters, for metrics. */
   queueMetrics: BullmqJobQueue;
+  /** Tenant slots, requests per minute, providers' caps and stream tickets, shared by every node through Redis. */
+  sharedLimits: RedisSharedLimits;
 }
 
 /** Uploads other nodes are streaming into the shared tmp/ are never swept; a day-old one is a crash's. */
@@ -63,6 +66,9 @@ export async function createClusterAdapters(
     onError: (err, what) => log.warn({ err, what }, 'event bus'),
   }).catch(fail);
   opened.push(() => bus.close());
+  // Closed before the connection (opened runs in reverse): hands back this process's slots.
+  const sharedLimits = redisSharedLimits({ redis, prefix: config.redisPrefix, onError: (err, what) => log.warn({ err, what }, 'shared limits') });
+  opened.push(() => sharedLimits.close());
   const queue = new BullmqJobQueue(pool, {
     // Takeover of a dead worker's job waits for this check: keep it within half a lease.
     redis: { url: config.redisUrl!, prefix: config.redisPrefix, stalledIntervalMs: Math.min(15_000, Math.max(500, Math.floor(config.leaseMs / 2))) },
@@ -90,6 +96,7 @@ export async function createClusterAdapters(
       },
     ],
     queueMetrics: queue,
+    sharedLimits,
     close: () => closeAll([...opened].reverse()),
   };
 }

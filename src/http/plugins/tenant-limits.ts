@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { AppError } from '../../domain/errors.js';
+import { AppError, sharedStateUnavailable } from '../../domain/errors.js';
+import type { RateLimiterFactory } from '../../ports/limits.js';
 import type { TenantLimits, TenantLimitsSource } from '../../ports/tenant-limits.js';
 import type { Release, TenantAdmission } from '../../services/limits/tenant-admission.js';
 
@@ -15,11 +16,10 @@ declare module 'fastify' {
 }
 
 /**
- * A limiter allowing `requestsPerMinute` per key. The embedded server counts in memory; a cluster
- * passes one that builds a RateLimiterRedis with the same options, so every API node shares the
- * count.
+ * The embedded server counts requests per minute in memory; a cluster passes
+ * `redisRateLimiter` (src/adapters/cluster/redis), so every API node shares the count.
  */
-export type RateLimiterFactory = (requestsPerMinute: number) => RateLimiterAbstract;
+export type { RateLimiterFactory };
 
 export const memoryRateLimiter: RateLimiterFactory = (points) =>
   new RateLimiterMemory({ points, duration: 60, keyPrefix: `ragd:rpm:${points}` });
@@ -76,9 +76,10 @@ export const tenantLimitsPlugin: FastifyPluginAsync<TenantLimitsPluginOptions> =
         reply.header('x-ratelimit-limit', rpm).header('x-ratelimit-remaining', res.remainingPoints);
       } catch (rejection) {
         if (!(rejection instanceof RateLimiterRes)) {
-          // The counter store is down: serving beats refusing everyone.
-          request.log.warn({ err: rejection }, 'rate limiter unavailable; request let through');
-          return;
+          // The shared counter (Redis) did not answer: a quick 503 the client can retry, rather
+          // than a hang, or a budget nobody enforces.
+          request.log.warn({ err: rejection }, 'rate limiter unavailable');
+          throw sharedStateUnavailable('requests-per-minute counter');
         }
         const seconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
         throw new AppError(429, 'rate_limited', `rate limit of ${rpm} requests per minute reached; retry in ${seconds} s`, {
@@ -113,15 +114,22 @@ export const tenantLimitsPlugin: FastifyPluginAsync<TenantLimitsPluginOptions> =
 
     function holdSlot(request: FastifyRequest, reply: FastifyReply, limits: TenantLimits, done: HookHandlerDoneFunction): void {
       const held = request.routeOptions.config?.tenantLimit;
-      if (held) {
-        let release: Release;
-        try {
-          release = (held === 'query' ? opts.queries : opts.streams).admitUnder(request.tenantId, limits);
-        } catch (refusal) {
-          return done(refusal as Error);
-        }
-        releaseWhenDone(request, reply, release);
+      if (!held) return done();
+      let admitted: Release | Promise<Release>;
+      try {
+        admitted = (held === 'query' ? opts.queries : opts.streams).admitUnder(request.tenantId, limits);
+      } catch (refusal) {
+        return done(refusal as Error);
       }
+      // A shared (cluster) counter answers with a promise; the embedded one at once.
+      if (admitted instanceof Promise) {
+        admitted.then((release) => {
+          releaseWhenDone(request, reply, release);
+          done();
+        }, done);
+        return;
+      }
+      releaseWhenDone(request, reply, admitted);
       // Outside the try: done() runs the next hooks, whose errors are not this hook's refusal.
       done();
     }

@@ -53,9 +53,10 @@ export function resolveTenant(request: FastifyRequest, auth: Authenticator, tick
   if (access === 'public') return undefined;
   const ticket = ticketOf(request);
   if (ticket !== undefined) {
-    const principal = tickets?.redeem(ticket);
-    if (!principal) throw unauthorized('invalid, expired or already used stream ticket');
-    return void admit(request, access, principal, auth);
+    const redeemed = tickets ? tickets.redeem(ticket) : null;
+    // A store every node shares (cluster) answers with a promise; the embedded one at once.
+    if (redeemed instanceof Promise) return redeemed.then((principal) => admitTicket(request, access, principal, auth));
+    return void admitTicket(request, access, redeemed, auth);
   }
   const found = auth.authenticate(request.headers.authorization);
   if (!(found instanceof Promise)) return void admit(request, access, found, auth);
@@ -69,6 +70,11 @@ export function resolveTenant(request: FastifyRequest, auth: Authenticator, tick
       throw unauthorized(err.message);
     },
   );
+}
+
+function admitTicket(request: FastifyRequest, access: 'admin' | 'tenant', principal: Principal | null, auth: Authenticator): void {
+  if (!principal) throw unauthorized('invalid, expired or already used stream ticket');
+  admit(request, access, principal, auth);
 }
 
 /** The `?ticket=` of an event-stream route asked without an Authorization header. */

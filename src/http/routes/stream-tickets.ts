@@ -17,6 +17,6 @@ export const streamTicketRoutes: RoutePlugin = async (app, { services }) => {
   app.post(
     '/v1/stream-tickets',
     { schema: { tags: ['tasks'], summary: 'Mint a single-use ticket for opening an event stream from a browser', body: NoBody, response: { 201: TicketResponse, ...errorResponses } } },
-    async (request, reply) => reply.code(201).send(tickets.mint(request.principal!)),
+    async (request, reply) => reply.code(201).send(await tickets.mint(request.principal!)),
   );
 };

@@ -68,6 +68,15 @@ export class RedisEventBus implements EventBus {
       subscriber.disconnect();
       throw err;
     }
+    // Every later 'ready' is a reconnection, after which ioredis has re-sent the subscription
+    // (before the event is emitted). A PING on the same connection is answered after it, so
+    // once it returns the subscription is live again and followers may re-read.
+    subscriber.on('ready', () => {
+      subscriber.ping().then(
+        () => bus.local.emit(RESUBSCRIBED),
+        (err: unknown) => onError(err, 'event subscriber not confirmed after reconnecting'),
+      );
+    });
     return bus;
   }
 
@@ -92,6 +101,10 @@ export class RedisEventBus implements EventBus {
 
   subscribeKb(tenantId: string, kbId: string, handler: (e: TaskEvent) => void): () => void {
     return this.on(kbTopic(tenantId, kbId), handler);
+  }
+
+  onResubscribed(handler: () => void): () => void {
+    return this.on(RESUBSCRIBED, handler);
   }
 
   /** Idempotent: drops local subscribers and closes the subscriber connection (not the shared publisher). */
@@ -121,12 +134,17 @@ export class RedisEventBus implements EventBus {
       return;
     }
     // The channel names the tenant: an event claiming another tenant than its channel's is dropped.
-    if (typeof event?.tenantId !== 'string' || typeof event.kbId !== 'string' || channel !== this.channelOf(event.tenantId, event.kbId)) return;
+    // A message that is not a task event (another program on the channel) is dropped, never thrown
+    // from inside the connection's event handler.
+    if (typeof event?.tenantId !== 'string' || typeof event.kbId !== 'string' || typeof event.task?.id !== 'string') return;
+    if (channel !== this.channelOf(event.tenantId, event.kbId)) return;
     this.local.emit(taskTopic(event.tenantId, event.task.id), event);
     this.local.emit(kbTopic(event.tenantId, event.kbId), event);
   }
 }
 
+/** Local event for onResubscribed; no task topic looks like it (those start with task: or kb:). */
+const RESUBSCRIBED = 'resubscribed';
 const taskTopic = (tenantId: string, taskId: string) => `task:${tenantId}:${taskId}`;
 const kbTopic = (tenantId: string, kbId: string) => `kb:${tenantId}:${kbId}`;
 
