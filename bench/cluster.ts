@@ -14,9 +14,12 @@
  *
  * Env: BENCH_MB, BENCH_QPS, BENCH_IDLE_S (idle window, default 20), BENCH_TIMEOUT_S (per ingest,
  * default 900). The uploader is a separate process at the lowest priority (bench/bulk-ingest.ts).
+ * BENCH_VIA_NGINX=1 puts Debian's nginx (deploy/nginx.conf.template rendered for the two nodes,
+ * test/support/nginx.ts) in front: every question and upload then goes through it, as deployed.
  */
 import { startCluster } from '../test/support/cluster.js';
 import { startFakeOpenAI } from '../test/support/fake-openai.js';
+import { startNginx } from '../test/support/nginx.js';
 import { bulkIngest, type LoadStats, seedQueryKb } from './bulk-ingest.js';
 import { Client, openLoop, percentile, type Reply, rssSampler, type Until } from './load.js';
 import { Questions } from './questions.js';
@@ -27,9 +30,10 @@ const BENCH_MB = num('BENCH_MB', 50);
 const QPS = num('BENCH_QPS', 20);
 const IDLE_S = num('BENCH_IDLE_S', 20);
 const TIMEOUT_S = num('BENCH_TIMEOUT_S', 900);
+const VIA_NGINX = process.env.BENCH_VIA_NGINX === '1';
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
-/** Open-loop only_context questions at QPS, alternating between the API nodes. */
+/** Open-loop only_context questions at QPS, alternating between the entry points (the API nodes, or nginx alone). */
 function queryWindow(clients: Client[], questions: Questions) {
   return async (until: Until): Promise<LoadStats> => {
     const r = await openLoop(QPS, until, (i) => clients[i % clients.length]!.post('/v1/kbs/bench/query', { query: questions.next(), only_context: true }));
@@ -50,7 +54,7 @@ async function ingestUnderLoad(clients: Client[], url: string, kb: string, load:
 
 async function main(): Promise<void> {
   const fake = await startFakeOpenAI({ latencyMs: 1000, embeddings: { latencyMs: 0 } });
-  console.log(`bench:cluster — 2 API nodes, 1 then 2 workers, private PostgreSQL + Redis; ${BENCH_MB} MB per ingest, ${QPS} questions/s`);
+  console.log(`bench:cluster — 2 API nodes${VIA_NGINX ? ' behind nginx' : ''}, 1 then 2 workers, private PostgreSQL + Redis; ${BENCH_MB} MB per ingest, ${QPS} questions/s`);
   const cluster = await startCluster({
     apis: 2,
     workers: [[]],
@@ -67,7 +71,16 @@ async function main(): Promise<void> {
     },
   });
   const [a, b] = cluster.apis as [(typeof cluster.apis)[0], (typeof cluster.apis)[0]];
-  const clients = [new Client(a.url, 1024), new Client(b.url, 1024)];
+  // Through nginx, one entry point that spreads the requests (least_conn); else alternate by hand.
+  const nginx = VIA_NGINX
+    ? await startNginx([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`]).catch(async (err: unknown) => {
+        await cluster.close();
+        await fake.close();
+        throw err;
+      })
+    : null;
+  const entry = nginx ? [nginx.url] : [a.url, b.url];
+  const clients = entry.map((url) => new Client(url, 1024));
   const apiRss = rssSampler(a.pid()!, 100);
   const workerRss = [rssSampler(cluster.workers[0]!.pid()!, 100)];
   const questions = new Questions();
@@ -79,7 +92,7 @@ async function main(): Promise<void> {
     const idle = await load(IDLE_S * 1000);
     console.log(`\n(1) query p99, open loop ${QPS}/s over both API nodes`);
     console.log(`  idle: p50 ${fmt(idle.p50)} p99 ${fmt(idle.p99)} (${idle.n} answers, ${idle.errors} errors)`);
-    const one = await ingestUnderLoad(clients, a.url, 'bulk-1', load);
+    const one = await ingestUnderLoad(clients, entry[0]!, 'bulk-1', load);
     const d1 = one.during;
     console.log(`  while 1 worker ingests ${BENCH_MB} MB: p50 ${fmt(d1.p50)} p99 ${fmt(d1.p99)} (${d1.n} answers, ${d1.errors} errors)`);
     console.log(`  ratio p99 ingesting ÷ idle: ${(d1.p99 / idle.p99).toFixed(2)} (goal ≤ 1.5)`);
@@ -87,12 +100,12 @@ async function main(): Promise<void> {
     console.log('\n(2) ingest throughput, one worker vs two');
     const second = await cluster.spawn(['worker'], { name: 'worker-2' });
     workerRss.push(rssSampler(second.pid()!, 100));
-    const two = await ingestUnderLoad(clients, a.url, 'bulk-2', load);
+    const two = await ingestUnderLoad(clients, entry[0]!, 'bulk-2', load);
     console.log(`  1 worker: ${one.mbPerS.toFixed(2)} MB/s (${one.seconds.toFixed(1)} s); 2 workers: ${two.mbPerS.toFixed(2)} MB/s (${two.seconds.toFixed(1)} s)`);
     console.log(`  ratio 2 workers ÷ 1: ${(two.mbPerS / one.mbPerS).toFixed(2)}; query p99 during it ${fmt(two.during.p99)}, ÷ idle ${(two.during.p99 / idle.p99).toFixed(2)}`);
 
     console.log('\n(3) 100 concurrent uncached questions ÷ one, model latency 1 s, over both nodes');
-    const ask = (i: number): Promise<Reply> => clients[i % 2]!.post('/v1/kbs/bench/query', { query: questions.next() });
+    const ask = (i: number): Promise<Reply> => clients[i % clients.length]!.post('/v1/kbs/bench/query', { query: questions.next() });
     const singles: number[] = [];
     for (let i = 0; i < 3; i++) singles.push((await ask(i)).ms);
     const single = percentile(singles, 50);
@@ -113,6 +126,7 @@ async function main(): Promise<void> {
     await apiRss.stop();
     await Promise.all(workerRss.map((s) => s.stop()));
     for (const c of clients) c.close();
+    await nginx?.close();
     await cluster.close();
     await fake.close();
   }

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import type { ProviderConfig } from '../config/config.js';
 import { remoteEmbedderId } from '../domain/embedder-space.js';
 import type { Embedder, EmbedderResolver } from '../ports/models.js';
+import type { SharedProviderCapFactory } from '../ports/limits.js';
 import { ProviderLane } from '../providers/lane.js';
+import { sharedCapOption } from '../providers/shared-slot.js';
 import { OpenAIEmbedder } from '../providers/openai-embedder.js';
 import { egressOf } from '../providers/egress.js';
 import type { OpenEmbedProvider } from '../services/tenant-service.js';
@@ -14,8 +16,9 @@ import type { OpenEmbedProvider } from '../services/tenant-service.js';
  */
 
 /** An OpenAI-compatible embedder behind a lane of its own, with the limits of `cfg`. */
-export function remoteEmbedder(cfg: ProviderConfig & { baseUrl: string }, dim: number): OpenAIEmbedder {
+export function remoteEmbedder(cfg: ProviderConfig & { baseUrl: string }, dim: number, caps?: SharedProviderCapFactory): OpenAIEmbedder {
   const lane = new ProviderLane({
+    ...sharedCapOption(caps, 'embed', cfg),
     name: 'embed',
     concurrency: cfg.concurrency,
     adaptive: cfg.adaptive,
@@ -40,6 +43,8 @@ export class EmbedderRegistry implements EmbedderResolver {
     private readonly source: TenantEmbedSource | null,
     /** RAGD_PROVIDER_ALLOW_PRIVATE, for the tenants' embedders' egress policy. */
     private readonly allowPrivate = false,
+    /** Cluster: each provider's caps shared by every process. */
+    private readonly caps?: SharedProviderCapFactory,
   ) {}
 
   async forTenant(tenantId: string): Promise<Embedder> {
@@ -72,7 +77,7 @@ export class EmbedderRegistry implements EmbedderResolver {
     // The key's hash, not the key, names the embedder: the map must not become a second key store.
     const id = `${remoteEmbedderId(p)}\n${createHash('sha256').update(apiKey).digest('hex')}`;
     let built = this.own.get(id);
-    if (!built) this.own.set(id, (built = remoteEmbedder({ ...this.limits, baseUrl: p.baseUrl, model: p.model, apiKey, tenantEgress: { allowPrivate: this.allowPrivate } }, p.dim)));
+    if (!built) this.own.set(id, (built = remoteEmbedder({ ...this.limits, baseUrl: p.baseUrl, model: p.model, apiKey, tenantEgress: { allowPrivate: this.allowPrivate } }, p.dim, this.caps)));
     return built;
   }
 }

@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { OcrEngine } from '../ports/models.js';
 import { FallbackOcrEngine } from '../providers/fallback-ocr.js';
+import type { SharedProviderCapFactory } from '../ports/limits.js';
 import { ProviderLane } from '../providers/lane.js';
+import { sharedCapOption } from '../providers/shared-slot.js';
 import { LocalOcrEngine } from '../providers/local-ocr.js';
 import { VisionOcrEngine } from '../providers/vision-ocr.js';
 import type { OcrDeps } from '../services/pipeline/ocr-stage.js';
@@ -13,7 +15,7 @@ import { OcrPool } from '../workers/ocr-pool.js';
  * see the README for why), or a vision model behind its own `ocr` provider lane, falling back to
  * a local engine when that is down (RAGD_OCR_FALLBACK).
  */
-export function createOcr(config: Config, log: Logger): { deps: OcrDeps; pool: OcrPool; lane: ProviderLane | null } {
+export function createOcr(config: Config, log: Logger, caps?: SharedProviderCapFactory): { deps: OcrDeps; pool: OcrPool; lane: ProviderLane | null } {
   const c = config.ocr;
   const pool = new OcrPool({ threads: c.threads, pageTimeoutMs: c.pageTimeoutMs });
   let engine: OcrEngine;
@@ -21,6 +23,7 @@ export function createOcr(config: Config, log: Logger): { deps: OcrDeps; pool: O
   if (c.engine === 'vision') {
     const v = c.vision;
     lane = new ProviderLane({
+      ...sharedCapOption(caps, 'ocr', { baseUrl: v.baseUrl, model: v.model, apiKey: v.apiKey, concurrency: v.concurrency, requestsPerMinute: v.requestsPerMinute }),
       name: 'ocr',
       concurrency: v.concurrency,
       requestsPerMinute: v.requestsPerMinute,

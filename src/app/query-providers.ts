@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { ProviderConfig } from '../config/config.js';
 import { memoized } from '../domain/weak-memo.js';
 import { HttpReranker } from '../providers/http-reranker.js';
+import type { SharedProviderCapFactory } from '../ports/limits.js';
 import { ProviderLane } from '../providers/lane.js';
+import { sharedCapOption } from '../providers/shared-slot.js';
 import { OpenAIChatGenerator } from '../providers/openai-chat.js';
 import { AnswerStep } from '../services/query/answer-step.js';
 import type { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
@@ -36,12 +38,13 @@ export interface StepFactory {
   rerank(cfg: ProviderConfig): BuiltRerank;
 }
 
-export function stepFactory(options: QueryOptions, extractive: ExtractiveAnswerer, log: Logger): StepFactory {
+export function stepFactory(options: QueryOptions, extractive: ExtractiveAnswerer, log: Logger, caps?: SharedProviderCapFactory): StepFactory {
   const answerOptions = { fallbackToExtractive: options.llmFallback === 'extractive', promptTokens: options.promptTokens };
   return {
     answer(cfg) {
       if (!cfg?.baseUrl) return { step: new AnswerStep(null, extractive, answerOptions, log), id: 'extractive', lane: null };
       const lane = new ProviderLane({
+        ...sharedCapOption(caps, 'llm', cfg),
         name: 'llm',
         concurrency: cfg.concurrency,
         adaptive: cfg.adaptive,
@@ -56,6 +59,7 @@ export function stepFactory(options: QueryOptions, extractive: ExtractiveAnswere
     },
     rerank(cfg) {
       const lane = new ProviderLane({
+        ...sharedCapOption(caps, 'rerank', cfg),
         name: 'rerank',
         concurrency: cfg.concurrency,
         adaptive: cfg.adaptive,

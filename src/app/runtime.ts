@@ -28,7 +28,10 @@ import { SearchPool } from '../workers/search-pool.js';
 import { logLanes, traceLanes } from '../observability/lane-observers.js';
 import { startTracing, tracingEnabled } from '../observability/tracing.js';
 import type { TenantLimitsSource } from '../ports/tenant-limits.js';
-import { QUERY_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
+import { QUERY_ADMISSION, STREAM_ADMISSION, TenantAdmission } from '../services/limits/tenant-admission.js';
+import { StreamTickets } from '../services/stream-tickets.js';
+import type { RateLimiterFactory, SharedProviderCapFactory } from '../ports/limits.js';
+import { lateSharedCaps } from '../providers/shared-slot.js';
 import { createAdmission, type Admission } from '../services/admission.js';
 import { stepFactory, TenantProviderRegistry } from './query-providers.js';
 import { createTenancy, type Tenancy } from './tenancy.js';
@@ -75,7 +78,9 @@ export interface Runtime {
   /** Every outbound provider lane (embed, llm, rerank) that is configured. */
   lanes: ProviderLane[];
   /** Per-tenant limits, and the count of queries each tenant runs (HTTP and query jobs share it). */
-  tenantLimits: { source: TenantLimitsSource; queries: TenantAdmission };
+  tenantLimits: { source: TenantLimitsSource; queries: TenantAdmission; streams: TenantAdmission; rateLimiter?: RateLimiterFactory };
+  /** Stream tickets: in memory embedded, in Redis in a cluster (a ticket minted on one node opens a stream on another). */
+  tickets: StreamTickets;
   /** The backpressure bounds the HTTP layer applies (RAGD_MAX_CONCURRENT_QUERIES …). */
   admission: Admission;
   close(deadlineMs?: number): Promise<void>;
@@ -111,9 +116,9 @@ export const ALL_ROLES: RuntimeRoles = { stages: STAGES, queryJobs: true };
 /** A process that only serves requests (an API node) or runs a command (`ragd admin`). */
 export const NO_ROLES: RuntimeRoles = { stages: [], queryJobs: false };
 
-export function createEmbedder(config: Config, pool: IngestPool): Embedder {
+export function createEmbedder(config: Config, pool: IngestPool, caps?: SharedProviderCapFactory): Embedder {
   const { baseUrl } = config.embed;
-  return baseUrl ? remoteEmbedder({ ...config.embed, baseUrl }, config.embedDim) : new HashEmbedder(pool, config.embedDim);
+  return baseUrl ? remoteEmbedder({ ...config.embed, baseUrl }, config.embedDim, caps) : new HashEmbedder(pool, config.embedDim);
 }
 
 export async function createRuntime(
@@ -136,7 +141,11 @@ export async function createRuntime(
     maxQueue: config.admission.maxPoolQueue,
     maxMemoryMb: config.workerMaxMemoryMb,
   });
-  const embedder = createEmbedder(config, pool);
+  // Providers' caps shared by every process of a cluster, bound once the adapters have connected
+  // Redis (the server's embedder is built before them).
+  let providerCaps: SharedProviderCapFactory | null = null;
+  const caps = mode === 'cluster' ? lateSharedCaps(() => providerCaps!) : undefined;
+  const embedder = createEmbedder(config, pool, caps);
   // The queue's fair scheduler reads tenant weights, which come from tenancy, which is built on
   // the adapters' tenant store: the queue gets this forwarder, bound once tenancy exists.
   let limitsSource: TenantLimitsSource | null = null;
@@ -153,16 +162,26 @@ export async function createRuntime(
   // What only one mode has, found by its presence rather than by asking which mode this is.
   const localIndex = 'localIndex' in adapters ? adapters.localIndex : null;
   const queueMetrics = 'queueMetrics' in adapters ? adapters.queueMetrics : null;
+  const shared = 'sharedLimits' in adapters ? adapters.sharedLimits : null;
+  if (shared) providerCaps = shared.providerCaps;
   // `embedders` and `pipeline` are bound below; the KB service calls them only once serving.
   const kbs = new KbService(store, blobs, (t) => embedders.forTenant(t), (ids) => ids.forEach((id) => pipeline.cancel(id)));
   const tenancy = createTenancy(config, { tenants: adapters.tenants, kbs, secretDir: adapters.localDir });
-  const embedders = new EmbedderRegistry(embedder, config.embed, (t) => tenancy.service.embedProviderOf(t), config.providerAllowPrivate);
+  const embedders = new EmbedderRegistry(embedder, config.embed, (t) => tenancy.service.embedProviderOf(t), config.providerAllowPrivate, caps);
   // Per-tenant settings over the RAGD_TENANT_* server-wide defaults.
   const limits = opts.limits ?? tenancy.limits;
   limitsSource = limits;
-  const tenantLimits = { source: limits, queries: new TenantAdmission(limits, QUERY_ADMISSION) };
+  // Counted in this process (embedded) or in Redis, shared by every node (cluster).
+  const slots = shared ? { slots: shared.slots } : {};
+  const tenantLimits = {
+    source: limits,
+    queries: new TenantAdmission(limits, QUERY_ADMISSION, slots),
+    streams: new TenantAdmission(limits, STREAM_ADMISSION, slots),
+    ...(shared ? { rateLimiter: shared.rateLimiter } : {}),
+  };
+  const tickets = new StreamTickets(shared?.tickets);
 
-  const ocr = createOcr(config, logger.child({ component: 'ocr' }));
+  const ocr = createOcr(config, logger.child({ component: 'ocr' }), caps);
   const disk = new DiskMonitor(adapters.localDir, config.minFreeDiskBytes);
   const pipeline = new PipelineService(
     {
@@ -199,6 +218,7 @@ export async function createRuntime(
     logger,
     tenancy,
     admitQuery: (t) => tenantLimits.queries.admit(t),
+    caps,
   });
   const lanes = [embedder instanceof OpenAIEmbedder ? embedder.lane : null, query.llmLane, query.rerankLane, ocr.lane].filter(
     (l): l is ProviderLane => l !== null,
@@ -211,7 +231,7 @@ export async function createRuntime(
   let closed = false;
   return {
     config, logger, mode, roles, store, queue, bus, blobs, adapterChecks: adapters.checks, localIndex, queueMetrics,
-    pool, embedder, embedders, kbs, documents, tasks, pipeline, disk, tenancy, query, lanes, tenantLimits, admission,
+    pool, embedder, embedders, kbs, documents, tasks, pipeline, disk, tenancy, query, lanes, tenantLimits, tickets, admission,
     async close(deadlineMs = config.shutdownTimeoutMs) {
       if (closed) return;
       closed = true;
@@ -251,6 +271,7 @@ function createQueryStack(
     logger: Logger;
     tenancy: Tenancy;
     admitQuery: (tenantId: string) => Promise<() => void>;
+    caps: SharedProviderCapFactory | undefined;
   },
 ): QueryStack {
   const options = loadQueryOptions();
@@ -262,7 +283,7 @@ function createQueryStack(
   const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
   const maxEntries = options.embeddingCacheEntries;
   const embeddings = new EmbeddingCache({ maxEntries, maxBytes: maxEntries * deps.embedders.server.dim * 4, ttlMs: options.cacheTtlMs });
-  const factory = stepFactory(options, new ExtractiveAnswerer(searchPool), log);
+  const factory = stepFactory(options, new ExtractiveAnswerer(searchPool), log, deps.caps);
   const providers = new TenantProviderRegistry(
     factory,
     { llm: config.llm, rerank: config.rerank },

@@ -44,6 +44,7 @@ export async function startServer(config: Config, logger: Logger, opts: { roles?
       documents: runtime.documents,
       tasks: runtime.tasks,
       admission: runtime.admission,
+      tickets: runtime.tickets,
       auth,
       health: healthChecks(runtime),
     },

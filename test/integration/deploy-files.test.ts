@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { COMPOSE_ARGS, defaultNginxOptions, renderFromArgs, renderNginxConfig } from '../../deploy/render-nginx.js';
+import { COMPOSE_ARGS, renderFromArgs } from '../../deploy/render-nginx.js';
 import pino from 'pino';
 import { startWorker } from '../../src/app/worker.js';
 import type { RunningServer } from '../../src/app/server.js';
@@ -26,6 +26,7 @@ import { flagsToEnv, loadConfig } from '../../src/config/config.js';
 import { STAGES } from '../../src/domain/types.js';
 import { DEFAULT_TIMING } from '../../src/http/app.js';
 import { openKbSocket } from '../support/kb-socket.js';
+import { assertNginxInstalled, NGINX, nginxDir, renderLocalNginx, startNginx, type RunningNginx } from '../support/nginx.js';
 import { tempDatabase } from '../support/postgres.js';
 import { deleteKeys, REDIS_URL, testPrefix, testRedis } from '../support/redis.js';
 import { freePort, readSse, REPO_ROOT, startTestServer, uploadText, waitFor, type TestServer } from '../support/server.js';
@@ -37,7 +38,6 @@ import { freePort, readSse, REPO_ROOT, startTestServer, uploadText, waitFor, typ
  */
 const NOT_EXPORTED_HERE: readonly string[] = [];
 
-const NGINX = '/usr/sbin/nginx';
 const deployPath = (...p: string[]) => join(REPO_ROOT, 'deploy', ...p);
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), 'utf8');
 
@@ -368,17 +368,14 @@ describe('Dockerfile', () => {
 describe('nginx config', () => {
   let dir: string;
   before(async () => {
-    assert.ok(existsSync(NGINX), `${NGINX} is missing: .ci/run installs Debian's nginx package`);
-    dir = await mkdtemp(join(tmpdir(), 'ragd-nginx-'));
-    // nginx's workers drop root (to nobody) and must reach the temp directories inside.
-    chmodSync(dir, 0o755);
+    assertNginxInstalled();
+    dir = await nginxDir();
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const render = (upstreams: string[], listen: string) =>
-    renderNginxConfig({ ...defaultNginxOptions({}), upstreams, listen, runtimeDir: dir, errorLog: join(dir, 'error.log'), accessLog: join(dir, 'access.log') });
+  const render = (upstreams: string[], listen: string) => renderLocalNginx(dir, upstreams, listen);
 
   test('deploy/nginx.conf is the template rendered for the compose services', () => {
     assert.equal(read('deploy/nginx.conf'), renderFromArgs(COMPOSE_ARGS, {}).text, 'run: npx tsx deploy/render-nginx.ts ' + COMPOSE_ARGS.join(' '));
@@ -408,26 +405,16 @@ describe('nginx config', () => {
 
   describe('in front of a live ragd', () => {
     let server: TestServer;
-    let nginx: ReturnType<typeof spawn>;
+    let nginx: RunningNginx;
     let url: string;
-    let stderr = '';
     before(async () => {
       server = await startTestServer();
-      const port = await freePort();
-      url = `http://127.0.0.1:${port}`;
       // The first upstream is dead: nginx must take the request to the live node.
-      const file = join(dir, 'live.conf');
-      writeFileSync(file, render([`127.0.0.1:${await freePort()}`, new URL(server.url).host], `127.0.0.1:${port}`));
-      nginx = spawn(NGINX, ['-e', 'stderr', '-c', file, '-p', dir, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
-      nginx.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-      await waitFor(() => fetch(`${url}/nginx-healthz`).then((r) => r.ok), { timeoutMs: 15_000, what: `nginx to listen (${stderr})` });
+      nginx = await startNginx([`127.0.0.1:${await freePort()}`, new URL(server.url).host], { dir });
+      url = nginx.url;
     });
     after(async () => {
-      if (nginx?.exitCode === null) {
-        const exited = new Promise((r) => nginx.once('exit', r));
-        nginx.kill('SIGTERM');
-        await exited;
-      }
+      await nginx?.close();
       await server?.close();
     });
 

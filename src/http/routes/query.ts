@@ -3,7 +3,7 @@ import { badRequest } from '../../domain/errors.js';
 import type { Scope } from '../../domain/types.js';
 import type { SearchFilter } from '../../ports/store.js';
 import type { QueryService } from '../../services/query/query-service.js';
-import type { RetrieveJobs } from '../../services/query/retrieve-jobs.js';
+import type { QueryJobProducer } from '../../ports/query-jobs.js';
 import { DEFAULT_TOP_K, MAX_QUERY_CHARS, type QueryHooks, type QueryRequest } from '../../services/query/types.js';
 import type { HttpTiming, RoutePlugin } from '../app.js';
 import { errorMessage } from '../../domain/messages.js';
@@ -18,7 +18,7 @@ const JSON_BODY = 'application/json; charset=utf-8';
 
 export interface QueryRouteDeps {
   query: QueryService;
-  jobs: RetrieveJobs;
+  jobs: QueryJobProducer;
 }
 
 /** Body → service request. Length is checked here so it gets its own code. */

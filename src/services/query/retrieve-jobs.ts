@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import { AppError } from '../../domain/errors.js';
 import type { Scope, TaskView } from '../../domain/types.js';
 import type { EventBus } from '../../ports/event-bus.js';
+import type { QueryJob, QueryJobConsumer, QueryJobProducer, QueryRunner } from '../../ports/query-jobs.js';
 import type { Store } from '../../ports/store.js';
 import { overloaded } from '../admission.js';
 import { newId } from '../ids.js';
-import type { QueryService } from './query-service.js';
+import { runQueryJob, type TaskPatch } from './query-job-runner.js';
 import type { QueryRequest } from './types.js';
 
 export interface RetrieveJobsOptions {
@@ -20,12 +21,7 @@ export interface RetrieveJobsOptions {
   purgeIntervalMs?: number;
 }
 
-interface Job {
-  scope: Scope;
-  taskId: string;
-  req: QueryRequest;
-  /** The submitting HTTP request, named in the model providers' log lines for this job. */
-  requestId?: string;
+interface Job extends QueryJob {
   /** Runs the job in the async context of the request that submitted it (its trace, when tracing is on). */
   inSubmitterContext: <T>(fn: () => T) => T;
   /** Gives back the tenant's query slot once the job has settled. */
@@ -33,22 +29,24 @@ interface Job {
 }
 
 /**
- * POST /retrieve: the query as a task. The task row (with its expiry) is created at once, the
- * query runs in the background under a concurrency cap, and every state change is published on
- * the event bus, so GET /tasks/{id} and its SSE stream see the result land.
+ * POST /retrieve in one process (the embedded query-jobs adapter, both sides of the port): the
+ * task row (with its expiry) is created at once, the job waits in memory and runs under a
+ * concurrency cap, and every state change is published on the event bus, so GET /tasks/{id} and
+ * its SSE stream see the result land. Nothing else could run a job this process accepted, so
+ * `close` fails the jobs that never ran rather than handing them back.
  */
-export class RetrieveJobs {
+export class RetrieveJobs implements QueryJobProducer, QueryJobConsumer {
   private readonly waiting: Job[] = [];
   private readonly running = new Set<Promise<void>>();
   private readonly stop = new AbortController();
   private timer: NodeJS.Timeout | null = null;
-  private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(
     private readonly deps: {
       store: Store;
       bus: EventBus;
-      query: QueryService;
+      query: QueryRunner;
       logger?: Logger;
       /** Counts the job against the tenant's concurrent-query limit from submit until it settles (429 when full). */
       admit?: (tenantId: string) => Promise<() => void>;
@@ -56,10 +54,13 @@ export class RetrieveJobs {
     private readonly opts: RetrieveJobsOptions,
   ) {}
 
-  start(): void {
+  /** Starts the purge of expired results; jobs run as they are submitted. */
+  start(): Promise<void> {
+    if (this.timer || this.closing) return Promise.resolve();
     const every = this.opts.purgeIntervalMs ?? Math.min(60_000, Math.max(1_000, Math.floor(this.opts.resultTtlMs / 10)));
     this.timer = setInterval(() => void this.purge(), every);
     this.timer.unref();
+    return Promise.resolve();
   }
 
   async purge(now = new Date()): Promise<number> {
@@ -72,7 +73,7 @@ export class RetrieveJobs {
   }
 
   async submit(scope: Scope, req: QueryRequest, requestId?: string): Promise<TaskView> {
-    if (this.closed) throw new AppError(503, 'shutting_down', 'the server is shutting down');
+    if (this.closing) throw new AppError(503, 'shutting_down', 'the server is shutting down');
     await this.deps.query.assertKb(scope);
     if (this.waiting.length >= this.opts.maxQueued) {
       throw overloaded('too many query jobs are waiting; retry in 1 s', 1);
@@ -87,7 +88,7 @@ export class RetrieveJobs {
         kind: 'retrieve',
         expiresAt: new Date(Date.now() + this.opts.resultTtlMs).toISOString(),
       });
-      await this.publish(scope, task);
+      await this.deps.bus.publish({ tenantId: scope.tenantId, kbId: scope.kbId, task });
     } catch (err) {
       release();
       throw err;
@@ -100,9 +101,12 @@ export class RetrieveJobs {
   }
 
   /** Stops taking jobs, lets running ones finish until the deadline, and fails what never ran. */
-  async close(deadlineMs: number): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  close(deadlineMs: number): Promise<void> {
+    this.closing ??= this.shutDown(deadlineMs);
+    return this.closing;
+  }
+
+  private async shutDown(deadlineMs: number): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     const abandoned = this.waiting.splice(0);
     const finished = Promise.all([...this.running]).then(() => true);
@@ -113,12 +117,12 @@ export class RetrieveJobs {
     }
     for (const job of abandoned) {
       job.release();
-      await this.settle(job, { status: 'failed', error: 'the server shut down before the query ran' });
+      await this.fail(job, 'the server shut down before the query ran');
     }
   }
 
   private pump(): void {
-    while (!this.closed && this.running.size < this.opts.concurrency && this.waiting.length > 0) {
+    while (!this.closing && this.running.size < this.opts.concurrency && this.waiting.length > 0) {
       const job = this.waiting.shift()!;
       const run = job.inSubmitterContext(() => this.execute(job)).finally(() => {
         job.release();
@@ -130,25 +134,24 @@ export class RetrieveJobs {
   }
 
   private async execute(job: Job): Promise<void> {
+    const deps = { query: this.deps.query, bus: this.deps.bus, settle: this.settle, ...(this.deps.logger ? { logger: this.deps.logger } : {}) };
     try {
-      await this.settle(job, { status: 'running' });
-      const result = await this.deps.query.run(job.scope, job.req, { signal: this.stop.signal, ...(job.requestId ? { requestId: job.requestId } : {}) });
-      await this.settle(job, { status: 'succeeded', progress: { done: 1, total: 1 }, result });
+      await runQueryJob(deps, job, this.stop.signal);
     } catch (err) {
-      const message = err instanceof AppError ? `${err.code}: ${err.message}` : 'internal error';
-      if (!(err instanceof AppError)) this.deps.logger?.error({ err, taskId: job.taskId }, 'query job failed');
-      await this.settle(job, { status: 'failed', error: message }).catch((e: unknown) =>
+      // Only the store or the bus can fail here; the task must still end.
+      this.deps.logger?.error({ err, taskId: job.taskId }, 'query job failed');
+      await this.fail(job, 'internal error').catch((e: unknown) =>
         this.deps.logger?.error({ err: e, taskId: job.taskId }, 'could not record a failed query job'),
       );
     }
   }
 
-  private async settle(job: Job, patch: Parameters<Store['updateTask']>[2]): Promise<void> {
-    const task = await this.deps.store.updateTask(job.scope.tenantId, job.taskId, patch);
-    if (task) await this.publish(job.scope, task);
-  }
+  /** One runner per task in this process, so the plain update is already "once". */
+  private readonly settle = (job: QueryJob, patch: TaskPatch): Promise<TaskView | null> =>
+    this.deps.store.updateTask(job.scope.tenantId, job.taskId, patch);
 
-  private publish(scope: Scope, task: TaskView): Promise<void> {
-    return this.deps.bus.publish({ tenantId: scope.tenantId, kbId: scope.kbId, task });
+  private async fail(job: QueryJob, error: string): Promise<void> {
+    const task = await this.settle(job, { status: 'failed', error });
+    if (task) await this.deps.bus.publish({ tenantId: job.scope.tenantId, kbId: job.scope.kbId, task });
   }
 }
