@@ -61,6 +61,16 @@ async function listAll(url: string): Promise<{ id: string; status: string; metad
   return all;
 }
 
+/** Until no document of the KB is pending (also on a rerun: a cluster resumes an interrupted ingest). */
+async function waitIndexed(url: string): Promise<void> {
+  for (;;) {
+    const r = await post(`${url}/v1/kbs/${KB}/query`, { query: 'status', mode: 'lexical', top_k: 1, only_context: true });
+    if (r.pending_documents === 0) return;
+    process.stderr.write(`  ${r.pending_documents} documents still indexing\n`);
+    await new Promise((res) => setTimeout(res, 3000));
+  }
+}
+
 async function ingest(url: string): Promise<void> {
   const corpus = jsonl<{ _id: string; title: string; text: string }>('corpus.jsonl');
   const started = performance.now();
@@ -70,12 +80,7 @@ async function ingest(url: string): Promise<void> {
     await post(`${url}/v1/kbs/${KB}/documents`, { name, text: d.text.trim() || name, metadata: { id: d._id } });
     if (++done % 1000 === 0) process.stderr.write(`  uploaded ${done}/${corpus.length}\n`);
   });
-  for (;;) {
-    const r = await post(`${url}/v1/kbs/${KB}/query`, { query: 'status', mode: 'lexical', top_k: 1, only_context: true });
-    if (r.pending_documents === 0) break;
-    process.stderr.write(`  ${r.pending_documents} documents still indexing\n`);
-    await new Promise((res) => setTimeout(res, 3000));
-  }
+  await waitIndexed(url);
   process.stderr.write(`ingested ${corpus.length} documents in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
@@ -102,6 +107,8 @@ async function main(): Promise<void> {
     if (!kbs.kbs.some((k: { id: string }) => k.id === KB)) {
       await post(`${url}/v1/kbs`, { id: KB });
       await ingest(url);
+    } else {
+      await waitIndexed(url);
     }
     const docs = await listAll(url);
     const failed = docs.filter((d) => d.status !== 'ready');

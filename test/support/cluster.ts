@@ -11,7 +11,7 @@
  * exits, even if a test forgot `close()` or threw before it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +19,18 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { type Env, freePort, REPO_ROOT, sleep, startScriptArgs, TEST_DEFAULTS, waitFor } from './server.js';
 
-const PG_BIN = process.env.RAGD_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+/** initdb and postgres: RAGD_TEST_PG_BIN, else the newest Debian-layout install (15 here and in CI). */
+const PG_BIN = process.env.RAGD_TEST_PG_BIN ?? newestPostgresBin();
 const REDIS_SERVER = process.env.RAGD_TEST_REDIS_SERVER ?? 'redis-server';
 const REDIS_CLI = process.env.RAGD_TEST_REDIS_CLI ?? 'redis-cli';
 const TAIL_LINES = 60;
+
+function newestPostgresBin(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb'))) : [];
+  const newest = versions.sort((x, y) => Number(y) - Number(x))[0];
+  return join(root, newest ?? '15', 'bin');
+}
 
 // ---------------------------------------------------------------------------------------------
 // Last-resort cleanup: the exit hook runs even when a test throws past its `after`.
