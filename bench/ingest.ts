@@ -220,6 +220,12 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
     const chunks = docs.reduce((n, d) => n + d.chunks, 0);
     const failed = docs.filter((d) => d.status === 'failed');
 
+    // Writer round trips, by operation: what the pipeline's bookkeeping costs the single writer.
+    const writerCalls = new Map<string, number>();
+    for (const m of (await scrape(url)).matchAll(/^ragd_db_call_duration_seconds_count\{op="([^"]+)",outcome="ok"\} (\d+)/gm)) {
+      if (Number(m[2]) > 0) writerCalls.set(m[1]!, Number(m[2]));
+    }
+    const totalCalls = [...writerCalls.values()].reduce((a, b) => a + b, 0);
     const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
     const kinds = (k: SyntheticKind) => files.filter((f) => f.kind === k).length;
     const rows: [string, string][] = [
@@ -236,6 +242,11 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
         windows.length === 0
           ? 'n/a'
           : `p50 ${ms(median(windows.map((w) => w.p50)))} · p99 ${ms(Math.max(...windows.map((w) => w.p99)))} · max ${ms(Math.max(...windows.map((w) => w.max)))}`,
+      ],
+      [
+        'writer calls',
+        `${totalCalls} (${(totalCalls / Math.max(1, docs.length)).toFixed(1)} per document): ` +
+          [...writerCalls].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([op, n]) => `${op} ${n}`).join(', '),
       ],
       ['peak RSS', idleRss === null ? 'n/a (no /proc)' : `${(peakRss / MB).toFixed(0)} MB (idle before uploads: ${(idleRss / MB).toFixed(0)} MB)`],
     ];
