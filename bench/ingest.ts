@@ -14,11 +14,11 @@
  * Env: BENCH_MB (corpus size, default 50), BENCH_TIMEOUT_S (default 540), BENCH_SEED (default 1),
  * BENCH_EMBEDDERS (default hash,remote).
  */
-import { openAsBlob, rmSync } from 'node:fs';
+import { openAsBlob } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startFakeOpenAI } from '../test/support/fake-openai.js';
-import { cpuMsOf } from './load.js';
+import { cleanUpOnSignal, cpuMsOf, envNumber, runBench } from './load.js';
 import {
   listDocuments,
   postFiles,
@@ -48,13 +48,6 @@ interface LoopWindow {
   max: number;
 }
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
-  return n;
-}
 
 async function writeCorpus(dir: string, totalBytes: number, seed: number): Promise<CorpusFile[]> {
   const files: CorpusFile[] = [];
@@ -126,13 +119,7 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
 
   // Ctrl-C: kill the child and remove the temp dirs synchronously, then leave.
   const dirs: string[] = [];
-  const onSignal = () => {
-    server?.child.kill('SIGKILL');
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const disarm = cleanUpOnSignal(() => server?.child.kill('SIGKILL'), dirs);
 
   try {
     const corpusDir = await tempDir('ragd-bench-corpus-');
@@ -263,8 +250,7 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
     for (const d of failed.slice(0, 5)) console.error(`failed: ${d.name}: ${d.error}`);
     return uploadErrors.length + failed.length > 0 ? 1 : 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    disarm();
     if (server) {
       await server.stop(15_000).catch(() => server?.child.kill('SIGKILL'));
     }
@@ -272,12 +258,4 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  },
-);
+runBench(main);

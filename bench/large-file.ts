@@ -11,10 +11,10 @@
  * Env: BENCH_LARGE_MB (file size, default 500), BENCH_LARGE_KINDS (log, csv or both, default log),
  * BENCH_TIMEOUT_S (per file, default 3600).
  */
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cpuMsOf } from './load.js';
+import { cleanUpOnSignal, cpuMsOf, envNumber, runBench } from './load.js';
 import { call, sleep, spawnServer, tempDir, type SpawnedServer } from '../test/support/server.js';
 import { memoryOf, streamUpload } from '../test/support/streamed-upload.js';
 
@@ -43,13 +43,6 @@ const KINDS: Record<Kind, { name: string; contentType: string; line: (n: number)
 /** The marker line in the middle of the file, found by a question at the end. */
 const markerOf = (kind: Kind) => (kind === 'log' ? 'ERROR quokka reactor overheated in zone 7' : '999999999,quokka city,1,quokka reactor overheated');
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
-  return n;
-}
 
 /** Writes about `bytes` of generated lines to `path`, 1 MB at a time; returns the exact size. */
 async function writeLines(path: string, bytes: number, kind: Kind): Promise<number> {
@@ -105,13 +98,7 @@ async function runOnce(kind: Kind): Promise<number> {
   const timeoutMs = envNumber('BENCH_TIMEOUT_S', 3600) * 1000;
   const dirs: string[] = [];
   let server: SpawnedServer | null = null;
-  const onSignal = () => {
-    server?.child.kill('SIGKILL');
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const disarm = cleanUpOnSignal(() => server?.child.kill('SIGKILL'), dirs);
   try {
     const fileDir = await tempDir('ragd-bench-large-');
     const dataDir = await tempDir('ragd-bench-data-');
@@ -197,8 +184,7 @@ async function runOnce(kind: Kind): Promise<number> {
     console.log('-'.repeat(72));
     return doc.status === 'ready' && found ? 0 : 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    disarm();
     if (server) await server.stop(15_000).catch(() => server?.child.kill('SIGKILL'));
     for (const d of dirs) await rm(d, { recursive: true, force: true }).catch(() => {});
   }
@@ -212,12 +198,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  },
-);
+runBench(main);
