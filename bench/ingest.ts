@@ -14,11 +14,11 @@
  * Env: BENCH_MB (corpus size, default 50), BENCH_TIMEOUT_S (default 540), BENCH_SEED (default 1),
  * BENCH_EMBEDDERS (default hash,remote).
  */
-import { openAsBlob, rmSync } from 'node:fs';
+import { openAsBlob } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startFakeOpenAI } from '../test/support/fake-openai.js';
-import { cpuMsOf } from './load.js';
+import { cleanUpOnSignal, cpuMsOf, envNumber, runBench } from './load.js';
 import {
   listDocuments,
   postFiles,
@@ -48,13 +48,6 @@ interface LoopWindow {
   max: number;
 }
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
-  return n;
-}
 
 async function writeCorpus(dir: string, totalBytes: number, seed: number): Promise<CorpusFile[]> {
   const files: CorpusFile[] = [];
@@ -126,13 +119,7 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
 
   // Ctrl-C: kill the child and remove the temp dirs synchronously, then leave.
   const dirs: string[] = [];
-  const onSignal = () => {
-    server?.child.kill('SIGKILL');
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const disarm = cleanUpOnSignal(() => server?.child.kill('SIGKILL'), dirs);
 
   try {
     const corpusDir = await tempDir('ragd-bench-corpus-');
@@ -220,6 +207,12 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
     const chunks = docs.reduce((n, d) => n + d.chunks, 0);
     const failed = docs.filter((d) => d.status === 'failed');
 
+    // Writer round trips, by operation: what the pipeline's bookkeeping costs the single writer.
+    const writerCalls = new Map<string, number>();
+    for (const m of (await scrape(url)).matchAll(/^ragd_db_call_duration_seconds_count\{op="([^"]+)",outcome="ok"\} (\d+)/gm)) {
+      if (Number(m[2]) > 0) writerCalls.set(m[1]!, Number(m[2]));
+    }
+    const totalCalls = [...writerCalls.values()].reduce((a, b) => a + b, 0);
     const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
     const kinds = (k: SyntheticKind) => files.filter((f) => f.kind === k).length;
     const rows: [string, string][] = [
@@ -237,6 +230,11 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
           ? 'n/a'
           : `p50 ${ms(median(windows.map((w) => w.p50)))} · p99 ${ms(Math.max(...windows.map((w) => w.p99)))} · max ${ms(Math.max(...windows.map((w) => w.max)))}`,
       ],
+      [
+        'writer calls',
+        `${totalCalls} (${(totalCalls / Math.max(1, docs.length)).toFixed(1)} per document): ` +
+          [...writerCalls].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([op, n]) => `${op} ${n}`).join(', '),
+      ],
       ['peak RSS', idleRss === null ? 'n/a (no /proc)' : `${(peakRss / MB).toFixed(0)} MB (idle before uploads: ${(idleRss / MB).toFixed(0)} MB)`],
     ];
     const width = Math.max(...rows.map(([k]) => k.length));
@@ -252,8 +250,7 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
     for (const d of failed.slice(0, 5)) console.error(`failed: ${d.name}: ${d.error}`);
     return uploadErrors.length + failed.length > 0 ? 1 : 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    disarm();
     if (server) {
       await server.stop(15_000).catch(() => server?.child.kill('SIGKILL'));
     }
@@ -261,12 +258,4 @@ async function runOnce(embedder: EmbedderKind): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  },
-);
+runBench(main);

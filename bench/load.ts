@@ -3,6 +3,7 @@
  * than fetch, so the client is less of a bottleneck on a small machine), closed-loop runs, a
  * streaming SSE consumer, and latency statistics.
  */
+import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 
@@ -211,4 +212,44 @@ export async function cpuMsOf(pid: number): Promise<number | null> {
   } catch {
     return null;
   }
+}
+
+/** A positive number from the environment, or `fallback` when unset. */
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return n;
+}
+
+/**
+ * Ctrl-C (or SIGTERM) during a bench: `kill` the child server, remove `dirs` synchronously (the
+ * list may grow after this call), and leave. Returns the function that disarms it.
+ */
+export function cleanUpOnSignal(kill: () => void, dirs: string[]): () => void {
+  const onSignal = () => {
+    kill();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
+/** Runs a bench's `main` and exits with its code, or 1 with the error's message. */
+export function runBench(main: () => Promise<number>): void {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -17,7 +17,7 @@
  */
 import type { ChunkDraft, ChunkingOptions, ParsedBlock, ParsedDocument } from '../domain/types.js';
 import { sentenceSpans } from './sentences.js';
-import { countTokens, splitByTokens } from './tokens.js';
+import { countTokens, encodeTokens, splitByTokens } from './tokens.js';
 
 interface Section {
   headingPath: string[];
@@ -83,13 +83,22 @@ function blockUnits(block: ParsedBlock, max: number): Unit[] {
     const sep = prevEnd < 0 ? BLOCK_SEP : text.slice(prevEnd, span.start);
     prevEnd = span.end;
     for (const piece of windows(text.slice(span.start, span.end), sep, window)) {
-      const n = countTokens(piece.text);
+      // A piece that will most likely be cut is encoded once, for its count and its cut alike.
+      const tokens = piece.text.length > max * LIKELY_CUT_CHARS_PER_TOKEN ? encodeTokens(piece.text) : undefined;
+      const n = tokens?.length ?? countTokens(piece.text);
       if (n <= max) units.push({ text: piece.text, tokens: n, sep: piece.sep, page });
-      else units.push(...tokenUnits(piece.text, piece.sep, max, page, n));
+      else units.push(...tokenUnits(piece.text, piece.sep, max, page, n, tokens));
     }
   }
   return units;
 }
+
+/**
+ * A piece longer than this many characters per chunk token is encoded rather than counted (see
+ * blockUnits): it needs more tokens than a chunk holds unless its tokens average more characters
+ * than this, which prose, code and logs do not. Either way the result is the same.
+ */
+const LIKELY_CUT_CHARS_PER_TOKEN = 6;
 
 /** Soft places to cut a run with no sentence end: after whitespace or a comma-like pause. */
 const SOFT_BREAK = /[\s,，、;；:：)）]/u;
@@ -130,12 +139,12 @@ function windows(sentence: string, sep: string, limit: number): { text: string; 
  * chunk starts or ends with whitespace. Trimming can (rarely, e.g. " 日" vs "日") make a piece
  * need more tokens than before; such a piece is cut again — it is strictly shorter, so this ends.
  */
-function tokenUnits(text: string, sep: string, max: number, page: number | null, counted?: number): Unit[] {
+function tokenUnits(text: string, sep: string, max: number, page: number | null, counted?: number, encoded?: number[]): Unit[] {
   const n = counted ?? countTokens(text);
   if (n <= max) return [{ text, tokens: n, sep, page }];
   const units: Unit[] = [];
   let pending = sep;
-  for (const piece of splitByTokens(text, max)) {
+  for (const piece of splitByTokens(text, max, encoded)) {
     const lead = /^\s*/.exec(piece)![0].length;
     const body = piece.slice(lead).trimEnd();
     if (body.length === 0) {
@@ -159,16 +168,17 @@ function joinUnits(units: Unit[]): string {
 /**
  * Trailing whole sentences of `text` totalling at most `budget` tokens, never the whole text
  * (an overlap equal to the previous chunk would be pure duplication). Returns the offset in
- * `text` where the overlap starts, or -1 for none.
+ * `text` where the overlap starts and the overlap's token count, or null for none.
  */
-function overlapStart(text: string, budget: number): number {
-  if (budget <= 0) return -1;
+function overlapStart(text: string, budget: number): { at: number; tokens: number } | null {
+  if (budget <= 0) return null;
   const spans = sentenceSpans(text);
-  let best = -1;
+  let best: { at: number; tokens: number } | null = null;
   for (let i = spans.length - 1; i >= 1; i--) {
     const start = spans[i]!.start;
-    if (countTokens(text.slice(start)) > budget) break;
-    best = start;
+    const tokens = countTokens(text.slice(start));
+    if (tokens > budget) break;
+    best = { at: start, tokens };
   }
   return best;
 }
@@ -237,11 +247,8 @@ function packSection(section: Section, max: number, overlapBudget: number, out: 
     i = j;
     carry = null;
     if (i < units.length) {
-      const at = overlapStart(text, overlapBudget);
-      if (at >= 0) {
-        const overlapText = text.slice(at);
-        carry = { text: overlapText, tokens: countTokens(overlapText), sep: '', page: pageAt(parts, at) };
-      }
+      const overlap = overlapStart(text, overlapBudget);
+      if (overlap) carry = { text: text.slice(overlap.at), tokens: overlap.tokens, sep: '', page: pageAt(parts, overlap.at) };
     }
   }
 }

@@ -10,7 +10,7 @@
  * starts a new cl100k pre-token, so counts are exact), and a run longer than MAX_RUN
  * characters with no such boundary is cut hard (counts there may differ by a token per cut).
  */
-import { decode, encode } from 'gpt-tokenizer/encoding/cl100k_base';
+import { countTokens as countEncoded, decode, encode } from 'gpt-tokenizer/encoding/cl100k_base';
 
 const OPTIONS = { disallowedSpecial: new Set<string>() };
 /** Target segment length; segments end at the last word boundary before this. */
@@ -46,14 +46,36 @@ function* segments(text: string): Generator<string> {
   if (start < text.length) yield* boundRuns(text.slice(start));
 }
 
-/** Hard-cut any stretch of `piece` longer than MAX_RUN that has no word boundary. */
+/** The first word boundary (a " " after a non-space) at or after `from`, or `piece.length`. */
+function nextBoundary(piece: string, from: number): number {
+  for (let i = piece.indexOf(' ', Math.max(from, 1)); i !== -1; i = piece.indexOf(' ', i + 1)) {
+    if (!isWs(piece.charCodeAt(i - 1))) return i;
+  }
+  return piece.length;
+}
+
+/**
+ * Hard-cut any stretch of `piece` longer than MAX_RUN that has no word boundary. Jumps from
+ * boundary to boundary, and walks character by character only through a stretch long enough to
+ * be cut: the cuts are those of a walk over every character.
+ */
 function* boundRuns(piece: string): Generator<string> {
+  // Shorter than a run can get: nothing to cut.
+  if (piece.length <= MAX_RUN) {
+    if (piece.length > 0) yield piece;
+    return;
+  }
   let runStart = 0;
   let segStart = 0;
-  for (let i = 1; i < piece.length; i++) {
-    if (piece.charCodeAt(i) === 0x20 && !isWs(piece.charCodeAt(i - 1))) {
-      runStart = i;
-    } else if (i - runStart >= MAX_RUN) {
+  while (runStart < piece.length) {
+    const boundary = nextBoundary(piece, runStart + 1);
+    // Every character before the boundary is less than MAX_RUN from the run's start.
+    if (boundary - runStart <= MAX_RUN) {
+      runStart = boundary;
+      continue;
+    }
+    for (let i = runStart + MAX_RUN; i < boundary; i++) {
+      if (i - runStart < MAX_RUN) continue;
       // Never cut inside a surrogate pair.
       const cut = isLowSurrogate(piece.charCodeAt(i)) ? i - 1 : i;
       if (cut > segStart) {
@@ -62,15 +84,17 @@ function* boundRuns(piece: string): Generator<string> {
       }
       runStart = cut;
     }
+    runStart = boundary;
   }
   if (segStart < piece.length) yield piece.slice(segStart);
 }
 
 const isLowSurrogate = (c: number) => c >= 0xdc00 && c <= 0xdfff;
 
+/** The number of tokens encodeTokens(text) makes, counted without building them. */
 export function countTokens(text: string): number {
   let n = 0;
-  for (const seg of segments(text)) n += encode(seg, OPTIONS).length;
+  for (const seg of segments(text)) n += countEncoded(seg, OPTIONS);
   return n;
 }
 
@@ -87,12 +111,12 @@ export function decodeTokens(tokens: number[]): string {
 }
 
 /**
- * Cut `text` into consecutive pieces of at most `max` tokens whose concatenation is `text`.
+ * Cut `text` into consecutive pieces of at most `max` tokens whose concatenation is `text`
+ * (`tokens`: encodeTokens(text), when the caller has it already).
  * Byte-level BPE can split a multi-byte character across tokens, which decodes as U+FFFD; a
  * cut is moved back (up to 3 tokens) until it falls on a character boundary.
  */
-export function splitByTokens(text: string, max: number): string[] {
-  const tokens = encodeTokens(text);
+export function splitByTokens(text: string, max: number, tokens: number[] = encodeTokens(text)): string[] {
   const pieces: string[] = [];
   let start = 0;
   while (start < tokens.length) {

@@ -21,7 +21,7 @@ export const EXTENSIONS: Readonly<Record<DocType, readonly string[]>> = {
   pdf: ['.pdf'],
   docx: ['.docx'],
   csv: ['.csv'],
-  json: ['.json', '.jsonl'],
+  json: ['.json', '.jsonl', '.ndjson'],
   /** Scans and photos: their text comes from OCR (the `ocr` stage). */
   image: ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.bmp'],
 };

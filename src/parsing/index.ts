@@ -16,7 +16,10 @@ import { parse as parseMarkdown } from './markdown.js';
 import { parse as parsePdf } from './pdf.js';
 import { parse as parseText } from './text.js';
 
-export { STREAMED_TYPES, parseCsvStream, parseTextStream, type BlockEmit } from './streamed.js';
+export {
+  MAX_JSONL_RECORD_BYTES, NotJsonLinesError, parseCsvStream, parseJsonLinesStream, parseTextStream, streamedFormat,
+  type BlockEmit, type StreamedFormat,
+} from './streamed.js';
 
 type Parser = (bytes: Uint8Array, limits: ParseLimits) => Promise<ParsedDocument>;
 

@@ -4,7 +4,7 @@
  * so one block never mixes a fragment of one record with another unnecessarily.
  */
 import { PermanentError } from '../domain/errors.js';
-import type { ParsedDocument, ParseLimits } from '../domain/types.js';
+import type { ParsedBlock, ParsedDocument, ParseLimits } from '../domain/types.js';
 import { BlockSink, cleanInline, decodeUtf8 } from './common.js';
 
 const LINES_PER_BLOCK = 20;
@@ -47,7 +47,7 @@ function* flatten(root: unknown, rootPath: string): Generator<string> {
 function* groups(root: unknown, jsonl: boolean): Generator<{ value: unknown; path: string }> {
   if (jsonl || Array.isArray(root)) {
     const items = root as unknown[];
-    for (let i = 0; i < items.length; i++) yield { value: items[i], path: `[${i}]` };
+    for (let i = 0; i < items.length; i++) yield { value: items[i], path: recordPath(i) };
   } else if (root !== null && typeof root === 'object') {
     for (const [k, v] of Object.entries(root as Record<string, unknown>)) yield { value: v, path: keyPath('', k) };
   } else {
@@ -78,32 +78,53 @@ function parseJsonOrJsonl(text: string): { root: unknown; jsonl: boolean } {
   }
 }
 
+/**
+ * Gathers the leaf lines of top-level groups into blocks of up to LINES_PER_BLOCK lines, keeping a
+ * group whole where it fits. Only the lines of the block being filled are held, so the streamed
+ * JSON Lines parser (streamed.ts) builds the very blocks the whole-file parser does.
+ */
+export class JsonBlockBuilder {
+  private lines: string[] = [];
+
+  constructor(
+    private readonly emit: (block: ParsedBlock) => void,
+    /** Told each line's length before it is kept (the whole-file parser's text budget). */
+    private readonly charge: (chars: number) => void = () => {},
+  ) {}
+
+  /** One top-level group: a member of a root object, an element of a root array, a JSONL record. */
+  add(value: unknown, path: string): void {
+    const groupLines: string[] = [];
+    for (const line of flatten(value, path)) {
+      this.charge(line.length + 1);
+      groupLines.push(line);
+      if (groupLines.length >= LINES_PER_BLOCK) {
+        // A big group fills blocks on its own.
+        this.flush();
+        this.lines = groupLines.splice(0);
+        this.flush();
+      }
+    }
+    if (this.lines.length + groupLines.length > LINES_PER_BLOCK) this.flush();
+    this.lines.push(...groupLines);
+  }
+
+  flush(): void {
+    if (this.lines.length > 0) this.emit({ kind: 'paragraph', text: this.lines.join('\n'), headingPath: [] });
+    this.lines = [];
+  }
+}
+
+/** The path of the `index`-th record of a JSON Lines file (or element of a root array). */
+export const recordPath = (index: number) => `[${index}]`;
+
 export async function parse(bytes: Uint8Array, limits: ParseLimits): Promise<ParsedDocument> {
   const text = decodeUtf8(bytes);
   const sink = new BlockSink(limits);
   if (text.trim().length === 0) return sink.finish(); // "no text", not "invalid JSON"
   const { root, jsonl } = parseJsonOrJsonl(text);
-  let lines: string[] = [];
-  const flush = () => {
-    if (lines.length > 0) sink.push({ kind: 'paragraph', text: lines.join('\n'), headingPath: [] }, true);
-    lines = [];
-  };
-
-  for (const group of groups(root, jsonl)) {
-    const groupLines: string[] = [];
-    for (const line of flatten(group.value, group.path)) {
-      sink.charge(line.length + 1);
-      groupLines.push(line);
-      if (groupLines.length >= LINES_PER_BLOCK) {
-        // A big group fills blocks on its own.
-        flush();
-        lines = groupLines.splice(0);
-        flush();
-      }
-    }
-    if (lines.length + groupLines.length > LINES_PER_BLOCK) flush();
-    lines.push(...groupLines);
-  }
-  flush();
+  const builder = new JsonBlockBuilder((b) => sink.push(b, true), (n) => sink.charge(n));
+  for (const group of groups(root, jsonl)) builder.add(group.value, group.path);
+  builder.flush();
   return sink.finish();
 }

@@ -1,4 +1,4 @@
-import type { PipelineStage, Scope } from '../domain/types.js';
+import type { DocumentStatus, PipelineStage, Scope, TaskView } from '../domain/types.js';
 
 /**
  * The durable pipeline queue. Embedded: a job table in SQLite. Cluster: BullMQ on Redis.
@@ -36,6 +36,15 @@ export interface LeasedJob extends NewJob {
   fence?: number;
 }
 
+/** How a stage records itself as started on its document and task (see JobQueue.leaseAndStart). */
+export interface StageStart {
+  status: DocumentStatus;
+  stage: PipelineStage;
+  progress: { done: number; total: number };
+  /** The task's error becomes this followed by the previous attempt's error; none without one. */
+  retryNote: string;
+}
+
 export interface StageCounts {
   waiting: number;
   active: number;
@@ -46,6 +55,15 @@ export interface JobQueue {
   enqueue(job: NewJob): Promise<string>;
   /** Takes the next runnable job of one of `stages` (queued and due, or running with an expired lease). */
   lease(stages: readonly PipelineStage[], owner: string, leaseMs: number): Promise<LeasedJob | null>;
+  /**
+   * Optional: `lease`, and in the same atomic step record the stage as started, as
+   * `Store.transition` would: the document's status and stage, its task running with `progress`,
+   * error `retryNote + lastError` (null on a first attempt). Returns the task view to publish
+   * (null when the document is gone). A job leased past its last attempt is leased without it.
+   * Saves the pipeline one writer round trip a stage; without it the pipeline calls `lease` then
+   * `Store.transition`, which is correct for a queue that does not share the store's database.
+   */
+  leaseAndStart?(stages: readonly PipelineStage[], owner: string, leaseMs: number, start: StageStart): Promise<{ job: LeasedJob; task: TaskView | null } | null>;
   /** Extends the lease; false means it was lost (taken over or cancelled): stop working on it. */
   heartbeat(job: LeasedJob, leaseMs: number): Promise<boolean>;
   /** Marks the job done and, in the same atomic step, enqueues the next stage. False if the lease was lost. */

@@ -123,7 +123,7 @@ export class DocumentService {
     if (bytes > this.opts.maxUploadBytes) throw tooLarge(this.opts.maxUploadBytes);
     const name = displayName(input.name);
     // A name without a known text extension is plain text: the caller sent text, not a file.
-    const labelled = /\.(md|markdown|html?|csv|jsonl?|txt)$/i.test(name) ? name : `${name.slice(0, 250)}.txt`;
+    const labelled = /\.(md|markdown|html?|csv|jsonl?|ndjson|txt)$/i.test(name) ? name : `${name.slice(0, 250)}.txt`;
     return this.uploadStream(scope, { filename: labelled, stream: Readable.from([Buffer.from(input.text, 'utf8')]), metadata: input.metadata }).then(
       (doc) => ({ ...doc, name }),
     );

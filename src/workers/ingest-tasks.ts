@@ -7,11 +7,14 @@
  * `permanent: true` (the document fails at once), anything else `permanent: false` (retryable).
  * Time limits belong to the caller, which aborts the task and so terminates this thread.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { ChunkDraft, ChunkingOptions, DocType, ParsedBlock, ParseLimits } from '../domain/types.js';
 import { chunkDocument } from '../chunking/chunker.js';
 import { hashEmbed, hashEmbedOne } from '../embedding/hash-embedder.js';
-import { parseBytes, parseCsvStream, parseTextStream, STREAMED_TYPES, type BlockEmit } from '../parsing/index.js';
+import { PermanentError } from '../domain/errors.js';
+import {
+  NotJsonLinesError, parseBytes, parseCsvStream, parseJsonLinesStream, parseTextStream, streamedFormat, type BlockEmit,
+} from '../parsing/index.js';
 import { readBlocks, readChunks, readParsedDocument, writeAtomically, type DocumentRecord } from '../services/pipeline/stage-lines.js';
 import type { StageResult } from './stage-result.js';
 import { run } from './task-io.js';
@@ -25,6 +28,8 @@ export type { StageResult } from './stage-result.js';
 export interface ParseInput {
   sourcePath: string;
   type: DocType;
+  /** The document's name: a `.jsonl` JSON file is JSON Lines, which streams (streamed.ts). */
+  name?: string;
   outPath: string;
   limits: ParseLimits;
 }
@@ -81,23 +86,42 @@ function* filePieces(path: string): Generator<Uint8Array> {
   }
 }
 
+/**
+ * A file named JSON Lines that is not, read whole instead: refused unread beyond the text limit,
+ * as stages.ts refuses the formats parsed whole (UTF-8 takes at most 4 bytes a character).
+ */
+function checkWholeTextSize(path: string, limits: ParseLimits, why: Error): void {
+  if (statSync(path).size > limits.maxTextChars * 4) {
+    throw new PermanentError(`${why.message} (and the file is too large to be read as one JSON value)`, 'invalid_json');
+  }
+}
+
 /** Writes the parsed blocks one per line (stage-lines.ts), as the parser streams them or at once. */
 export function parse(input: ParseInput): Promise<StageResult<ParseOutput>> {
   return run(() =>
     writeAtomically(input.outPath, async (out) => {
       let blocks = 0;
       let chars = 0;
+      let streamedFallback = false;
       const emit: BlockEmit = (b) => {
         out.writeRecord(b);
         blocks++;
         chars += b.text.length;
       };
-      if (STREAMED_TYPES.has(input.type)) {
-        const pieces = filePieces(input.sourcePath);
-        if (input.type === 'csv') await parseCsvStream(pieces, emit);
-        else parseTextStream(pieces, emit);
-        return { blocks, pages: null, chars, scanned: 0 };
+      const streamed = streamedFormat(input.type, input.name ?? '');
+      if (streamed === 'text') parseTextStream(filePieces(input.sourcePath), emit);
+      else if (streamed === 'csv') await parseCsvStream(filePieces(input.sourcePath), emit);
+      else if (streamed === 'jsonl') {
+        try {
+          parseJsonLinesStream(filePieces(input.sourcePath), emit);
+        } catch (err) {
+          // Not JSON Lines after all (nothing was emitted yet): one JSON value, parsed whole below.
+          if (!(err instanceof NotJsonLinesError)) throw err;
+          checkWholeTextSize(input.sourcePath, input.limits, err);
+          streamedFallback = true;
+        }
       }
+      if (streamed !== null && !streamedFallback) return { blocks, pages: null, chars, scanned: 0 };
       const buf = readFileSync(input.sourcePath);
       const doc = await parseBytes(input.type, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), input.limits);
       doc.blocks.forEach(emit);

@@ -130,6 +130,26 @@ describe('ingest tasks in a piscina pool', () => {
     }
   });
 
+  it('streams a .jsonl file as JSON Lines, and reads one named so that is one JSON value whole', async () => {
+    const run = async (name: string, text: string, limits = LIMITS) => {
+      const sourcePath = join(dir, name);
+      await writeFile(sourcePath, text);
+      const outPath = join(dir, 'out', name, 'parsed.json');
+      return { r: (await pool.run({ sourcePath, type: 'json', name, outPath, limits }, { name: 'parse' })) as StageResult<unknown>, outPath };
+    };
+    const lines = await run('events.ndjson', '{"msg": "第一条"}\n{"msg": "second"}\n');
+    ok(lines.r);
+    assert.deepEqual([...readBlocks(lines.outPath)].map((b) => b.text), ['[0].msg: 第一条\n[1].msg: second']);
+    const pretty = await run('pretty.jsonl', '{\n  "title": "漂亮的 JSON",\n  "n": 2\n}\n');
+    ok(pretty.r);
+    assert.deepEqual([...readBlocks(pretty.outPath)].map((b) => b.text), ['title: 漂亮的 JSON\nn: 2']);
+    // One JSON value too big to read whole fails, saying why, without being read.
+    const big = await run('huge.jsonl', '{\n"a": 1}\n', { ...LIMITS, maxTextChars: 2 });
+    assert.ok(!big.r.ok);
+    assert.equal(big.r.error.permanent, true);
+    assert.match(big.r.error.message, /line 1.*too large to be read as one JSON value/);
+  });
+
   it('returns unexpected errors (missing file) as retryable failures', async () => {
     const r = (await pool.run(
       { sourcePath: join(dir, 'nope.txt'), type: 'text', outPath: join(dir, 'x.json'), limits: LIMITS },

@@ -60,6 +60,34 @@ describe('embedded store and durable job queue (real SQLite file)', () => {
     assert.ok(await queue.complete(last!, null));
   });
 
+  it('leaseAndStart records the stage as started in the lease, with the last error as a retry note', async () => {
+    const { document } = await newDoc();
+    const start = { status: 'chunking' as const, stage: 'chunk' as const, progress: { done: 2, total: 5 }, retryNote: 'retrying after: ' };
+    const parse = await queue.lease(['parse'], 'w-start', 10_000);
+    assert.ok(await queue.complete(parse!, { scope, documentId: document.id, taskId: document.task_id, stage: 'chunk' }));
+    const first = await queue.leaseAndStart(['chunk'], 'w-start', 10_000, start);
+    assert.equal(first?.job.documentId, document.id);
+    assert.deepEqual(
+      { status: first!.task?.status, stage: first!.task?.stage, progress: first!.task?.progress, error: first!.task?.error },
+      { status: 'running', stage: 'chunk', progress: { done: 2, total: 5 }, error: null },
+    );
+    assert.equal((await store.getDocument(scope, document.id))?.status, 'chunking');
+    assert.ok(await queue.fail(first!.job, 'worker exploded', Date.now()));
+    const again = await queue.leaseAndStart(['chunk'], 'w-start', 10_000, start);
+    assert.equal(again?.task?.error, 'retrying after: worker exploded');
+    assert.equal(await queue.leaseAndStart(['chunk'], 'w-start', 10_000, start), null, 'nothing else to lease');
+    // Past its last attempt the job is leased for the pipeline to fail, and nothing is started.
+    assert.ok(await queue.fail(again!.job, 'again', Date.now()));
+    const third = await queue.leaseAndStart(['chunk'], 'w-start', 10_000, start);
+    assert.ok(await queue.fail(third!.job, 'and again', Date.now()));
+    const before = await store.getTask('default', document.task_id);
+    const past = await queue.leaseAndStart(['chunk'], 'w-start', 10_000, start);
+    assert.ok(past!.job.attempts > past!.job.maxAttempts);
+    assert.equal(past!.task, null);
+    assert.equal((await store.getTask('default', document.task_id))?.error, before?.error);
+    assert.ok(await queue.complete(past!.job, null));
+  });
+
   it('fences settle calls by lease token: a taken-over job cannot be completed by its old owner', async () => {
     const { document } = await newDoc();
     const a = await queue.lease(['parse'], 'worker-a', 50);

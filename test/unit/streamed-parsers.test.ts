@@ -1,5 +1,5 @@
 /**
- * The streaming parsers (plain text, CSV) must give exactly the blocks of the whole-file parsers
+ * The streaming parsers (plain text, CSV, JSON Lines) must give exactly the blocks of the whole-file parsers
  * whatever the piece boundaries (inside a UTF-8 character, between \r and \n, inside a paragraph
  * break), and bound a paragraph that never ends; the stage files read back line by line and in
  * the whole-file format of earlier versions.
@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isPermanent } from '../../src/domain/errors.js';
 import type { ParsedBlock, ParseLimits } from '../../src/domain/types.js';
-import { parseBytes, parseCsvStream, parseTextStream } from '../../src/parsing/index.js';
+import {
+  NotJsonLinesError, parseBytes, parseCsvStream, parseJsonLinesStream, parseTextStream, streamedFormat,
+} from '../../src/parsing/index.js';
 import { readBlocks, readChunks, readParsedDocument, writeAtomically } from '../../src/services/pipeline/stage-lines.js';
 import { tempDir } from '../support/server.js';
 
@@ -22,6 +24,13 @@ function* cut(bytes: Uint8Array, size: number): Generator<Uint8Array> {
 
 const TEXT =
   '\uFEFFFirst line\r\nwrapped here.\r\n\r\n第二段：中文没有空格。\n \t\n混合 text 日本語のテキスト\r\r\nLast\u0007 para\n\n\n';
+/** Records that fill blocks unevenly (one of 30 leaves fills a block alone), CRLF, blank lines, Chinese. */
+const JSONL =
+  '{"id": 1, "text": "first 记录", "tags": ["a", "b"]}\r\n\n  \n' +
+  JSON.stringify({ id: 2, big: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, `值 ${i}`])) }) +
+  '\n' +
+  Array.from({ length: 25 }, (_, i) => JSON.stringify({ id: i + 3, text: `记录 ${i} line\nbreak`, n: null, ok: true })).join('\n') +
+  '\n"a bare string"\n[1, {"x": "数组"}]';
 const CSV = 'name;城市;note\r\n"Ann";北京;"says ""hi""; twice"\r\nBob;;\r\n\r\n李雷;上海;multi\nline\n';
 
 describe('streamed parsers', () => {
@@ -39,7 +48,54 @@ describe('streamed parsers', () => {
       await parseCsvStream(cut(bytes, size), (b) => streamed.push(b));
       assert.deepEqual(streamed, (await parseBytes('csv', bytes, LIMITS)).blocks);
     });
+
+    it(`JSON Lines in ${size}-byte pieces gives the whole-file blocks`, async () => {
+      const bytes = new TextEncoder().encode(JSONL);
+      const streamed: ParsedBlock[] = [];
+      parseJsonLinesStream(cut(bytes, size), (b) => streamed.push(b));
+      const whole = (await parseBytes('json', bytes, LIMITS)).blocks;
+      assert.ok(whole.length > 3 && JSON.stringify(whole).includes('[1].big.k29: 值 29'));
+      assert.deepEqual(streamed, whole);
+    });
   }
+
+  it('JSON Lines: an absurd line fails the document as too large, before it is held whole', () => {
+    const line = `{"t": "${'x'.repeat(5000)}"}`;
+    let pieces = 0;
+    const endless = function* () {
+      yield new TextEncoder().encode('{"ok": 1}\n');
+      for (;;) {
+        pieces++;
+        yield new TextEncoder().encode(line);
+      }
+    };
+    assert.throws(
+      () => parseJsonLinesStream(endless(), () => {}, 64 * 1024),
+      (e: unknown) => isPermanent(e) && (e as { code: string }).code === 'too_large' && /line 2 .* longer than/.test(String(e)),
+    );
+    assert.ok(pieces < 20, `read ${pieces} pieces of one line`);
+    // Within the bound, a long record is fine.
+    const blocks: ParsedBlock[] = [];
+    parseJsonLinesStream(cut(new TextEncoder().encode(`${line}\n${line}`), 1000), (b) => blocks.push(b), 64 * 1024);
+    assert.equal(blocks.length, 1);
+  });
+
+  it('JSON Lines: a bad record fails with its line; a first line that is not JSON says the file may be one value', () => {
+    const parseOf = (text: string) => () => parseJsonLinesStream(cut(new TextEncoder().encode(text), 3), () => {});
+    assert.throws(parseOf('{"a": 1}\n\n{"b":\n'), (e: unknown) => isPermanent(e) && !(e instanceof NotJsonLinesError) && /invalid JSON: line 3/.test(String(e)));
+    assert.throws(parseOf('{\n  "a": 1\n}\n'), (e: unknown) => e instanceof NotJsonLinesError && isPermanent(e));
+    assert.throws(() => parseJsonLinesStream([new Uint8Array([0x7b, 0x7d, 0x0a, 0x22, 0xff, 0x22])], () => {}), (e: unknown) => isPermanent(e) && /UTF-8/.test(String(e)));
+    assert.throws(parseOf('{}\n[]\n{"a": ""}\n'), (e: unknown) => isPermanent(e) && /no text/.test(String(e)));
+  });
+
+  it('streams text, CSV and JSON Lines by name; .json and the rest are parsed whole', () => {
+    assert.equal(streamedFormat('text', 'a.log'), 'text');
+    assert.equal(streamedFormat('csv', 'a.csv'), 'csv');
+    assert.equal(streamedFormat('json', 'events.jsonl'), 'jsonl');
+    assert.equal(streamedFormat('json', 'EVENTS.NDJSON'), 'jsonl');
+    assert.equal(streamedFormat('json', 'data.json'), null);
+    assert.equal(streamedFormat('markdown', 'a.jsonl.md'), null);
+  });
 
   it('hands on a paragraph that never ends in bounded blocks, cut at line breaks, losing no text', () => {
     const line = 'GET /index.html 200 日志 ok';

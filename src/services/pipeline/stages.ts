@@ -10,7 +10,7 @@ import type { IngestPool } from '../../workers/ingest-pool.js';
 import { requireKbEmbedder } from '../kb-embedder.js';
 import type { ParseOutput } from '../../workers/ingest-tasks.js';
 import { needsOcr, runOcrStage, type OcrDeps } from './ocr-stage.js';
-import { STREAMED_TYPES } from '../../parsing/index.js';
+import { streamedFormat } from '../../parsing/index.js';
 import { stageKeys } from './stage-files.js';
 import { readChunksAsync } from './stage-lines.js';
 
@@ -45,14 +45,14 @@ export async function runStage(
   if (!doc) return { kind: 'gone' };
   const keys = stageKeys(job.scope, job.documentId);
   const path = (key: string) => deps.blobs.pathOf(key);
-  const timeScale = await streamedTimeScale(doc.type as DocType, path(doc.blobKey));
+  const timeScale = await streamedTimeScale(doc.type as DocType, doc.name, path(doc.blobKey));
   switch (job.stage satisfies PipelineStage) {
     case 'parse':
-      await checkParseable(doc.type as DocType, path(doc.blobKey), deps.parseLimits);
+      await checkParseable(doc.type as DocType, doc.name, path(doc.blobKey), deps.parseLimits);
     {
       const parsed = await deps.pool.run<ParseOutput>(
         'parse',
-        { sourcePath: path(doc.blobKey), type: doc.type as DocType, outPath: path(keys.parsed), limits: deps.parseLimits },
+        { sourcePath: path(doc.blobKey), type: doc.type as DocType, name: doc.name, outPath: path(keys.parsed), limits: deps.parseLimits },
         signal,
         timeScale,
       );
@@ -100,20 +100,20 @@ export async function runStage(
 const TIME_LIMIT_BYTES = 16 * 1024 * 1024;
 
 /** Work on a streamed format grows with the file (and has no size limit), so its time limit does too. */
-async function streamedTimeScale(type: DocType, sourcePath: string): Promise<number> {
-  if (!STREAMED_TYPES.has(type)) return 1;
+async function streamedTimeScale(type: DocType, name: string, sourcePath: string): Promise<number> {
+  if (streamedFormat(type, name) === null) return 1;
   const size = await stat(sourcePath).then((s) => s.size, () => 0);
   return Math.max(1, Math.ceil(size / TIME_LIMIT_BYTES));
 }
 
 /**
  * Formats whose text is their bytes and that are parsed whole: anything far beyond the text limit
- * is refused unread. Plain text and CSV stream (STREAMED_TYPES) and have no limit.
+ * is refused unread. Plain text, CSV and JSON Lines stream (streamedFormat) and have no limit.
  */
 const WHOLE_TEXT_TYPES: ReadonlySet<DocType> = new Set(['markdown', 'html', 'json']);
 
-async function checkParseable(type: DocType, sourcePath: string, limits: ParseLimits): Promise<void> {
-  if (STREAMED_TYPES.has(type)) return;
+async function checkParseable(type: DocType, name: string, sourcePath: string, limits: ParseLimits): Promise<void> {
+  if (streamedFormat(type, name) !== null) return;
   const { size } = await stat(sourcePath);
   // UTF-8 needs at most 4 bytes a character, so a larger file must exceed the character limit.
   if (WHOLE_TEXT_TYPES.has(type) && size > limits.maxTextChars * 4) {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { PipelineStage } from '../../../domain/types.js';
-import type { LeasedJob, NewJob, StageCounts } from '../../../ports/job-queue.js';
+import type { PipelineStage, TaskView } from '../../../domain/types.js';
+import type { LeasedJob, NewJob, StageCounts, StageStart } from '../../../ports/job-queue.js';
 import { pickFairJob } from './fair-lease.js';
+import { transition } from './write-ops.js';
 import type { Db } from './open.js';
 import { prepareCached } from './statements.js';
 
@@ -75,6 +76,28 @@ export function leaseJob(db: Db, a: { stages: readonly PipelineStage[]; owner: s
       `UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = ?, lease_expires_at = ? WHERE id = ?`,
     ).run(a.owner, token, now + a.leaseMs, id);
     return toLeased(prepareCached(db, 'SELECT * FROM jobs WHERE id = ?').get(id) as JobRow);
+  }).immediate();
+}
+
+/**
+ * A lease and its stage's start on the document and task, in one transaction (see
+ * JobQueue.leaseAndStart): the pipeline's two writer calls a stage become one.
+ */
+export function leaseAndStartJob(
+  db: Db,
+  a: { stages: readonly PipelineStage[]; owner: string; leaseMs: number; start: StageStart },
+): { job: LeasedJob; task: TaskView | null } | null {
+  return db.transaction(() => {
+    const job = leaseJob(db, a);
+    if (!job) return null;
+    // Past its last attempt the pipeline fails the job at once: there is nothing to start.
+    if (job.attempts > job.maxAttempts) return { job, task: null };
+    const { start } = a;
+    const task = transition(db, {
+      scope: job.scope, documentId: job.documentId, taskId: job.taskId, status: start.status, stage: start.stage,
+      taskStatus: 'running', progress: start.progress, error: job.lastError === null ? null : `${start.retryNote}${job.lastError}`,
+    });
+    return { job, task };
   }).immediate();
 }
 

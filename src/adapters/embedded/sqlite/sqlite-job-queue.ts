@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { PipelineStage, Scope } from '../../../domain/types.js';
-import type { JobQueue, LeasedJob, NewJob, StageCounts } from '../../../ports/job-queue.js';
+import type { PipelineStage, Scope, TaskView } from '../../../domain/types.js';
+import type { JobQueue, LeasedJob, NewJob, StageCounts, StageStart } from '../../../ports/job-queue.js';
 import type { TenantLimitsSource } from '../../../ports/tenant-limits.js';
 import type { SqliteWriter } from './writer.js';
 
@@ -44,6 +44,12 @@ export class SqliteJobQueue implements JobQueue {
   lease(stages: readonly PipelineStage[], owner: string, leaseMs: number): Promise<LeasedJob | null> {
     this.maybeRefreshWeights();
     return this.writer.call('leaseJob', { stages, owner, leaseMs });
+  }
+
+  /** The queue and the store share the database: the lease and the stage's start are one transaction. */
+  leaseAndStart(stages: readonly PipelineStage[], owner: string, leaseMs: number, start: StageStart): Promise<{ job: LeasedJob; task: TaskView | null } | null> {
+    this.maybeRefreshWeights();
+    return this.writer.call('leaseAndStartJob', { stages, owner, leaseMs, start });
   }
 
   /**
