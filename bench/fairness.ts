@@ -2,7 +2,9 @@
  * `npm run bench:fairness`: how long does tenant B's single document take to become ready while
  * tenant A has a large backlog queued, compared with the same document on an idle pipeline?
  *
- * In-process on a fresh data directory (the real services, SQLite job table, worker threads):
+ * In-process on a fresh data directory (the real services, SQLite job table, worker threads; with
+ * RAGD_DATABASE_URL, RAGD_REDIS_URL and RAGD_BLOB_DIR set, the cluster adapters: BullMQ fenced in
+ * PostgreSQL, the same process running every stage):
  * one runtime, two tenants. (a) B's document alone, three times; (b) A enqueues BENCH_DOCS
  * documents (default 2000), the pipeline starts, and once A's first document is ready B uploads
  * one. Prints both latencies side by side, their ratio, and how many of A's documents finished
@@ -12,7 +14,7 @@
  */
 import { rm } from 'node:fs/promises';
 import pino from 'pino';
-import { createRuntime, type Runtime } from '../src/app/runtime.js';
+import { ALL_ROLES, createRuntime, type Runtime } from '../src/app/runtime.js';
 import { loadConfig } from '../src/config/config.js';
 import type { Scope } from '../src/domain/types.js';
 import { prng, syntheticDocument, tempDir, waitFor } from '../test/support/server.js';
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
   const docs = envInt('BENCH_DOCS', 2000);
   const bytes = envInt('BENCH_DOC_BYTES', 3000);
   const dir = await tempDir('ragd-bench-fair-');
-  const runtime = await createRuntime(loadConfig({ ...process.env, RAGD_DATA_DIR: dir }), pino({ level: 'warn' }), { startPipeline: false });
+  const runtime = await createRuntime(loadConfig({ ...process.env, RAGD_DATA_DIR: dir }), pino({ level: 'warn' }), { roles: ALL_ROLES, startPipeline: false });
   const rand = prng(11);
   try {
     await runtime.kbs.create(A.tenantId, { id: A.kbId });
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
     unsubscribe();
 
     const idleMs = [...idle].sort((x, y) => x - y)[1]!;
-    console.log(`\nB's one document (${bytes} B) while tenant A has ${docs} queued, ${runtime.config.workers} worker threads`);
+    console.log(`\nB's one document (${bytes} B) while tenant A has ${docs} queued, ${runtime.config.workers} worker threads, ${runtime.mode} mode`);
     console.log(`  idle pipeline: ${idleMs.toFixed(0)} ms (median of 3)  ·  behind A's backlog: ${contended.toFixed(0)} ms  ·  ratio ${(contended / idleMs).toFixed(2)}`);
     console.log(`  A's documents ready meanwhile: ${aBefore - aAtUpload} (of ${docs - aAtUpload} still queued when B uploaded; FIFO would finish all of them first)`);
   } finally {
