@@ -31,6 +31,7 @@ const QPS = num('BENCH_QPS', 20);
 const IDLE_S = num('BENCH_IDLE_S', 20);
 const TIMEOUT_S = num('BENCH_TIMEOUT_S', 900);
 const VIA_NGINX = process.env.BENCH_VIA_NGINX === '1';
+const PIPELINE_WORKER = ['--stages', 'parse,ocr,chunk,embed,index'];
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 /** Open-loop only_context questions at QPS, alternating between the entry points (the API nodes, or nginx alone). */
@@ -57,7 +58,9 @@ async function main(): Promise<void> {
   console.log(`bench:cluster — 2 API nodes${VIA_NGINX ? ' behind nginx' : ''}, 1 then 2 workers, private PostgreSQL + Redis; ${BENCH_MB} MB per ingest, ${QPS} questions/s`);
   const cluster = await startCluster({
     apis: 2,
-    workers: [[]],
+    // Pipeline workers, as deployed beside query-job workers: bulk work only (they yield the CPU
+    // to the API nodes they share this machine with; the bench submits no /retrieve jobs).
+    workers: [PIPELINE_WORKER],
     compiled: true,
     env: {
       RAGD_LOG_LEVEL: 'warn',
@@ -98,7 +101,7 @@ async function main(): Promise<void> {
     console.log(`  ratio p99 ingesting ÷ idle: ${(d1.p99 / idle.p99).toFixed(2)} (goal ≤ 1.5)`);
 
     console.log('\n(2) ingest throughput, one worker vs two');
-    const second = await cluster.spawn(['worker'], { name: 'worker-2' });
+    const second = await cluster.spawn(['worker', ...PIPELINE_WORKER], { name: 'worker-2' });
     workerRss.push(rssSampler(second.pid()!, 100));
     const two = await ingestUnderLoad(clients, entry[0]!, 'bulk-2', load);
     console.log(`  1 worker: ${one.mbPerS.toFixed(2)} MB/s (${one.seconds.toFixed(1)} s); 2 workers: ${two.mbPerS.toFixed(2)} MB/s (${two.seconds.toFixed(1)} s)`);

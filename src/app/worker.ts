@@ -8,12 +8,15 @@ import { healthChecks, metricsSources } from './observability.js';
 import { createRuntime, type RuntimeRoles } from './runtime.js';
 import type { RunningServer } from './server.js';
 import { gracefulClose } from './shutdown.js';
+import { yieldWorkerProcessToQueries } from '../workers/thread-priority.js';
 
 /**
  * `ragd worker`: a cluster process that runs pipeline stages and query jobs and serves only its
  * probes (/healthz, /readyz, /metrics) on RAGD_PORT, for the orchestrator and Prometheus.
  */
 export async function startWorker(config: Config, logger: Logger, roles: RuntimeRoles): Promise<RunningServer> {
+  // Only bulk work here: API nodes (and query-job workers) on the same machine get the CPU first.
+  if (!roles.queryJobs) yieldWorkerProcessToQueries();
   const runtime = await createRuntime(config, logger, { roles });
   if (runtime.mode !== 'cluster') {
     await runtime.close();

@@ -12,6 +12,21 @@ import { isMainThread } from 'node:worker_threads';
  */
 export function yieldCpuToQueries(env: NodeJS.ProcessEnv = process.env): void {
   if (isMainThread) return; // only ever a worker thread's own priority
+  lowerOwnPriority(env);
+}
+
+/**
+ * A cluster worker that runs only pipeline stages does nothing but bulk work, its main thread
+ * included (BullMQ, the index commit's postings, stage bookkeeping): when it shares a machine
+ * with API nodes, it yields the CPU to them as its ingest threads do. Threads it starts later
+ * inherit the value. Not for a worker with query jobs: those are questions someone waits on.
+ */
+export function yieldWorkerProcessToQueries(env: NodeJS.ProcessEnv = process.env): void {
+  if (!isMainThread) return;
+  lowerOwnPriority(env);
+}
+
+function lowerOwnPriority(env: NodeJS.ProcessEnv): void {
   const raw = Number(env.RAGD_INGEST_NICE ?? 19);
   const nice = Number.isInteger(raw) ? Math.min(19, Math.max(0, raw)) : 19;
   if (nice === 0) return;
