@@ -7,6 +7,7 @@
  * PostgreSQL or Redis not answering fails the run.
  */
 import assert from 'node:assert/strict';
+import { AppError } from '../../src/domain/errors.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -181,6 +182,40 @@ describe('query jobs: cluster only', () => {
     assert.equal((ended.result as QueryResult).answer, 'worker: across processes');
     assert.deepEqual(apiRunner.runs, []);
     await worker.consumer.close(1_000);
+  });
+
+  it("a running job holds its tenant's query slot: with a limit of one, the worker runs that tenant's jobs one at a time", async () => {
+    await ready;
+    // The tenant's limit of one, counted as the shared slot counter counts it (429 when full).
+    let held = 0;
+    const admit = async () => {
+      if (held >= 1) throw new AppError(429, 'too_many_queries', 'the tenant runs as many queries as it may');
+      held++;
+      let released = false;
+      return () => {
+        if (!released) held--;
+        released = true;
+      };
+    };
+    const api = new ClusterQueryJobs(db.pool, { redis, bus: new MemoryEventBus(), query: new StandInRunner('api') }, { runJobs: false, ...opts });
+    closers.push(() => api.close(1_000));
+    await api.start();
+    const runner = new StandInRunner('limited');
+    const worker = new ClusterQueryJobs(db.pool, { redis, bus: new MemoryEventBus(), query: runner, admit }, { runJobs: true, ...opts, concurrency: 3 });
+    closers.push(() => worker.close(1_000));
+    await worker.start();
+    // The API node here checks no limit at submit, so both jobs reach the worker at once.
+    const more = [await api.submit(SCOPE, request('block:slot-3')), await api.submit(SCOPE, request('slot-4'))];
+    await runner.whenStarted('slot-3');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(runner.maxInFlight, 1, 'the second job waited for the slot instead of running beside the first');
+    runner.unblock('slot-3');
+    for (const t of more) assert.equal((await waitForEnd(store, SCOPE.tenantId, t.id)).status, 'succeeded');
+    assert.equal(runner.maxInFlight, 1);
+    assert.equal(held, 0, 'every slot given back');
+    // Later tests share the queue: this worker must not take their jobs.
+    await worker.close(1_000);
+    await api.close(1_000);
   });
 
   it('Redis loses the job (its keys deleted): the reconciler enqueues it again from PostgreSQL and the task still succeeds', async () => {

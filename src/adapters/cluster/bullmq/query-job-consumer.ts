@@ -1,11 +1,12 @@
 import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Logger } from 'pino';
-import type { EventBus } from '../../../ports/event-bus.js';
-import type { QueryJobConsumer, QueryRunner } from '../../../ports/query-jobs.js';
+import { AppError } from '../../../domain/errors.js';
+import type { QueryJobConsumer } from '../../../ports/query-jobs.js';
 import { QueryJobHandedBack, runQueryJob, type QueryJobRunnerDeps } from '../../../services/query/query-job-runner.js';
-import type { PostgresQueryJobs } from '../postgres/postgres-query-jobs.js';
-import { QUERY_JOB_QUEUE, type QueryJobData, type QueryJobRedis } from './query-job-queue.js';
+import { QUERY_JOB_QUEUE, type QueryJobData, type QueryJobSideDeps } from './query-job-queue.js';
+
+/** How often a job whose tenant is at its concurrent-query limit asks again for a slot. */
+const SLOT_POLL_MS = 100;
 
 export interface BullmqQueryJobConsumerOptions {
   /** Jobs this process runs at once. */
@@ -31,7 +32,7 @@ export class BullmqQueryJobConsumer implements QueryJobConsumer {
   private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly deps: { jobs: PostgresQueryJobs; query: QueryRunner; bus: EventBus; redis: QueryJobRedis; logger?: Logger },
+    private readonly deps: QueryJobSideDeps,
     opts: BullmqQueryJobConsumerOptions,
   ) {
     // A worker's blocking connection must wait for Redis as long as it takes (BullMQ requires null).
@@ -79,7 +80,9 @@ export class BullmqQueryJobConsumer implements QueryJobConsumer {
   private async process(job: Job<QueryJobData>, token?: string): Promise<void> {
     const queryJob = await this.deps.jobs.load(job.data.taskId);
     if (!queryJob) return; // ended already, or deleted with its KB: a redelivery has nothing to do
+    let release: () => void = () => {};
     try {
+      release = await this.tenantSlot(queryJob.scope.tenantId);
       await runQueryJob(this.runner, queryJob, this.handBack.signal);
     } catch (err) {
       if (!(err instanceof QueryJobHandedBack)) throw err; // BullMQ retries; the reconciler after that
@@ -87,6 +90,23 @@ export class BullmqQueryJobConsumer implements QueryJobConsumer {
       // worker claims it again (a claim is allowed from `running`).
       await job.moveToWait(token);
       throw new WaitingError();
+    } finally {
+      release();
+    }
+  }
+
+  /** Waits until the tenant has a free query slot (or this worker shuts down and hands the job back). */
+  private async tenantSlot(tenantId: string): Promise<() => void> {
+    const admit = this.deps.admit;
+    if (!admit) return () => {};
+    for (;;) {
+      try {
+        return await admit(tenantId);
+      } catch (err) {
+        if (!(err instanceof AppError && err.status === 429)) throw err;
+      }
+      if (this.handBack.signal.aborted) throw new QueryJobHandedBack();
+      await new Promise((r) => setTimeout(r, SLOT_POLL_MS));
     }
   }
 }

@@ -53,13 +53,14 @@ export class ClusterQueryJobs implements QueryJobProducer, QueryJobConsumer {
   ) {
     const jobs = new PostgresQueryJobs(pool);
     const common = { jobs, bus: deps.bus, redis: deps.redis, ...(deps.logger ? { logger: deps.logger } : {}) };
+    const side = { ...common, query: deps.query, ...(deps.admit ? { admit: deps.admit } : {}) };
     this.producer = new BullmqQueryJobProducer(
-      { ...common, query: deps.query, ...(deps.admit ? { admit: deps.admit } : {}) },
+      side,
       { resultTtlMs: opts.resultTtlMs, maxQueued: opts.maxQueued },
     );
     this.consumer = opts.runJobs
       ? new BullmqQueryJobConsumer(
-          { ...common, query: deps.query },
+          side,
           {
             concurrency: opts.concurrency,
             ...(opts.lockDurationMs ? { lockDurationMs: opts.lockDurationMs } : {}),

@@ -1,15 +1,12 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
 import { AppError } from '../../../domain/errors.js';
 import type { Scope, TaskView } from '../../../domain/types.js';
-import type { EventBus } from '../../../ports/event-bus.js';
-import type { QueryJobProducer, QueryRunner } from '../../../ports/query-jobs.js';
+import type { QueryJobProducer } from '../../../ports/query-jobs.js';
 import { overloaded } from '../../../services/admission.js';
 import { newId } from '../../../services/ids.js';
 import type { QueryRequest } from '../../../services/query/types.js';
-import type { PostgresQueryJobs } from '../postgres/postgres-query-jobs.js';
-import { addQueryJob, openQueryJobQueue, queueConnection, type QueryJobData, type QueryJobRedis } from './query-job-queue.js';
+import { addQueryJob, openQueryJobQueue, queueConnection, type QueryJobData, type QueryJobSideDeps } from './query-job-queue.js';
 
 export interface BullmqQueryJobProducerOptions {
   /** How long a finished job's result stays readable (RAGD_RESULT_TTL_MS). */
@@ -32,19 +29,7 @@ export class BullmqQueryJobProducer implements QueryJobProducer {
   private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly deps: {
-      jobs: PostgresQueryJobs;
-      query: QueryRunner;
-      bus: EventBus;
-      redis: QueryJobRedis;
-      logger?: Logger;
-      /**
-       * The tenant's concurrent-query limit (429 when full). The job runs in another process, so
-       * the slot is held only while the job is admitted, not while it runs there.
-       */
-      admit?: (tenantId: string) => Promise<() => void>;
-      now?: () => Date;
-    },
+    private readonly deps: QueryJobSideDeps & { now?: () => Date },
     private readonly opts: BullmqQueryJobProducerOptions,
   ) {
     this.connection = queueConnection(deps.redis);

@@ -1,5 +1,9 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { EventBus } from '../../../ports/event-bus.js';
+import type { QueryRunner } from '../../../ports/query-jobs.js';
+import type { PostgresQueryJobs } from '../postgres/postgres-query-jobs.js';
 
 /**
  * The BullMQ queue of `/retrieve` query jobs, shared by its producer, consumer and reconciler.
@@ -12,6 +16,21 @@ export interface QueryJobRedis {
   url: string;
   /** BullMQ's key prefix (default `bull`): tests and side-by-side deployments use their own. */
   prefix?: string;
+}
+
+/** What the producer and the consumer are both built from. */
+export interface QueryJobSideDeps {
+  jobs: PostgresQueryJobs;
+  query: QueryRunner;
+  bus: EventBus;
+  redis: QueryJobRedis;
+  logger?: Logger;
+  /**
+   * The tenant's concurrent-query slot, shared by every node (429 when full). The producer checks
+   * it at submit, so a tenant at its limit hears so at once; the consumer holds one while a job
+   * runs, as a synchronous query does, so /retrieve cannot take a tenant past its limit.
+   */
+  admit?: (tenantId: string) => Promise<() => void>;
 }
 
 /** A job carries only its task id: the request is in PostgreSQL (`query_jobs`). */
