@@ -7,7 +7,6 @@
  * PostgreSQL or Redis not answering fails the run.
  */
 import assert from 'node:assert/strict';
-import { AppError } from '../../src/domain/errors.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -28,7 +27,7 @@ import type { TaskEvent } from '../../src/domain/types.js';
 import { runQueryJob } from '../../src/services/query/query-job-runner.js';
 import { RetrieveJobs } from '../../src/services/query/retrieve-jobs.js';
 import type { QueryResult } from '../../src/services/query/types.js';
-import { describeQueryJobs, request, SCOPE, StandInRunner, waitForEnd, type QueryJobsDeps } from '../contract/query-jobs.contract.js';
+import { describeQueryJobs, oneQuerySlot, request, SCOPE, StandInRunner, waitForEnd, type QueryJobsDeps } from '../contract/query-jobs.contract.js';
 import { tempDatabase, type TempDatabase } from '../support/postgres.js';
 import { tempSqliteStore } from '../support/sqlite.js';
 
@@ -186,22 +185,12 @@ describe('query jobs: cluster only', () => {
 
   it("a running job holds its tenant's query slot: with a limit of one, the worker runs that tenant's jobs one at a time", async () => {
     await ready;
-    // The tenant's limit of one, counted as the shared slot counter counts it (429 when full).
-    let held = 0;
-    const admit = async () => {
-      if (held >= 1) throw new AppError(429, 'too_many_queries', 'the tenant runs as many queries as it may');
-      held++;
-      let released = false;
-      return () => {
-        if (!released) held--;
-        released = true;
-      };
-    };
+    const slot = oneQuerySlot();
     const api = new ClusterQueryJobs(db.pool, { redis, bus: new MemoryEventBus(), query: new StandInRunner('api') }, { runJobs: false, ...opts });
     closers.push(() => api.close(1_000));
     await api.start();
     const runner = new StandInRunner('limited');
-    const worker = new ClusterQueryJobs(db.pool, { redis, bus: new MemoryEventBus(), query: runner, admit }, { runJobs: true, ...opts, concurrency: 3 });
+    const worker = new ClusterQueryJobs(db.pool, { redis, bus: new MemoryEventBus(), query: runner, admit: slot.admit }, { runJobs: true, ...opts, concurrency: 3 });
     closers.push(() => worker.close(1_000));
     await worker.start();
     // The API node here checks no limit at submit, so both jobs reach the worker at once.
@@ -212,7 +201,7 @@ describe('query jobs: cluster only', () => {
     runner.unblock('slot-3');
     for (const t of more) assert.equal((await waitForEnd(store, SCOPE.tenantId, t.id)).status, 'succeeded');
     assert.equal(runner.maxInFlight, 1);
-    assert.equal(held, 0, 'every slot given back');
+    assert.equal(slot.held, 0, 'every slot given back');
     // Later tests share the queue: this worker must not take their jobs.
     await worker.close(1_000);
     await api.close(1_000);

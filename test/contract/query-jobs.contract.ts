@@ -112,6 +112,25 @@ export class StandInRunner implements QueryRunner {
 }
 
 /** Polls the store until the task has ended (generous hang guard, no timing assertion). */
+/** A tenant limit of one concurrent query, counted as the shared slot counter counts it (429 when full). */
+export function oneQuerySlot(): { readonly held: number; admit: (tenantId: string) => Promise<() => void> } {
+  let held = 0;
+  return {
+    get held() {
+      return held;
+    },
+    admit: async (tenantId: string) => {
+      assert.equal(tenantId, SCOPE.tenantId);
+      if (held >= 1) throw new AppError(429, 'too_many_queries', 'the tenant is at its limit');
+      held++;
+      let released = false;
+      return () => {
+        if (!released) (released = true), held--;
+      };
+    },
+  };
+}
+
 export async function waitForEnd(store: Store, tenantId: string, taskId: string, guardMs = 20_000): Promise<TaskView> {
   const until = Date.now() + guardMs;
   for (;;) {
@@ -215,24 +234,15 @@ export function describeQueryJobs(name: string, make: MakeQueryJobs): void {
     });
 
     it("counts a job against the tenant's query limit: admitted at submit, released afterwards; a refusal creates no task", async () => {
-      // A limit of one concurrent query, counted as the shared slot counter counts it. (A cluster
-      // admits twice, at submit and again on the worker while the job runs; never both at once.)
-      let held = 0;
-      const admit = async (tenantId: string) => {
-        assert.equal(tenantId, SCOPE.tenantId);
-        if (held >= 1) throw new AppError(429, 'too_many_queries', 'the tenant is at its limit');
-        held++;
-        let released = false;
-        return () => {
-          if (!released) (released = true), held--;
-        };
-      };
+      // A cluster admits twice, at submit and again on the worker while the job runs; never both at once.
+      const slot = oneQuerySlot();
+      const admit = slot.admit;
       const { producer, store, events } = await open({ admit });
       const task = await producer.submit(SCOPE, request('limited'));
       assert.equal((await waitForEnd(store, SCOPE.tenantId, task.id)).status, 'succeeded');
       const until = Date.now() + 10_000;
-      while (held !== 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(held, 0, 'the slot is given back');
+      while (slot.held !== 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(slot.held, 0, 'the slot is given back');
       const otherQuery = await admit(SCOPE.tenantId); // the tenant's one slot, taken by a query elsewhere
       const before = events.length;
       await assert.rejects(producer.submit(SCOPE, request('refused')), (err: unknown) => err instanceof AppError && err.status === 429);
