@@ -51,8 +51,8 @@ export interface RetrieveOutput {
 }
 
 /**
- * With the local hash embedder, a whole vector or hybrid retrieval is one search-pool task:
- * embed the (normalised) question unless its vector is given, KNN, and for hybrid BM25 + RRF.
+ * With a local index, a whole vector or hybrid retrieval is one search-pool task: hash-embed the
+ * (normalised) question unless its vector is given, KNN, and for hybrid BM25 + RRF.
  * One trip through the pool's queue instead of three, and only the fused top hits come back
  * across the thread boundary — what matters when many questions arrive at once.
  */
@@ -81,7 +81,7 @@ export class Retriever {
     private readonly embeddings: EmbeddingCache,
     /** Each KB's embedder: its tenant's own provider's or the server's. */
     private readonly embedders: EmbedderResolver,
-    /** The search pool's embed-and-search task, for KBs built with the local hash embedder. */
+    /** The search pool's one-task search of a local index (the hash embedder's vector computed there). */
     private readonly local: LocalSearch | null = null,
     /** RRF weight of the vector ranking in hybrid mode (BM25's is 1); null = by embedder (see query-options). */
     private readonly hybridVectorWeight: number | null = null,
@@ -115,7 +115,7 @@ export class Retriever {
     const weight = this.hybridVectorWeight ?? (hashed ? HASH_VECTOR_WEIGHT : 1);
     const fetch = mode === 'hybrid' ? Math.max(input.depth, fetchDepth(input.depth)) : input.depth;
     if (input.explain) return this.explained(input, embedder, fetch, weight);
-    if (hashed && this.local) return { hits: await this.viaLocal(input, embedder, fetch, weight) };
+    if (this.local) return { hits: await this.viaLocal(input, embedder, hashed, fetch, weight) };
     if (mode === 'vector') return { hits: await this.vector(input, embedder, input.depth) };
     // Hybrid with a remote embedder: BM25 runs while the question is being embedded.
     const [lexical, vector] = await Promise.all([
@@ -141,8 +141,16 @@ export class Retriever {
     return { hits: final.slice(0, input.depth), rankings: { lexical, vector, fused } };
   }
 
-  private async viaLocal(input: RetrieveInput, embedder: Embedder, fetch: number, vectorWeight: number): Promise<ChunkHit[]> {
-    const cached = this.embeddings.peek(embedder, input.query);
+  /**
+   * A local index answers vector and hybrid in one search-pool task. The hash embedder's vector
+   * is computed there; a remote embedder's is fetched first, so BM25 no longer overlaps that
+   * HTTP call, but a burst of questions then costs one task and one hydration each instead of
+   * two (the pool's thread hand-off and hydration were most of a question's CPU).
+   */
+  private async viaLocal(input: RetrieveInput, embedder: Embedder, hashed: boolean, fetch: number, vectorWeight: number): Promise<ChunkHit[]> {
+    const cached = hashed
+      ? this.embeddings.peek(embedder, input.query)
+      : await this.embeddings.embed(embedder, input.query, input.signal, input.requestId);
     const { vector, hits } = await this.local!({
       scope: input.scope,
       dim: input.kb.embedDim,
