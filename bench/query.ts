@@ -3,7 +3,7 @@
  *
  *  (a) 100 concurrent uncached queries against a model with 1 s latency: wall time vs one query.
  *  (r) the same with a remote embedder too (the stand-in serves /v1/embeddings and chat, 1 s
- *      chat): bursts of 10 and 100 as a ratio to one question, with the default lane settings
+ *      chat): bursts of 10, 100 and 100 again (warm) as a ratio to one question, with the default lane settings
  *      (adaptive concurrency) and with RAGD_LLM_CONCURRENCY pinned (BENCH_PINNED, default 8).
  *  (b) query p50/p99 (only_context) idle and while a corpus is ingesting into another KB
  *      (BENCH_MB, default 20): as a saturating closed loop and at a fixed rate (BENCH_QPS, default
@@ -99,7 +99,7 @@ async function partA(ask: () => Promise<Reply>): Promise<void> {
  */
 async function partRemote(fake: FakeOpenAI, questions: Questions): Promise<void> {
   const pinned = process.env.BENCH_PINNED ?? '8';
-  console.log(`\n(r) remote embedder and chat (1 s), hybrid: bursts of 10 and 100 ÷ one question (goals ≤ 1.1 and ≤ 1.2)`);
+  console.log(`\n(r) remote embedder and chat (1 s), hybrid: bursts of 10, 100 and 100 again (warm) ÷ one question (goals ≤ 1.1 and ≤ 1.2)`);
   const configs: [string, Record<string, string>][] = [
     ['default lane settings', {}],
     [`RAGD_LLM_CONCURRENCY=${pinned} (pinned)`, { RAGD_LLM_CONCURRENCY: pinned }],
@@ -119,12 +119,14 @@ async function partRemote(fake: FakeOpenAI, questions: Questions): Promise<void>
       for (let i = 0; i < 3; i++) singles.push((await ask()).ms);
       const single = percentile(singles, 50);
       const cells = [`${label}: single ${fmt(single)}`];
-      for (const n of [10, 100]) {
+      // The third burst meets a warm server (its code optimised, its connections open), as one
+      // that has been running would be; the first two meet a server that has answered 3 questions.
+      for (const [n, label] of [[10, '10 at once'], [100, '100 at once'], [100, '100 again']] as const) {
         const t0 = performance.now();
         const burst = await Promise.all(Array.from({ length: n }, () => ask()));
         const wall = performance.now() - t0;
         const ok = burst.filter((r) => r.status === 200).length;
-        cells.push(`${n} at once ${fmt(wall)} (${ok}/${n} ok) ratio ${(wall / single).toFixed(2)}`);
+        cells.push(`${label} ${fmt(wall)} (${ok}/${n} ok) ratio ${(wall / single).toFixed(2)}`);
       }
       // Where the lanes' limits stand after the bursts (an adaptive limit may have moved).
       const metrics = await (await fetch(`${server.url}/metrics`)).text();

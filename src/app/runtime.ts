@@ -18,7 +18,7 @@ import { PipelineService } from '../services/pipeline/pipeline-service.js';
 import { TaskService } from '../services/task-service.js';
 import { IngestPool } from '../workers/ingest-pool.js';
 import { AnswerCache } from '../services/query/answer-cache.js';
-import { EmbeddingCache } from '../services/query/embedding-cache.js';
+import { EmbeddingCache, QUESTION_EMBED_BATCH } from '../services/query/embedding-cache.js';
 import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
 import { loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
 import { QueryService } from '../services/query/query-service.js';
@@ -287,7 +287,12 @@ function createQueryStack(
 
   const cache = new AnswerCache({ maxEntries: options.cacheMaxEntries, maxBytes: options.cacheMaxBytes, ttlMs: options.cacheTtlMs });
   const maxEntries = options.embeddingCacheEntries;
-  const embeddings = new EmbeddingCache({ maxEntries, maxBytes: maxEntries * deps.embedders.server.dim * 4, ttlMs: options.cacheTtlMs });
+  const embeddings = new EmbeddingCache({
+    maxEntries,
+    maxBytes: maxEntries * deps.embedders.server.dim * 4,
+    ttlMs: options.cacheTtlMs,
+    batching: { maxInFlight: options.questionEmbedCalls, maxBatch: QUESTION_EMBED_BATCH },
+  });
   const factory = stepFactory(options, new ExtractiveAnswerer(searchPool), log, deps.caps);
   const providers = new TenantProviderRegistry(
     factory,

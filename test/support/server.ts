@@ -28,6 +28,12 @@ export const TEST_DEFAULTS: Env = {
   RAGD_SHUTDOWN_TIMEOUT_MS: '5000',
 };
 
+/** The test defaults without the fixed thread count. */
+function shippedThreads(defaults: Env): Env {
+  const { RAGD_WORKERS: _fixed, ...rest } = defaults;
+  return rest;
+}
+
 export async function tempDir(prefix = 'ragd-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
@@ -148,7 +154,9 @@ export function startScriptArgs(): string[] {
  * Tests run the TypeScript sources through tsx, so they need no build. Benchmarks pass
  * `compiled: true` to run what `npm start` runs, Node flags included (bin/ragd.js over dist/,
  * built first by their npm scripts): tsx's loader keeps its own state in the event loop's heap
- * and compiles every worker thread's modules again, which would be measured as ragd's.
+ * and compiles every worker thread's modules again, which would be measured as ragd's. A compiled
+ * server also keeps the shipped thread count (RAGD_WORKERS from the cores) instead of the tests'
+ * fixed two: the thread count moves both throughput and memory, and a benchmark reports defaults.
  */
 export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs?: number; compiled?: boolean } = {}): Promise<SpawnedServer> {
   const ownDir = envOverrides.RAGD_DATA_DIR === undefined;
@@ -158,7 +166,7 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
     ...process.env,
     // Logs as JSON lines even if the parent runs in a terminal.
     RAGD_LOG_FORMAT: 'json',
-    ...TEST_DEFAULTS,
+    ...(opts.compiled ? shippedThreads(TEST_DEFAULTS) : TEST_DEFAULTS),
     ...envOverrides,
     RAGD_PORT: String(port),
     RAGD_DATA_DIR: dataDir,
@@ -180,6 +188,7 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
       if (lines.length > OUTPUT_LINES) lines.shift();
     }
   };
+  if (process.env.TMP_LOG) { const fs = await import('node:fs'); const w = fs.createWriteStream(process.env.TMP_LOG, { flags: 'a' }); child.stdout?.on('data', (c: Buffer) => w.write(c)); child.stderr?.on('data', (c: Buffer) => w.write(c)); }
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
 

@@ -1,23 +1,31 @@
 import type { Embedder } from '../../ports/models.js';
 import { normalizeQuery } from './answer-cache.js';
 import { type CacheStats, LruCache } from './lru.js';
+import { QuestionBatcher, type QuestionBatcherOptions } from './question-batcher.js';
 
 export interface EmbeddingCacheOptions {
   maxEntries: number;
   /** Bound on the vectors' bytes; tenants' embedders may have larger dimensions than the server's. */
   maxBytes: number;
   ttlMs: number;
+  /** How questions share embedding calls under load (see question-batcher.ts). */
+  batching?: QuestionBatcherOptions;
 }
+
+/** Questions in one shared embedding call at most (the embedder splits a longer list anyway). */
+export const QUESTION_EMBED_BATCH = 64;
 
 /**
  * Query embeddings, cached by embedder id + normalised text: the same question asked again (or
  * with another top_k or mode) costs no embedding call, and two embedders (tenants with their own
- * providers) never share a vector. Concurrent misses for the same text share one call. The text
+ * providers) never share a vector. Concurrent misses for the same text share one call, and
+ * concurrent misses for different texts share calls once several are on the wire. The text
  * embedded is the normalised one, so the cached vector is exactly the one its key describes.
  */
 export class EmbeddingCache {
   private readonly lru: LruCache<Float32Array>;
   private readonly inFlight = new Map<string, Promise<Float32Array>>();
+  private readonly batcher: QuestionBatcher;
 
   constructor(opts: EmbeddingCacheOptions) {
     this.lru = new LruCache<Float32Array>({
@@ -26,6 +34,7 @@ export class EmbeddingCache {
       ttlMs: opts.ttlMs,
       sizeOf: (v) => v.byteLength,
     });
+    this.batcher = new QuestionBatcher(opts.batching ?? { maxInFlight: 4, maxBatch: QUESTION_EMBED_BATCH });
   }
 
   stats(): CacheStats {
@@ -55,9 +64,9 @@ export class EmbeddingCache {
     let pending = this.inFlight.get(key);
     if (!pending) {
       // The shared call is not tied to one caller's signal: another caller may still want it.
-      pending = embedder
-        .embed([normalized], { priority: 'interactive', ...(requestId ? { requestId } : {}) })
-        .then(([v]) => {
+      pending = this.batcher
+        .embed(embedder, normalized, requestId)
+        .then((v) => {
           if (!v || v.length !== embedder.dim) {
             throw new Error(`embedder ${embedder.id} returned ${v?.length ?? 0} dimensions, expected ${embedder.dim}`);
           }

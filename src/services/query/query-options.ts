@@ -17,6 +17,11 @@ export interface QueryOptions {
   cacheMaxBytes: number;
   cacheTtlMs: number;
   embeddingCacheEntries: number;
+  /**
+   * Embedding calls for questions on the wire at once per embedder; questions arriving beyond
+   * them share the next calls (see question-batcher.ts).
+   */
+  questionEmbedCalls: number;
   /** Threads of the search pool (FTS5 / vec0 queries and extractive answering). */
   searchThreads: number;
   /** Query jobs (POST /retrieve) run at once in this process; more wait in memory. */
@@ -77,6 +82,7 @@ export function loadQueryOptions(env: Env = process.env): QueryOptions {
     cacheMaxBytes: int(env, 'CACHE_MAX_MB', 64, 0) * 1024 * 1024,
     cacheTtlMs: int(env, 'CACHE_TTL_MS', 10 * 60_000, 1),
     embeddingCacheEntries: int(env, 'EMBED_CACHE_ENTRIES', 5_000, 0),
+    questionEmbedCalls: int(env, 'QUESTION_EMBED_CALLS', 4, 1),
     searchThreads: int(env, 'SEARCH_THREADS', 2, 1),
     retrieveConcurrency: int(env, 'RETRIEVE_CONCURRENCY', 8, 1),
     retrieveMaxQueued: int(env, 'RETRIEVE_MAX_QUEUED', 10_000, 1),
