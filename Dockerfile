@@ -51,5 +51,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "deploy/healthcheck.mjs", "/healthz"]
 # No shell in between: node is PID 1 and receives SIGTERM itself, and ragd shuts down within
 # RAGD_SHUTDOWN_TIMEOUT_MS. The flags are the launcher's shebang flags (test/unit/launch-flags.test.ts).
-ENTRYPOINT ["node", "--v8-pool-size=1", "bin/ragd.js"]
+ENTRYPOINT ["node", "--v8-pool-size=1", "--max-semi-space-size=4", "--heap-growing-percent=50", "bin/ragd.js"]
 CMD ["serve"]

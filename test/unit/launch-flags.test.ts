@@ -22,6 +22,14 @@ test('npm start and the ragd launcher run Node with the same flags', () => {
   assert.deepEqual(args.slice(flags.length), ['bin/ragd.js', 'serve']);
   assert.deepEqual(shebangFlags(), flags);
   assert.ok(flags.includes('--v8-pool-size=1'), 'one V8 helper thread (see "Node flags" in the README)');
+  // A smaller young generation and slower old-generation growth: the memory budget (see "Node flags").
+  assert.ok(flags.includes('--max-semi-space-size=4') && flags.includes('--heap-growing-percent=50'));
+});
+
+test('the container image runs Node with the launcher\'s flags', () => {
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
+  assert.ok(entrypoint, 'the Dockerfile has an exec-form ENTRYPOINT');
+  assert.deepEqual(JSON.parse(entrypoint[1]!), ['node', ...shebangFlags(), 'bin/ragd.js']);
 });
 
 test('the launcher runs as an executable through its shebang', async () => {
