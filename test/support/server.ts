@@ -28,8 +28,8 @@ export const TEST_DEFAULTS: Env = {
   RAGD_SHUTDOWN_TIMEOUT_MS: '5000',
 };
 
-/** The test defaults without the fixed thread count. */
-function shippedThreads(defaults: Env): Env {
+/** The test defaults without the fixed thread count (benchmarks run the shipped one). */
+export function shippedThreads(defaults: Env): Env {
   const { RAGD_WORKERS: _fixed, ...rest } = defaults;
   return rest;
 }
