@@ -17,9 +17,15 @@ export interface Notices {
   noPassage: string;
   /** The notice that goes with a fallback answer. */
   modelUnavailable(why: string): string;
-  /** Hybrid answered by full text alone: the vector ranking could not run (`why`, in English). */
-  vectorSkipped(why: string): string;
+  /** Hybrid answered by full text alone: the vector ranking could not run. */
+  vectorSkipped(why: VectorSkip): string;
 }
+
+/**
+ * Why a hybrid search ran without its vector side: the store has no vector index (`detail` is the
+ * store's own English reason, kept for operators), or the KB's embedder cannot be reached.
+ */
+export type VectorSkip = { kind: 'no_vector_index'; detail: string } | { kind: 'embedder_unreachable'; embedder: string };
 
 const EN: Notices = {
   pending: (n) =>
@@ -30,7 +36,10 @@ const EN: Notices = {
   fallbackLabel: 'Extractive answer (the language model is unavailable):',
   noPassage: 'No passage in the knowledge base matches the question.',
   modelUnavailable: (why) => `The language model is unavailable (${why}); this answer is extractive.`,
-  vectorSkipped: (why) => `vector search skipped: ${why}`,
+  vectorSkipped: (why) =>
+    why.kind === 'no_vector_index'
+      ? `vector search skipped: ${why.detail}`
+      : `vector search skipped: the knowledge base was built with embedder ${why.embedder}`,
 };
 
 const ZH: Notices = {
@@ -39,7 +48,10 @@ const ZH: Notices = {
   fallbackLabel: '摘录式回答（语言模型暂不可用）：',
   noPassage: '知识库中没有与该问题相符的段落。',
   modelUnavailable: (why) => `语言模型暂不可用（${why}），本回答为摘录式回答。`,
-  vectorSkipped: (why) => `已跳过向量检索，仅按全文检索作答（${why}）。`,
+  vectorSkipped: (why) =>
+    why.kind === 'no_vector_index'
+      ? '已跳过向量检索，仅按全文检索作答（此部署的存储没有可用的向量索引）。'
+      : `已跳过向量检索，仅按全文检索作答（本知识库由嵌入模型 ${why.embedder} 建立，当前无法使用该模型）。`,
 };
 
 export const notices = (lang: Lang): Notices => (lang === 'zh' ? ZH : EN);

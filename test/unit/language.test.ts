@@ -51,4 +51,15 @@ describe('the language of notices', () => {
     assert.equal(errorMessage('not_found', 'document "d1" not found', 'en'), 'document "d1" not found');
     assert.equal(errorMessage('some_new_code', 'as is', 'zh'), 'as is');
   });
+
+  it('says why vector search was skipped in the asker\'s language, not by wrapping an English reason', () => {
+    const noIndex = { kind: 'no_vector_index', detail: 'pgvector is not installed in this database' } as const;
+    const unreachable = { kind: 'embedder_unreachable', embedder: 'openai:text-embedding-3-small' } as const;
+    assert.equal(notices('en').vectorSkipped(noIndex), 'vector search skipped: pgvector is not installed in this database');
+    assert.match(notices('en').vectorSkipped(unreachable), /built with embedder openai:text-embedding-3-small$/);
+    const zh = notices('zh').vectorSkipped(noIndex);
+    assert.match(zh, /向量索引/);
+    assert.doesNotMatch(zh, /[A-Za-z]/, 'no English words in the Chinese notice');
+    assert.match(notices('zh').vectorSkipped(unreachable), /嵌入模型 openai:text-embedding-3-small 建立/);
+  });
 });

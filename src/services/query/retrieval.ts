@@ -97,7 +97,7 @@ export class Retriever {
       if (mode === 'vector') throw vectorSearchUnavailable(reason);
       const hits = await this.store.searchLexical(scope, query, input.depth, filter, input.signal);
       const rankings = input.explain ? { rankings: { lexical: hits, vector: null, fused: null } } : {};
-      return { hits, ...rankings, notice: notices(input.lang ?? DEFAULT_LANG).vectorSkipped(reason) };
+      return { hits, ...rankings, notice: notices(input.lang ?? DEFAULT_LANG).vectorSkipped({ kind: 'no_vector_index', detail: reason }) };
     }
     // The question is embedded with the KB's own embedder. When its tenant can no longer reach
     // that one, another embedder's vectors cannot be compared with the KB's: vector search
@@ -108,7 +108,7 @@ export class Retriever {
       const hits = await this.store.searchLexical(scope, query, input.depth, filter, input.signal);
       const rankings = input.explain ? { rankings: { lexical: hits, vector: null, fused: null } } : {};
       return mode === 'hybrid'
-        ? { hits, ...rankings, notice: notices(input.lang ?? DEFAULT_LANG).vectorSkipped(`the knowledge base was built with embedder ${kb.embedder}`) }
+        ? { hits, ...rankings, notice: notices(input.lang ?? DEFAULT_LANG).vectorSkipped({ kind: 'embedder_unreachable', embedder: kb.embedder }) }
         : { hits, ...rankings };
     }
     const hashed = embedder.id.startsWith('hash:');
