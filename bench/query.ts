@@ -121,12 +121,17 @@ async function partRemote(fake: FakeOpenAI, questions: Questions): Promise<void>
       const cells = [`${label}: single ${fmt(single)}`];
       // The third burst meets a warm server (its code optimised, its connections open), as one
       // that has been running would be; the first two meet a server that has answered 3 questions.
+      // The server's CPU per burst shows what the excess over one question is made of: on a small
+      // machine, a burst's retrievals queue for the cores, not for the lanes.
       for (const [n, label] of [[10, '10 at once'], [100, '100 at once'], [100, '100 again']] as const) {
+        const cpu0 = await cpuMsOf(server.child.pid!);
         const t0 = performance.now();
         const burst = await Promise.all(Array.from({ length: n }, () => ask()));
         const wall = performance.now() - t0;
+        const cpu1 = await cpuMsOf(server.child.pid!);
         const ok = burst.filter((r) => r.status === 200).length;
-        cells.push(`${label} ${fmt(wall)} (${ok}/${n} ok) ratio ${(wall / single).toFixed(2)}`);
+        const cpu = cpu0 !== null && cpu1 !== null ? `, server CPU ${cpu1 - cpu0} ms` : '';
+        cells.push(`${label} ${fmt(wall)} (${ok}/${n} ok${cpu}) ratio ${(wall / single).toFixed(2)}`);
       }
       // Where the lanes' limits stand after the bursts (an adaptive limit may have moved).
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
