@@ -18,7 +18,8 @@ import { PipelineService } from '../services/pipeline/pipeline-service.js';
 import { TaskService } from '../services/task-service.js';
 import { IngestPool } from '../workers/ingest-pool.js';
 import { AnswerCache } from '../services/query/answer-cache.js';
-import { EmbeddingCache, QUESTION_EMBED_BATCH } from '../services/query/embedding-cache.js';
+import { EmbeddingCache } from '../services/query/embedding-cache.js';
+import { DEFAULT_QUESTION_BATCHING } from '../services/query/question-batcher.js';
 import { ExtractiveAnswerer } from '../services/query/extractive-answerer.js';
 import { loadQueryOptions, type QueryOptions } from '../services/query/query-options.js';
 import { QueryService } from '../services/query/query-service.js';
@@ -291,7 +292,7 @@ function createQueryStack(
     maxEntries,
     maxBytes: maxEntries * deps.embedders.server.dim * 4,
     ttlMs: options.cacheTtlMs,
-    batching: { maxInFlight: options.questionEmbedCalls, maxBatch: QUESTION_EMBED_BATCH },
+    batching: { ...DEFAULT_QUESTION_BATCHING, maxInFlight: options.questionEmbedCalls },
   });
   const factory = stepFactory(options, new ExtractiveAnswerer(searchPool), log, deps.caps);
   const providers = new TenantProviderRegistry(

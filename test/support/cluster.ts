@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { type Env, freePort, REPO_ROOT, shippedThreads, sleep, startScriptArgs, TEST_DEFAULTS, waitFor } from './server.js';
+import { childDefaults, type Env, freePort, REPO_ROOT, sleep, startScriptArgs, waitFor } from './server.js';
 
 /** initdb and postgres: RAGD_TEST_PG_BIN, else the newest Debian-layout install (15 here and in CI). */
 const PG_BIN = process.env.RAGD_TEST_PG_BIN ?? newestPostgresBin();
@@ -374,7 +374,7 @@ export async function spawnRagd(args: string[], env: Env, opts: SpawnRagdOptions
   const fullEnv: NodeJS.ProcessEnv = {
     ...process.env,
     RAGD_LOG_FORMAT: 'json',
-    ...(opts.compiled ? shippedThreads(TEST_DEFAULTS) : TEST_DEFAULTS),
+    ...childDefaults(opts.compiled),
     ...env,
     RAGD_PORT: String(port),
     RAGD_DATA_DIR: dataDir,

@@ -28,10 +28,11 @@ export const TEST_DEFAULTS: Env = {
   RAGD_SHUTDOWN_TIMEOUT_MS: '5000',
 };
 
-/** The test defaults without the fixed thread count (benchmarks run the shipped one). */
-export function shippedThreads(defaults: Env): Env {
-  const { RAGD_WORKERS: _fixed, ...rest } = defaults;
-  return rest;
+/** A child server's defaults: the tests', less their fixed thread count for a compiled (benchmark) server. */
+export function childDefaults(compiled: boolean | undefined): Env {
+  if (!compiled) return TEST_DEFAULTS;
+  const { RAGD_WORKERS: _fixed, ...shipped } = TEST_DEFAULTS;
+  return shipped;
 }
 
 export async function tempDir(prefix = 'ragd-test-'): Promise<string> {
@@ -166,7 +167,7 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
     ...process.env,
     // Logs as JSON lines even if the parent runs in a terminal.
     RAGD_LOG_FORMAT: 'json',
-    ...(opts.compiled ? shippedThreads(TEST_DEFAULTS) : TEST_DEFAULTS),
+    ...childDefaults(opts.compiled),
     ...envOverrides,
     RAGD_PORT: String(port),
     RAGD_DATA_DIR: dataDir,
@@ -188,7 +189,6 @@ export async function spawnServer(envOverrides: Env = {}, opts: { readyTimeoutMs
       if (lines.length > OUTPUT_LINES) lines.shift();
     }
   };
-  if (process.env.TMP_LOG) { const fs = await import('node:fs'); const w = fs.createWriteStream(process.env.TMP_LOG, { flags: 'a' }); child.stdout?.on('data', (c: Buffer) => w.write(c)); child.stderr?.on('data', (c: Buffer) => w.write(c)); }
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
 

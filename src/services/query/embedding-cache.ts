@@ -1,7 +1,7 @@
 import type { Embedder } from '../../ports/models.js';
 import { normalizeQuery } from './answer-cache.js';
 import { type CacheStats, LruCache } from './lru.js';
-import { QuestionBatcher, type QuestionBatcherOptions } from './question-batcher.js';
+import { DEFAULT_QUESTION_BATCHING, QuestionBatcher, type QuestionBatcherOptions } from './question-batcher.js';
 
 export interface EmbeddingCacheOptions {
   maxEntries: number;
@@ -11,9 +11,6 @@ export interface EmbeddingCacheOptions {
   /** How questions share embedding calls under load (see question-batcher.ts). */
   batching?: QuestionBatcherOptions;
 }
-
-/** Questions in one shared embedding call at most (the embedder splits a longer list anyway). */
-export const QUESTION_EMBED_BATCH = 64;
 
 /**
  * Query embeddings, cached by embedder id + normalised text: the same question asked again (or
@@ -34,7 +31,7 @@ export class EmbeddingCache {
       ttlMs: opts.ttlMs,
       sizeOf: (v) => v.byteLength,
     });
-    this.batcher = new QuestionBatcher(opts.batching ?? { maxInFlight: 4, maxBatch: QUESTION_EMBED_BATCH });
+    this.batcher = new QuestionBatcher(opts.batching ?? DEFAULT_QUESTION_BATCHING);
   }
 
   stats(): CacheStats {

@@ -1,3 +1,5 @@
+import { DEFAULT_QUESTION_BATCHING } from './question-batcher.js';
+
 /**
  * Query-path settings that config.ts does not carry (yet). Read from the same RAGD_* environment,
  * with defaults that need nothing external.
@@ -82,7 +84,7 @@ export function loadQueryOptions(env: Env = process.env): QueryOptions {
     cacheMaxBytes: int(env, 'CACHE_MAX_MB', 64, 0) * 1024 * 1024,
     cacheTtlMs: int(env, 'CACHE_TTL_MS', 10 * 60_000, 1),
     embeddingCacheEntries: int(env, 'EMBED_CACHE_ENTRIES', 5_000, 0),
-    questionEmbedCalls: int(env, 'QUESTION_EMBED_CALLS', 4, 1),
+    questionEmbedCalls: int(env, 'QUESTION_EMBED_CALLS', DEFAULT_QUESTION_BATCHING.maxInFlight, 1),
     searchThreads: int(env, 'SEARCH_THREADS', 2, 1),
     retrieveConcurrency: int(env, 'RETRIEVE_CONCURRENCY', 8, 1),
     retrieveMaxQueued: int(env, 'RETRIEVE_MAX_QUEUED', 10_000, 1),

@@ -7,6 +7,9 @@ export interface QuestionBatcherOptions {
   maxBatch: number;
 }
 
+/** Four calls on the wire before questions share one; 64 questions a call at most. */
+export const DEFAULT_QUESTION_BATCHING: QuestionBatcherOptions = { maxInFlight: 4, maxBatch: 64 };
+
 interface Waiting {
   text: string;
   requestId: string | undefined;
